@@ -1,0 +1,77 @@
+# cloudmarket — every target does its own set-up on a fresh machine and is quick when already done.
+#   make run    set up, then start the service on its embedded default (SQLite + local anvil + contracts)
+#   make test   set up, then run every test: artifact freshness, forge, slither, pytest (SQLite + PostgreSQL)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON   ?= python3
+VENV     := .venv
+TOOLS    := .venv-tools
+PY       := $(VENV)/bin/python
+FORGE    := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+PYTEST_ARGS ?=
+
+.PHONY: help setup run test test-py test-forge slither contracts contracts-check bench lint fmt clean
+
+help:
+	@echo "make run | make test | make contracts | make bench | make lint | make clean"
+
+# ---- set-up (stamp files make re-runs a no-op) -------------------------------------------------
+$(VENV)/.stamp: pyproject.toml requirements/constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev]'
+	touch $@
+
+$(TOOLS)/.stamp: requirements/tools-constraints.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/tools-constraints.txt
+	touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.stamp node_modules/.stamp
+
+# ---- contracts ---------------------------------------------------------------------------------
+contracts: node_modules/.stamp
+	node contracts/build.js
+
+contracts-check: node_modules/.stamp
+	node contracts/build.js --check
+
+test-forge: node_modules/.stamp
+	cd contracts && ../$(FORGE) test --offline
+
+slither: $(TOOLS)/.stamp node_modules/.stamp
+	bash tools/slither.sh
+
+# ---- service -----------------------------------------------------------------------------------
+run: setup
+	$(VENV)/bin/cloudmarket up
+
+# ---- tests -------------------------------------------------------------------------------------
+test-py: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: setup $(TOOLS)/.stamp contracts-check test-forge slither test-py
+
+bench: setup
+	$(PY) bench/chain_io.py
+
+lint: setup
+	$(VENV)/bin/ruff check api billing chain engine tests bench
+	$(VENV)/bin/ruff format --check api billing chain engine tests bench
+	$(VENV)/bin/mypy
+
+fmt: setup
+	$(VENV)/bin/ruff format api billing chain engine tests bench
+	$(VENV)/bin/ruff check --fix api billing chain engine tests bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS) node_modules contracts/out contracts/cache .pytest_cache

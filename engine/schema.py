@@ -1,0 +1,15 @@
+"""Registry of the modules that define tables, so Alembic and tests see the whole schema."""
+
+from __future__ import annotations
+
+import importlib
+
+# Each domain room's models module. Add new rooms here.
+MODEL_MODULES: tuple[str, ...] = (
+    "engine.outbox.models",
+)
+
+
+def import_all_models() -> None:
+    for name in MODEL_MODULES:
+        importlib.import_module(name)

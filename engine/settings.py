@@ -1,0 +1,149 @@
+"""Configuration: environment variables (``CLOUDMARKET_*``), optionally a TOML file.
+
+The variable names are part of the interface (../shared/DESIGN.md, "Configuration"). A TOML file named by
+``CLOUDMARKET_CONFIG`` may set the same keys, lower-case and without the prefix
+(``database_url = "..."``); the environment wins over the file.
+
+Settings are read once, by the process entry point, and passed down. Nothing imports a global settings
+object.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PREFIX = "CLOUDMARKET_"
+
+# Anvil's first default account (public knowledge, dev chains only). Never accepted in production.
+ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed, or unsafe for the chosen environment."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{PREFIX}{key.upper()}: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "dev"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    data_dir: Path = Path(".cloudmarket")
+    database_url: str | None = None
+    chain_url: str | None = None
+    signer_key: str | None = field(default=None, repr=False)
+    signer_key_file: Path | None = None
+    confirmations: int | None = None
+    # transaction sender tuning
+    tx_replace_after: float = 30.0  # seconds a tx may stay pending before a fee bump
+    tx_max_fee_cap_gwei: int = 500  # never bid more than this per gas
+    tx_poll_interval: float = 0.5
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwks_url: str | None = None
+    auth_roles_claim: str = "permissions"
+    stripe_secret_key: str | None = field(default=None, repr=False)
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None
+    master_key: str | None = field(default=None, repr=False)
+    log_level: str = "INFO"
+    log_format: str = "json"  # json | text
+
+    # ---- derived values -------------------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'cloudmarket.db').resolve()}"
+
+    @property
+    def effective_confirmations(self) -> int:
+        if self.confirmations is not None:
+            return self.confirmations
+        return 12 if self.is_production else 1
+
+    def signer_private_key(self) -> str | None:
+        """The backend signer key; reads the key file when one is named. Never logged."""
+        if self.signer_key:
+            return self.signer_key.strip()
+        if self.signer_key_file:
+            return self.signer_key_file.read_text().strip()
+        if not self.is_production:
+            return ANVIL_DEV_KEY
+        return None
+
+    def validate(self) -> Settings:
+        if self.env not in ("dev", "production"):
+            raise SettingsError("env", f"must be 'dev' or 'production', got {self.env!r}")
+        if not (0 < self.http_port < 65536):
+            raise SettingsError("http_port", "must be a TCP port")
+        if self.confirmations is not None and self.confirmations < 0:
+            raise SettingsError("confirmations", "must be >= 0")
+        if self.is_production:
+            if not self.chain_url:
+                raise SettingsError("chain_url", "production needs an explicit chain URL")
+            if self.chain_url.startswith("eth-tester"):
+                raise SettingsError("chain_url", "eth-tester is an in-process test chain, not for production")
+            key = self.signer_private_key()
+            if not key:
+                raise SettingsError("signer_key", "production needs a signer key (or _FILE)")
+            if key.lower() == ANVIL_DEV_KEY:
+                raise SettingsError("signer_key", "the public anvil dev key is refused in production")
+            if not self.database_url or self.database_url.startswith("sqlite"):
+                raise SettingsError("database_url", "production needs PostgreSQL")
+            if not self.master_key:
+                raise SettingsError("master_key", "production needs a master key for managed wallets")
+        return self
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    typ = {f.name: f.type for f in fields(Settings)}[name]
+    if raw is None:
+        return None
+    text = str(raw)
+    try:
+        if "int" in str(typ) and "Path" not in str(typ):
+            return int(text)
+        if "float" in str(typ):
+            return float(text)
+    except ValueError as exc:
+        raise SettingsError(name, f"not a number: {text!r}") from exc
+    if "Path" in str(typ):
+        return Path(text)
+    return text
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from a TOML file (optional), the environment, then explicit overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    known = {f.name for f in fields(Settings)}
+    cfg_file = env.get(PREFIX + "CONFIG")
+    if cfg_file:
+        with open(cfg_file, "rb") as fh:
+            data = tomllib.load(fh)
+        for key, raw in data.items():
+            if key not in known:
+                raise SettingsError(key, f"unknown key in {cfg_file}")
+            values[key] = _coerce(key, raw)
+    for name in known:
+        raw = env.get(PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = _coerce(name, raw)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values).validate()

@@ -1,0 +1,98 @@
+"""Shared fixtures: real anvil, real PostgreSQL 15 (throwaway cluster), SQLite files, migrated schemas.
+
+Database tests take ``db_session`` and are run once per backend (``sqlite``, ``postgresql``); each test
+rolls back inside a savepoint (``join_transaction_mode="create_savepoint"``), so tests never see each
+other's rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from chain.devchain import Anvil
+from engine import db
+from tests.support.postgres import PgCluster, pg_bin, start_cluster
+
+BACKENDS = ["sqlite", "postgresql"]
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    if pg_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL 15 binaries are required in CI")
+        pytest.skip("PostgreSQL binaries not installed")
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[Anvil]:
+    """One automining anvil for the session. Tests that need a clean chain use ``fresh_anvil``."""
+    with Anvil() as node:
+        yield node
+
+
+@pytest.fixture
+def fresh_anvil() -> Iterator[Anvil]:
+    with Anvil() as node:
+        yield node
+
+
+def new_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory,
+                     request: pytest.FixtureRequest) -> str:
+    """A brand-new empty database on ``backend`` (a SQLite file, or a new PostgreSQL database)."""
+    n = next(_db_counter)
+    if backend == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / f"t{n}.db"
+        return f"sqlite+aiosqlite:///{path}"
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    return cluster.createdb(f"t{n}")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def migrated_engine(request: pytest.FixtureRequest,
+                          tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncEngine]:
+    """A database per backend, migrated to head once per session."""
+    url = new_database_url(request.param, tmp_path_factory, request)
+    await db.upgrade(url)
+    engine = db.make_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def db_session(migrated_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session whose every commit lands in a savepoint of an outer transaction rolled back at the end."""
+    async with migrated_engine.connect() as conn:
+        outer = await conn.begin()
+        session = AsyncSession(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            await session.close()
+            await outer.rollback()
+
+
+@pytest.fixture
+async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh, migrated database per test, for tests that need real commits seen by other processes.
+
+    Parametrize indirectly with a backend name, or get SQLite by default.
+    """
+    backend = getattr(request, "param", "sqlite")
+    url = new_database_url(backend, tmp_path_factory, request)
+    await db.upgrade(url)
+    return url

@@ -39,6 +39,10 @@ class Settings:
     data_dir: Path = Path(".cloudmarket")
     database_url: str | None = None
     chain_url: str | None = None
+    # the RPC URL handed to wallets by GET /api/chain (default: the URL the service itself uses)
+    public_rpc_url: str | None = None
+    # dev only: the port `cloudmarket up` gives the anvil it spawns (a free one if taken)
+    dev_chain_port: int = 8545
     signer_key: str | None = field(default=None, repr=False)
     signer_key_file: Path | None = None
     confirmations: int | None = None
@@ -89,6 +93,8 @@ class Settings:
             raise SettingsError("env", f"must be 'dev' or 'production', got {self.env!r}")
         if not (0 < self.http_port < 65536):
             raise SettingsError("http_port", "must be a TCP port")
+        if not (0 < self.dev_chain_port < 65536):
+            raise SettingsError("dev_chain_port", "must be a TCP port")
         if self.confirmations is not None and self.confirmations < 0:
             raise SettingsError("confirmations", "must be >= 0")
         if self.is_production:

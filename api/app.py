@@ -1,0 +1,64 @@
+"""The aiohttp application factory. The only module that assembles ``web.Application``.
+
+``create_app(runtime)`` stores the runtime's clients under typed keys (:mod:`api.keys`), installs the
+middlewares and every route table, and runs background tasks (the outbox sender) through ``cleanup_ctx``:
+started with the app, asked to stop through an :class:`asyncio.Event` on shutdown, cancelled if it does
+not stop within :data:`BACKGROUND_STOP_TIMEOUT`. The app does not close the runtime; its owner does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from aiohttp import web
+
+from api.keys import CHAIN, METRICS, ROUTE_SPECS, RUNTIME, SESSIONMAKER
+from api.metrics import Metrics
+from api.middlewares import MIDDLEWARES
+from api.openapi import RouteTable
+from api.routes import ROUTE_TABLES
+from engine.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BACKGROUND_STOP_TIMEOUT = 10.0
+MAX_BODY_BYTES = 1024 * 1024
+
+
+async def _outbox_sender(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(app[RUNTIME].sender.run_forever(stop), name="outbox-sender")
+    task.add_done_callback(_report_crash)
+    yield
+    stop.set()
+    done, _ = await asyncio.wait({task}, timeout=BACKGROUND_STOP_TIMEOUT)
+    if not done:
+        log.warning("outbox sender did not stop in time; cancelling")
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s crashed", task.get_name(), exc_info=task.exception())
+
+
+def create_app(
+    runtime: Runtime, *, extra_routes: Sequence[RouteTable] = (), background: bool = True
+) -> web.Application:
+    """Build the service app. ``extra_routes`` (tests) are installed like the service's own tables."""
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
+    app[RUNTIME] = runtime
+    app[SESSIONMAKER] = runtime.sessionmaker
+    app[CHAIN] = runtime.chain
+    app[METRICS] = Metrics()
+    app[ROUTE_SPECS] = []
+    for table in (*ROUTE_TABLES, *extra_routes):
+        table.install(app, app[ROUTE_SPECS])
+    if background:
+        app.cleanup_ctx.append(_outbox_sender)
+    return app

@@ -1,0 +1,178 @@
+"""The ``cloudmarket`` command.
+
+::
+
+    cloudmarket up [--reset]   dev: spawn anvil (state in the data dir) unless CLOUDMARKET_CHAIN_URL is set,
+                               deploy the contracts if needed, migrate, serve the API
+    cloudmarket serve          serve against CLOUDMARKET_CHAIN_URL (never spawns a chain)
+    cloudmarket db upgrade     apply database migrations
+    cloudmarket deploy         deploy the contract suite to the configured chain, print the manifest
+    cloudmarket config         print the effective settings, secrets redacted
+
+Configuration errors (including production safety checks) exit with status 2 and a one-line message.
+SIGINT/SIGTERM stop the service gracefully: the outbox sender stops, the HTTP server closes, the database
+pool is disposed and a spawned anvil is stopped (it dumps its state).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.engine import make_url
+
+from api.app import create_app
+from api.logging import REDACTED, configure_logging
+from engine.runtime import MANIFESTS_DIR, Runtime, fund_on_eth_tester, start_runtime
+from engine.settings import Settings, SettingsError, load_settings
+
+EXIT_CONFIG = 2
+# a command line, not a credential
+DEV_TOKEN_HINT = "cloudmarket dev token --role cloud-user   (arrives with the identity issue)"  # noqa: S105
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cloudmarket", description="cloudmarket engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run locally: dev chain (anvil) if no chain URL, contracts, API")
+    up.add_argument(
+        "--reset", action="store_true", help="forget the dev chain state, manifests and default DB"
+    )
+    sub.add_parser("serve", help="serve the API against CLOUDMARKET_CHAIN_URL")
+    dbp = sub.add_parser("db", help="database commands")
+    dbsub = dbp.add_subparsers(dest="db_command", required=True)
+    dbsub.add_parser("upgrade", help="apply migrations up to head")
+    sub.add_parser("deploy", help="deploy the contract suite to the configured chain")
+    sub.add_parser("config", help="print the effective settings (secrets redacted)")
+    return parser
+
+
+def _redacted_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL; show nothing rather than a secret
+        return REDACTED
+
+
+def effective_config(settings: Settings) -> dict[str, Any]:
+    """Every setting with secrets (fields hidden from repr) redacted, plus the derived values."""
+    out: dict[str, Any] = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if not f.repr and value is not None:
+            value = REDACTED
+        elif isinstance(value, Path):
+            value = str(value)
+        elif f.name == "database_url" and value is not None:
+            value = _redacted_url(value)
+        out[f.name] = value
+    out["effective_database_url"] = _redacted_url(settings.effective_database_url)
+    out["effective_confirmations"] = settings.effective_confirmations
+    return out
+
+
+def banner(runtime: Runtime, api_url: str) -> str:
+    lines = [
+        "cloudmarket is up",
+        f"  API         {api_url}",
+        f"  chain RPC   {runtime.public_rpc_url}   (chain id {runtime.chain.chain_id})",
+        f"  signer      {runtime.signer.address}",
+        "  contracts",
+    ]
+    manifest = runtime.manifest
+    lines += [f"    {name:<20} {manifest.address(name)}" for name in sorted(manifest.contracts)]
+    lines.append(f"  dev token   {DEV_TOKEN_HINT}")
+    return "\n".join(lines)
+
+
+async def _serve(settings: Settings, *, spawn_dev_chain: bool, reset: bool) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = await start_runtime(settings, spawn_dev_chain=spawn_dev_chain, reset=reset)
+    try:
+        if stop.is_set():  # asked to stop while starting
+            return 0
+        runner = web.AppRunner(create_app(runtime), access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.http_host, settings.http_port)
+            await site.start()
+            print(banner(runtime, f"http://{settings.http_host}:{settings.http_port}"), flush=True)
+            await stop.wait()
+            print("cloudmarket: stopping", flush=True)
+        finally:
+            await runner.cleanup()
+    finally:
+        await runtime.close()
+    return 0
+
+
+async def _deploy(settings: Settings) -> int:
+    from chain.connect import connect
+    from chain.deploy import deploy_suite
+    from chain.signer import LocalSigner
+
+    if not settings.chain_url:
+        raise SettingsError("chain_url", "`deploy` needs a chain URL")
+    key = settings.signer_private_key()
+    if key is None:
+        raise SettingsError("signer_key", "`deploy` needs a signer key")
+    conn = await connect(settings.chain_url)
+    try:
+        signer = LocalSigner(key)
+        if conn.kind == "eth-tester":
+            await fund_on_eth_tester(conn, signer.address)
+        manifest = await deploy_suite(conn, signer, manifest_dir=settings.data_dir / MANIFESTS_DIR)
+    finally:
+        await conn.close()
+    print(manifest.dumps(), end="")
+    return 0
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    from engine import db
+
+    await db.upgrade(settings.effective_database_url)
+    print(f"database at head: {_redacted_url(settings.effective_database_url)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except (SettingsError, OSError, ValueError) as exc:
+        print(f"cloudmarket: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        if args.command == "config":
+            print(json.dumps(effective_config(settings), indent=2))
+            return 0
+        if args.command == "up":
+            return asyncio.run(_serve(settings, spawn_dev_chain=True, reset=args.reset))
+        if args.command == "serve":
+            if not settings.chain_url:
+                raise SettingsError("chain_url", "`serve` needs a chain URL (use `up` for a local dev chain)")
+            return asyncio.run(_serve(settings, spawn_dev_chain=False, reset=False))
+        if args.command == "db":
+            return asyncio.run(_db_upgrade(settings))
+        if args.command == "deploy":
+            return asyncio.run(_deploy(settings))
+    except SettingsError as exc:
+        print(f"cloudmarket: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    raise AssertionError(f"unhandled command {args.command}")  # argparse restricts the choices
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""HTTP-facing errors: every error response is ``{"error": {"code", "message", "details"}}``.
+
+::
+
+    ApiError                    (.status, .code, .message, .details)
+    ├── BadRequest              400 bad_request / invalid_json
+    ├── NotFound                404 not_found
+    └── Unavailable             503 unavailable
+
+Handlers raise these (or aiohttp ``HTTPException``s); :mod:`api.middlewares` turns both into the
+envelope. :func:`read_json` is the one way handlers parse a JSON body.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+# Machine-readable codes for plain aiohttp HTTP exceptions (404 from the router, 405, 413 ...).
+STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "too_many_requests",
+    500: "internal",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.details: dict[str, Any] = dict(details or {})
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Unavailable(ApiError):
+    status = 503
+    code = "unavailable"
+
+
+def code_for_status(status: int) -> str:
+    return STATUS_CODES.get(status, "internal" if status >= 500 else "error")
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": dict(details or {})}}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    return web.json_response(error_body(code, message, details), status=status, headers=headers)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object; 400 ``invalid_json`` if it is not one."""
+    text = await request.text()
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            "request body is not valid JSON",
+            code="invalid_json",
+            details={"line": exc.lineno, "column": exc.colno, "reason": exc.msg},
+        ) from exc
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object", code="invalid_json")
+    return body

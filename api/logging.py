@@ -1,0 +1,71 @@
+"""Structured logs: one JSON object per line through the stdlib :mod:`logging`.
+
+:func:`configure_logging` installs :class:`JsonFormatter` (or a plain text one) on the root logger.
+Extra fields passed with ``logger.info("...", extra={...})`` become keys of the JSON object. Any key that
+looks like a secret (``key``, ``secret``, ``token``, ``password``, ``authorization`` ...) is replaced by
+``"[redacted]"`` before it is written, so a careless ``extra=`` cannot leak a credential.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+REDACTED = "[redacted]"
+_SECRET_KEY = re.compile(
+    r"(secret|passw|token|authorization|cookie|private|api_?key|signer_key|master_key)", re.IGNORECASE
+)
+# Attributes every LogRecord has; everything else on a record came from ``extra=``.
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """Return ``value`` with secret-looking keys (recursively, in mappings) replaced by ``[redacted]``."""
+    if key and _SECRET_KEY.search(key) and value is not None:
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one JSON line: ts, level, logger, msg, extra fields, exc (if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                out[key] = redact(value, key)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, separators=(",", ":"))
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """Install one stderr handler on the root logger (idempotent: replaces handlers set before)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # aiohttp's own access log duplicates ours (api.middlewares logs one line per request).
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # start-up chatter of libraries (one line per Alembic plugin, provider connects) is not operator news
+    for noisy in ("alembic", "web3.providers"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,12 @@
+"""Every route table of the service. A new routes module appends its ``routes`` here (see api.openapi)."""
+
+from __future__ import annotations
+
+from api.openapi import RouteTable
+from api.routes import chain, health, meta
+
+ROUTE_TABLES: tuple[RouteTable, ...] = (
+    health.routes,
+    meta.routes,
+    chain.routes,
+)

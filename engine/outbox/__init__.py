@@ -1,0 +1,6 @@
+"""The transaction outbox: every chain write is a row committed with the business change that needs it,
+then signed, sent, replaced when stuck, and confirmed by :class:`engine.outbox.sender.OutboxSender`.
+
+Public surface: :func:`engine.outbox.services.enqueue`, :func:`get_by_key`, :func:`wait_confirmed`,
+:class:`engine.outbox.models.OutboxTx`, :class:`OutboxStatus`, :class:`engine.outbox.sender.OutboxSender`.
+"""

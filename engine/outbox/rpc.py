@@ -1,0 +1,91 @@
+"""Raw JSON-RPC for the sender: many calls per HTTP request, per-call errors kept (not raised).
+
+web3's batch API raises when any call in a batch fails; the sender needs the opposite (one "nonce too
+low" among 500 sends is expected). Over HTTP/WS this sends JSON-RPC batches of at most ``chunk`` calls;
+on eth-tester (no batches) it runs the calls concurrently through the same provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chain.connect import ChainConnection
+
+Call = tuple[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class RpcResult:
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def message(self) -> str:
+        return str((self.error or {}).get("message", ""))
+
+    @property
+    def error_data(self) -> str | None:
+        data = (self.error or {}).get("data")
+        return data if isinstance(data, str) else None
+
+
+class RpcError(Exception):
+    """A whole request failed (transport, or the node rejected the batch)."""
+
+    def __init__(self, method: str, detail: str) -> None:
+        super().__init__(f"{method}: {detail}")
+        self.method = method
+        self.detail = detail
+
+
+def _to_result(resp: Any) -> RpcResult:
+    if isinstance(resp, dict) and resp.get("error") is not None:
+        err = resp["error"]
+        return RpcResult(error=err if isinstance(err, dict) else {"message": str(err)})
+    if isinstance(resp, dict):
+        return RpcResult(result=resp.get("result"))
+    return RpcResult(error={"message": f"malformed response {resp!r}"})
+
+
+async def call(conn: ChainConnection, method: str, params: list[Any]) -> RpcResult:
+    try:
+        resp = await conn.w3.provider.make_request(method, params)
+    except Exception as exc:  # eth-tester raises instead of returning error objects
+        return RpcResult(error={"message": str(exc), "data": getattr(exc, "data", None)})
+    return _to_result(resp)
+
+
+async def call_ok(conn: ChainConnection, method: str, params: list[Any]) -> Any:
+    res = await call(conn, method, params)
+    if not res.ok:
+        raise RpcError(method, res.message)
+    return res.result
+
+
+async def batch(conn: ChainConnection, calls: Sequence[Call], *, chunk: int = 500) -> list[RpcResult]:
+    """Results in the order of ``calls``."""
+    if not calls:
+        return []
+    if not conn.supports_rpc_batch:
+        return list(await asyncio.gather(*(call(conn, m, p) for m, p in calls)))
+    out: list[RpcResult] = []
+    provider: Any = conn.w3.provider
+    for start in range(0, len(calls), chunk):
+        part = list(calls[start : start + chunk])
+        try:
+            resp = await provider.make_batch_request(part)
+        except Exception as exc:
+            raise RpcError(part[0][0], str(exc)) from exc
+        if not isinstance(resp, list):
+            raise RpcError(part[0][0], f"batch rejected: {resp!r}")
+        if len(resp) != len(part):
+            raise RpcError(part[0][0], f"batch answered {len(resp)} of {len(part)} calls")
+        out.extend(_to_result(r) for r in resp)
+    return out

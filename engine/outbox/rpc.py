@@ -8,7 +8,7 @@ on eth-tester (no batches) it runs the calls concurrently through the same provi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,8 +54,27 @@ def _to_result(resp: Any) -> RpcResult:
     return RpcResult(error={"message": f"malformed response {resp!r}"})
 
 
+def to_wire(value: Any) -> Any:
+    """Python-typed RPC results (eth-tester through web3's formatters) back to JSON-RPC wire form."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return hex(value)
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, Mapping):
+        return {k: to_wire(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_wire(v) for v in value]
+    return value
+
+
 async def call(conn: ChainConnection, method: str, params: list[Any]) -> RpcResult:
     try:
+        if conn.kind == "eth-tester":
+            # eth-tester's provider speaks Python types, not the wire format: go through web3's request
+            # manager (which applies the tester's request/result formatters), then back to wire form.
+            return RpcResult(result=to_wire(await conn.w3.manager.coro_request(method, params)))
         resp = await conn.w3.provider.make_request(method, params)
     except Exception as exc:  # eth-tester raises instead of returning error objects
         return RpcResult(error={"message": str(exc), "data": getattr(exc, "data", None)})

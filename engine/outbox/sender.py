@@ -236,7 +236,8 @@ class OutboxSender:
             tx: dict[str, Any] = {"from": self.address, "data": _hex(data), "value": hex(value)}
             if to is not None:
                 tx["to"] = to
-            calls.append(("eth_estimateGas", [tx, "pending"]))
+            # "pending" sees our own in-flight txs; eth-tester mines every tx at once and only knows "latest".
+            calls.append(("eth_estimateGas", [tx, "latest" if self._conn.kind == "eth-tester" else "pending"]))
         calls += [
             ("eth_getTransactionCount", [self.address, "pending"]),
             ("eth_getBlockByNumber", ["latest", False]),

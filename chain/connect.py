@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from web3 import AsyncWeb3
+from web3.exceptions import Web3RPCError
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 from web3.providers.persistent import WebSocketProvider
 from web3.providers.rpc import AsyncHTTPProvider
@@ -20,14 +21,19 @@ from chain.errors import ChainConnectionError
 @dataclass
 class ChainConnection:
     url: str
-    w3: AsyncWeb3
+    w3: AsyncWeb3[Any]
     chain_id: int
     kind: str  # "eth-tester" | "http" | "ws"
 
     async def close(self) -> None:
         provider: Any = self.w3.provider
         if self.kind == "ws":
-            await provider.disconnect()
+            try:
+                await provider.disconnect()
+            except Web3RPCError:
+                # web3 re-raises, on disconnect, error answers it could not match to a request (anvil
+                # answers an unknown method with ``id: null``); the request itself already failed.
+                pass
         elif self.kind == "http":
             await provider.disconnect()
 
@@ -38,6 +44,7 @@ class ChainConnection:
 
 async def connect(url: str, *, request_timeout: float = 30.0) -> ChainConnection:
     """Open a connection for ``url`` and read its chain id (proves the endpoint answers)."""
+    w3: AsyncWeb3[Any]
     if url.startswith("eth-tester://"):
         w3 = AsyncWeb3(AsyncEthereumTesterProvider())
         kind = "eth-tester"
@@ -56,6 +63,7 @@ async def connect(url: str, *, request_timeout: float = 30.0) -> ChainConnection
         chain_id = await w3.eth.chain_id
     except Exception as exc:
         if kind in ("http", "ws"):
-            await w3.provider.disconnect()  # type: ignore[attr-defined]
+            provider: Any = w3.provider
+            await provider.disconnect()
         raise ChainConnectionError(url, str(exc)) from exc
     return ChainConnection(url=url, w3=w3, chain_id=int(chain_id), kind=kind)

@@ -6,7 +6,10 @@
     ├── ChainConnectionError     endpoint unreachable or unsupported URL      (.url)
     ├── ArtifactError            missing/stale compiled contract artifact     (.name)
     ├── DevChainError            anvil could not be started / stopped         (.detail)
-    └── ContractRevert           a call or transaction reverted               (.contract, .error, .args, .data, .tx_hash)
+    ├── RpcError                 JSON-RPC error answer / transport failure   (.method, .code, .message, .data)
+    ├── BatchReadError           items of a batched read failed                (.failures)
+    └── ContractRevert           a call or transaction reverted               (.contract, .error, .error_args,
+        │                                                                      .data, .tx_hash)
         └── (typed subclasses are created per custom error name, see chain.reverts)
 """
 
@@ -59,3 +62,25 @@ class ContractRevert(ChainError):
         shown = ", ".join(f"{k}={v!r}" for k, v in self.error_args.items())
         where = f"{contract}: " if contract else ""
         super().__init__(f"{where}reverted with {error}({shown})")
+
+
+class RpcError(ChainError):
+    """A JSON-RPC request answered with an error object (or the transport failed)."""
+
+    def __init__(self, method: str, code: int | None, message: str, data: Any = None) -> None:
+        super().__init__(f"{method} failed: {message}" + (f" (code {code})" if code is not None else ""))
+        self.method = method
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class BatchReadError(ChainError):
+    """Some items of a batched read failed; ``failures`` maps item index -> (item, error)."""
+
+    def __init__(self, what: str, failures: dict[int, tuple[Any, ChainError]]) -> None:
+        first = next(iter(failures.items()))
+        super().__init__(
+            f"{what}: {len(failures)} item(s) failed, first #{first[0]} {first[1][0]}: {first[1][1]}"
+        )
+        self.failures = failures

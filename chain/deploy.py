@@ -1,0 +1,278 @@
+"""Deploy the contract suite once per chain and remember it in a manifest.
+
+:func:`deploy_suite` deploys ``CreditToken`` (admin and minter: the signer; extra minters granted
+``MINTER_ROLE``) and ``Multicall``, signing locally (EIP-1559, nonce from the chain), and writes
+``<manifest_dir>/<chain_id>.json``::
+
+    {"chain_id", "deployed_at_block", "deployer",
+     "contracts": {Name: {"address", "tx_hash", "block_number", "source_hash", "code_hash"}}}
+
+It is idempotent: when the manifest exists, every contract still has the recorded runtime code
+(``code_hash``) and was built from the current sources (``source_hash``), the manifest is returned and no
+transaction is sent (beyond granting ``MINTER_ROLE`` to a minter that lacks it). A reset chain (no code)
+or changed sources lead to a fresh deployment that overwrites the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from chain.artifacts import Artifact, load_artifact
+from chain.connect import ChainConnection
+from chain.contracts import MINTER_ROLE, CreditTokenClient
+from chain.errors import ChainError
+from chain.reverts import estimate_or_raise, revert_from_exception
+from chain.signer import LocalSigner, TxRequest
+
+SUITE = ("CreditToken", "Multicall")
+PRIORITY_FEE = 1_000_000_000  # 1 gwei tip; dev chains and L2s take far less
+GAS_MARGIN_NUM, GAS_MARGIN_DEN = 6, 5  # estimate * 1.2
+
+
+@dataclass(frozen=True)
+class DeployedContract:
+    address: str
+    tx_hash: str
+    block_number: int
+    source_hash: str
+    code_hash: str
+
+
+@dataclass
+class Manifest:
+    chain_id: int
+    deployed_at_block: int
+    deployer: str
+    contracts: dict[str, DeployedContract] = field(default_factory=dict)
+
+    def address(self, name: str) -> str:
+        try:
+            return self.contracts[name].address
+        except KeyError:
+            raise ChainError(f"manifest for chain {self.chain_id} has no contract {name!r}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (what is written to the manifest file)."""
+        return {
+            "chain_id": self.chain_id,
+            "deployed_at_block": self.deployed_at_block,
+            "deployer": self.deployer,
+            "contracts": {name: asdict(c) for name, c in sorted(self.contracts.items())},
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Manifest:
+        return cls(
+            chain_id=int(raw["chain_id"]),
+            deployed_at_block=int(raw["deployed_at_block"]),
+            deployer=to_checksum_address(raw["deployer"]),
+            contracts={
+                name: DeployedContract(
+                    address=to_checksum_address(c["address"]),
+                    tx_hash=str(c["tx_hash"]),
+                    block_number=int(c["block_number"]),
+                    source_hash=str(c.get("source_hash", "")),
+                    code_hash=str(c.get("code_hash", "")),
+                )
+                for name, c in raw["contracts"].items()
+            },
+        )
+
+
+def manifest_path(manifest_dir: Path, chain_id: int) -> Path:
+    return Path(manifest_dir) / f"{chain_id}.json"
+
+
+def load_manifest(manifest_dir: Path, chain_id: int) -> Manifest | None:
+    """The manifest written for ``chain_id``, or ``None`` if there is none (or it is unreadable)."""
+    path = manifest_path(manifest_dir, chain_id)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        manifest = Manifest.from_json(raw)
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError):
+        return None  # a half-written or foreign file: deploy again and overwrite it
+    return manifest if manifest.chain_id == chain_id else None
+
+
+def write_manifest(manifest_dir: Path, manifest: Manifest) -> Path:
+    """Write atomically (temp file + rename), so a crash never leaves half a manifest."""
+    path = manifest_path(manifest_dir, manifest.chain_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(manifest.dumps())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _w3(conn: ChainConnection) -> Any:
+    """web3's stubs want NewTypes (ChecksumAddress, HexStr) everywhere; we pass checked plain strings."""
+    return conn.w3
+
+
+# ---- sending (deployment only; the engine's writes go through its outbox) ---------------------
+
+
+async def suggest_fees(conn: ChainConnection) -> tuple[int, int]:
+    """``(max_fee_per_gas, max_priority_fee_per_gas)``: twice the latest base fee plus a fixed tip."""
+    block = await _w3(conn).eth.get_block("latest")
+    base = int(block.get("baseFeePerGas", 0) or 0)
+    return 2 * base + PRIORITY_FEE, PRIORITY_FEE
+
+
+async def send_transaction(
+    conn: ChainConnection,
+    signer: LocalSigner,
+    *,
+    to: str | None,
+    data: bytes,
+    value: int = 0,
+    nonce: int | None = None,
+    gas: int | None = None,
+    receipt_timeout: float = 120.0,
+) -> dict[str, Any]:
+    """Sign locally, broadcast, wait for the receipt. A revert raises its typed ``ContractRevert``."""
+    w3: Any = conn.w3
+    call: dict[str, Any] = {"from": signer.address, "data": data, "value": value}
+    if to is not None:
+        call["to"] = to_checksum_address(to)
+    if gas is None:
+        gas = await estimate_or_raise(w3, call) * GAS_MARGIN_NUM // GAS_MARGIN_DEN
+    if nonce is None:
+        nonce = int(await w3.eth.get_transaction_count(signer.address, "pending"))
+    max_fee, tip = await suggest_fees(conn)
+    signed = signer.sign(
+        TxRequest(
+            chain_id=conn.chain_id,
+            nonce=nonce,
+            to=to,
+            data=data,
+            value=value,
+            gas=gas,
+            max_fee_per_gas=max_fee,
+            max_priority_fee_per_gas=tip,
+        )
+    )
+    await w3.eth.send_raw_transaction(signed.raw)
+    receipt = dict(
+        await w3.eth.wait_for_transaction_receipt(signed.hash, timeout=receipt_timeout, poll_latency=0.05)
+    )
+    if int(receipt["status"]) != 1:
+        block = int(receipt["blockNumber"])
+        try:
+            await w3.eth.call(call, block)
+        except Exception as exc:
+            revert = revert_from_exception(exc, tx_hash=signed.hash)
+            if revert is not None:
+                raise revert from exc
+        raise ChainError(f"transaction {signed.hash} failed (status 0) without revert data")
+    return receipt
+
+
+async def _deploy(
+    conn: ChainConnection,
+    signer: LocalSigner,
+    artifact: Artifact,
+    nonce: int,
+    ctor_types: Sequence[str] = (),
+    ctor_args: Sequence[Any] = (),
+) -> DeployedContract:
+    if not artifact.bytecode:
+        raise ChainError(f"{artifact.name} has no creation bytecode (abstract contract?)")
+    data = artifact.bytecode + abi_encode(list(ctor_types), list(ctor_args))
+    receipt = await send_transaction(conn, signer, to=None, data=data, nonce=nonce)
+    address = to_checksum_address(receipt["contractAddress"])
+    code = bytes(await _w3(conn).eth.get_code(address))
+    tx_hash = receipt["transactionHash"]
+    return DeployedContract(
+        address=address,
+        tx_hash=tx_hash.to_0x_hex() if hasattr(tx_hash, "to_0x_hex") else str(tx_hash),
+        block_number=int(receipt["blockNumber"]),
+        source_hash=artifact.source_hash,
+        code_hash="0x" + keccak(code).hex(),
+    )
+
+
+async def is_live(conn: ChainConnection, manifest: Manifest, artifacts: Mapping[str, Artifact]) -> bool:
+    """Whether every contract of the suite still runs the recorded code, built from current sources."""
+    if manifest.chain_id != conn.chain_id:
+        return False
+    for name, artifact in artifacts.items():
+        entry = manifest.contracts.get(name)
+        if entry is None or entry.source_hash != artifact.source_hash:
+            return False
+        code = bytes(await _w3(conn).eth.get_code(entry.address))
+        if not code or "0x" + keccak(code).hex() != entry.code_hash:
+            return False
+    return True
+
+
+async def _grant_minters(
+    conn: ChainConnection, signer: LocalSigner, token: CreditTokenClient, minters: Iterable[str]
+) -> None:
+    nonce: int | None = None
+    for minter in dict.fromkeys(to_checksum_address(m) for m in minters):
+        if await token.has_role(MINTER_ROLE, minter):
+            continue
+        if nonce is None:
+            nonce = int(await _w3(conn).eth.get_transaction_count(signer.address, "pending"))
+        await send_transaction(
+            conn, signer, to=token.address, data=token.encode_grant_role(MINTER_ROLE, minter), nonce=nonce
+        )
+        nonce += 1
+
+
+async def deploy_suite(
+    conn: ChainConnection,
+    signer: LocalSigner,
+    *,
+    manifest_dir: Path,
+    minters: Sequence[str] = (),
+) -> Manifest:
+    """Deploy (or reuse) CreditToken and Multicall on ``conn``'s chain; see the module docstring."""
+    artifacts = {name: load_artifact(name) for name in SUITE}
+    existing = load_manifest(manifest_dir, conn.chain_id)
+    if existing is not None and await is_live(conn, existing, artifacts):
+        token = CreditTokenClient(conn.w3, existing.address("CreditToken"), artifact=artifacts["CreditToken"])
+        await _grant_minters(conn, signer, token, minters)
+        return existing
+
+    nonce = int(await _w3(conn).eth.get_transaction_count(signer.address, "pending"))
+    credit = await _deploy(
+        conn,
+        signer,
+        artifacts["CreditToken"],
+        nonce,
+        ("address", "address"),
+        (signer.address, signer.address),
+    )
+    multicall = await _deploy(conn, signer, artifacts["Multicall"], nonce + 1)
+    manifest = Manifest(
+        chain_id=conn.chain_id,
+        deployed_at_block=min(credit.block_number, multicall.block_number),
+        deployer=signer.address,
+        contracts={"CreditToken": credit, "Multicall": multicall},
+    )
+    token = CreditTokenClient(conn.w3, credit.address, artifact=artifacts["CreditToken"])
+    await _grant_minters(conn, signer, token, minters)
+    write_manifest(manifest_dir, manifest)
+    return manifest

@@ -19,7 +19,8 @@ from api.keys import CHAIN, METRICS, ROUTE_SPECS, RUNTIME, SESSIONMAKER
 from api.metrics import Metrics
 from api.middlewares import MIDDLEWARES
 from api.openapi import RouteTable
-from api.routes import ROUTE_TABLES
+from api.routes import ROUTE_TABLES, identity
+from api.routes.identity import IdentityOptions
 from engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,14 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 
 def create_app(
-    runtime: Runtime, *, extra_routes: Sequence[RouteTable] = (), background: bool = True
+    runtime: Runtime,
+    *,
+    extra_routes: Sequence[RouteTable] = (),
+    background: bool = True,
+    identity_options: IdentityOptions | None = None,
 ) -> web.Application:
-    """Build the service app. ``extra_routes`` (tests) are installed like the service's own tables."""
+    """Build the service app. ``extra_routes`` (tests) are installed like the service's own tables;
+    ``identity_options`` (tests) replace the identity configuration read from the runtime's settings."""
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = runtime
     app[SESSIONMAKER] = runtime.sessionmaker
@@ -59,6 +65,7 @@ def create_app(
     app[ROUTE_SPECS] = []
     for table in (*ROUTE_TABLES, *extra_routes):
         table.install(app, app[ROUTE_SPECS])
+    identity.setup(app, identity_options)
     if background:
         app.cleanup_ctx.append(_outbox_sender)
     return app

@@ -7,6 +7,9 @@ import importlib
 # Each domain room's models module. Add new rooms here.
 MODEL_MODULES: tuple[str, ...] = (
     "engine.outbox.models",
+    "engine.identity.models",
+    "engine.nodes.models",
+    "engine.wallets.models",
 )
 
 

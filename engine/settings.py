@@ -54,14 +54,34 @@ class Settings:
     auth_audience: str | None = None
     auth_jwks_url: str | None = None
     auth_roles_claim: str = "permissions"
+    auth_dev_issuer: bool | None = None  # None: on in dev, off in production (where it may not be turned on)
+    siwe_domain: str | None = None  # default "<http_host>:<http_port>"
+    siwe_uri: str | None = None  # default "http://<http_host>:<http_port>"
+    siwe_nonce_ttl: int = 600
+    session_ttl: int = 3600
     stripe_secret_key: str | None = field(default=None, repr=False)
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
+    # top-up quote: Stripe's card fee and who bears it ("user": the charge is grossed up; "platform")
+    stripe_fee_pct_bps: int = 290
+    stripe_fee_fixed_cents: int = 30
+    stripe_fee_bearer: str = "user"
+    topup_min_cents: int = 500
+    topup_max_cents: int = 1_000_000
     master_key: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     log_format: str = "json"  # json | text
 
     # ---- derived values -------------------------------------------------------------------------
+    @property
+    def dev_issuer_enabled(self) -> bool:
+        return (not self.is_production) if self.auth_dev_issuer is None else self.auth_dev_issuer
+
+    @property
+    def stripe_webhook_secrets(self) -> list[str]:
+        """Several secrets, comma-separated, during a rotation; each is tried."""
+        return [p.strip() for p in (self.stripe_webhook_secret or "").split(",") if p.strip()]
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"
@@ -97,7 +117,17 @@ class Settings:
             raise SettingsError("dev_chain_port", "must be a TCP port")
         if self.confirmations is not None and self.confirmations < 0:
             raise SettingsError("confirmations", "must be >= 0")
+        if self.stripe_fee_bearer not in ("user", "platform"):
+            raise SettingsError("stripe_fee_bearer", "must be 'user' or 'platform'")
+        if not (0 <= self.stripe_fee_pct_bps <= 10_000) or self.stripe_fee_fixed_cents < 0:
+            raise SettingsError("stripe_fee_pct_bps", "fee must be 0..10000 bps with a non-negative fixed part")
+        if not (0 < self.topup_min_cents <= self.topup_max_cents):
+            raise SettingsError("topup_min_cents", "need 0 < min <= max")
         if self.is_production:
+            if self.auth_dev_issuer:
+                raise SettingsError("auth_dev_issuer", "the dev token issuer is refused in production")
+            if not self.auth_issuer or not self.auth_audience:
+                raise SettingsError("auth_issuer", "production needs the Auth0 issuer and audience")
             if not self.chain_url:
                 raise SettingsError("chain_url", "production needs an explicit chain URL")
             if self.chain_url.startswith("eth-tester"):
@@ -122,6 +152,14 @@ def _coerce(name: str, raw: Any) -> Any:
     if raw is None:
         return None
     text = str(raw)
+    if "bool" in str(typ):
+        if isinstance(raw, bool):
+            return raw
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(name, f"not a boolean: {text!r}")
     try:
         if "int" in str(typ) and "Path" not in str(typ):
             return int(text)

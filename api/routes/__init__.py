@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from api.openapi import RouteTable
-from api.routes import chain, health, meta
+from api.routes import chain, health, identity, meta
 
 ROUTE_TABLES: tuple[RouteTable, ...] = (
     health.routes,
     meta.routes,
     chain.routes,
+    identity.routes,
 )

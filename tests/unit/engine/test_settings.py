@@ -19,6 +19,8 @@ def prod_env(**extra: str) -> dict[str, str]:
         "CLOUDMARKET_SIGNER_KEY": PROD_KEY,
         "CLOUDMARKET_DATABASE_URL": PG_URL,
         "CLOUDMARKET_MASTER_KEY": "m" * 44,
+        "CLOUDMARKET_AUTH_ISSUER": "https://tenant.example.auth0.com/",
+        "CLOUDMARKET_AUTH_AUDIENCE": "https://api.cloudmarket.example",
     }
     env.update(extra)
     return {k: v for k, v in env.items() if v != ""}
@@ -101,6 +103,9 @@ def test_valid_production_config_passes():
         ({"CLOUDMARKET_DATABASE_URL": ""}, "database_url"),
         ({"CLOUDMARKET_DATABASE_URL": "sqlite+aiosqlite:///prod.db"}, "database_url"),
         ({"CLOUDMARKET_MASTER_KEY": ""}, "master_key"),
+        ({"CLOUDMARKET_AUTH_DEV_ISSUER": "true"}, "auth_dev_issuer"),
+        ({"CLOUDMARKET_AUTH_ISSUER": ""}, "auth_issuer"),
+        ({"CLOUDMARKET_AUTH_AUDIENCE": ""}, "auth_issuer"),
     ],
 )
 def test_production_refuses_unsafe_settings(change, key):

@@ -1,0 +1,1 @@
+"""Provider nodes (minimal table here; issue #5 extends it)."""

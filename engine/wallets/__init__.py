@@ -1,0 +1,1 @@
+"""Managed wallets: server-generated keys encrypted at rest under a master key."""

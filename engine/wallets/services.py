@@ -1,0 +1,65 @@
+"""Managed wallets: create one for a user (key generated here, sealed, linked), load it for signing.
+
+The private key leaves this module only inside :class:`eth_account.signers.local.LocalAccount` returned by
+:func:`load_account`, for the signer that needs it; it is never logged, returned by the API, or put in an
+exception.
+"""
+
+from __future__ import annotations
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.identity.models import WalletLink
+from engine.wallets.crypto import Keyring, Sealed
+from engine.wallets.models import ManagedWallet
+
+
+class ManagedWalletMissing(Exception):
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"user {user_id} has no managed wallet")
+        self.user_id = user_id
+
+
+async def get_managed_wallet(session: AsyncSession, user_id: int) -> ManagedWallet | None:
+    return (
+        await session.execute(select(ManagedWallet).where(ManagedWallet.user_id == user_id))
+    ).scalar_one_or_none()
+
+
+async def ensure_managed_wallet(session: AsyncSession, user_id: int, keyring: Keyring) -> ManagedWallet:
+    """The user's managed wallet, created (and linked as kind ``managed``) if missing. Caller commits."""
+    existing = await get_managed_wallet(session, user_id)
+    if existing is not None:
+        return existing
+    acct: LocalAccount = Account.create()
+    address = acct.address  # EIP-55
+    sealed = keyring.seal(bytes(acct.key), user_id=user_id, address=address)
+    row = ManagedWallet(
+        user_id=user_id, address=address, key_id=sealed.key_id, nonce=sealed.nonce,
+        ciphertext=sealed.ciphertext,
+    )
+    session.add(row)
+    session.add(WalletLink(user_id=user_id, address=address, kind="managed"))
+    await session.flush()
+    return row
+
+
+def open_wallet(row: ManagedWallet, keyring: Keyring) -> LocalAccount:
+    """Decrypt ``row`` (AAD: its user id and address) into an account that can sign."""
+    secret = keyring.open(
+        Sealed(row.key_id, row.nonce, row.ciphertext), user_id=row.user_id, address=row.address
+    )
+    acct: LocalAccount = Account.from_key(secret)
+    if acct.address != row.address:  # cannot happen unless the row was edited; refuse loudly
+        raise ValueError(f"managed wallet {row.id}: key does not match address")
+    return acct
+
+
+async def load_account(session: AsyncSession, user_id: int, keyring: Keyring) -> LocalAccount:
+    row = await get_managed_wallet(session, user_id)
+    if row is None:
+        raise ManagedWalletMissing(user_id)
+    return open_wallet(row, keyring)

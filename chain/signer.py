@@ -13,7 +13,9 @@ import coincurve
 import rlp
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_canonical_address, to_checksum_address
+from eth_typing import Hash32
+from eth_utils.address import to_canonical_address, to_checksum_address
+from eth_utils.crypto import keccak
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -117,4 +119,4 @@ class LocalSigner:
         )
 
     def sign_message_hash(self, message_hash: bytes) -> bytes:
-        return bytes(self._account.unsafe_sign_hash(message_hash).signature)
+        return bytes(self._account.unsafe_sign_hash(Hash32(message_hash)).signature)

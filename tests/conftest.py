@@ -49,8 +49,9 @@ def fresh_anvil() -> Iterator[Anvil]:
         yield node
 
 
-def new_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory,
-                     request: pytest.FixtureRequest) -> str:
+def new_database_url(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> str:
     """A brand-new empty database on ``backend`` (a SQLite file, or a new PostgreSQL database)."""
     n = next(_db_counter)
     if backend == "sqlite":
@@ -61,8 +62,9 @@ def new_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory,
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-async def migrated_engine(request: pytest.FixtureRequest,
-                          tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncEngine]:
+async def migrated_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[AsyncEngine]:
     """A database per backend, migrated to head once per session."""
     url = new_database_url(request.param, tmp_path_factory, request)
     await db.upgrade(url)

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from web3.types import RPCEndpoint
+
 from chain.connect import ChainConnection
 
 Call = tuple[str, list[Any]]
@@ -74,7 +76,7 @@ async def call(conn: ChainConnection, method: str, params: list[Any]) -> RpcResu
         if conn.kind == "eth-tester":
             # eth-tester's provider speaks Python types, not the wire format: go through web3's request
             # manager (which applies the tester's request/result formatters), then back to wire form.
-            return RpcResult(result=to_wire(await conn.w3.manager.coro_request(method, params)))
+            return RpcResult(result=to_wire(await conn.w3.manager.coro_request(RPCEndpoint(method), params)))
         resp = await conn.w3.provider.make_request(method, params)
     except Exception as exc:  # eth-tester raises instead of returning error objects
         return RpcResult(error={"message": str(exc), "data": getattr(exc, "data", None)})

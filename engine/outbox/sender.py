@@ -236,8 +236,9 @@ class OutboxSender:
             tx: dict[str, Any] = {"from": self.address, "data": _hex(data), "value": hex(value)}
             if to is not None:
                 tx["to"] = to
-            # "pending" sees our own in-flight txs; eth-tester mines every tx at once and only knows "latest".
-            calls.append(("eth_estimateGas", [tx, "latest" if self._conn.kind == "eth-tester" else "pending"]))
+            # "pending" sees our own in-flight txs; eth-tester mines each tx at once and knows only "latest".
+            tag = "latest" if self._conn.kind == "eth-tester" else "pending"
+            calls.append(("eth_estimateGas", [tx, tag]))
         calls += [
             ("eth_getTransactionCount", [self.address, "pending"]),
             ("eth_getBlockByNumber", ["latest", False]),

@@ -43,13 +43,26 @@ async def test_transfer_and_mint_confirm_on_eth_tester(conn, sm, tmp_path):
     ref = b"\x11" * 32
     async with sm() as s, s.begin():
         await enqueue(s, kind="transfer", to=payee, data=b"", value=12345, idempotency_key="t1", args={})
-        await enqueue(s, kind="mint", to=token.address, data=token.encode_mint(payee, 7_000_000, ref),
-                      idempotency_key="m1", args={})
+        await enqueue(
+            s,
+            kind="mint",
+            to=token.address,
+            data=token.encode_mint(payee, 7_000_000, ref),
+            idempotency_key="m1",
+            args={},
+        )
         # the same business key again: no second row, no second effect
-        await enqueue(s, kind="mint", to=token.address, data=token.encode_mint(payee, 7_000_000, ref),
-                      idempotency_key="m1", args={})
-    sender = OutboxSender(sm, conn, signer, confirmations=1, replace_after=3600, max_fee_cap=500 * 10**9,
-                          poll_interval=0.01)
+        await enqueue(
+            s,
+            kind="mint",
+            to=token.address,
+            data=token.encode_mint(payee, 7_000_000, ref),
+            idempotency_key="m1",
+            args={},
+        )
+    sender = OutboxSender(
+        sm, conn, signer, confirmations=1, replace_after=3600, max_fee_cap=500 * 10**9, poll_interval=0.01
+    )
     for _ in range(20):
         await sender.run_once()
         async with sm() as s:

@@ -45,17 +45,23 @@ class PgCluster:
         return args
 
     def run(self, *args: str) -> None:
-        subprocess.run(self._as_owner(list(args)), check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE)
+        subprocess.run(
+            self._as_owner(list(args)), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
 
     def createdb(self, name: str) -> str:
         self.run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
         return self.dsn(name)
 
     def stop(self) -> None:
-        subprocess.run(self._as_owner([str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate",
-                                       "stop"]), check=False, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run(
+            self._as_owner(
+                [str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "stop"]
+            ),
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -68,9 +74,12 @@ def start_cluster() -> PgCluster:
         shutil.chown(root, "postgres", "postgres")
     cluster = PgCluster(root=root, port=free_port(), bin=binary)
     data = root / "data"
-    cluster.run(str(binary / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                "--no-sync")
-    opts = (f"-c listen_addresses=127.0.0.1 -c port={cluster.port} -c unix_socket_directories={root} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    cluster.run(
+        str(binary / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"
+    )
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -c port={cluster.port} -c unix_socket_directories={root} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
     cluster.run(str(binary / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start")
     return cluster

@@ -10,6 +10,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "engine.identity.models",
     "engine.nodes.models",
     "engine.wallets.models",
+    "engine.indexer.models",
+    "engine.payments.models",
 )
 
 

@@ -1,0 +1,111 @@
+"""EventCatalog: filters and decoding of CreditToken logs built by hand (real ABI, real eth_abi)."""
+
+from __future__ import annotations
+
+import pytest
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
+
+from chain.deploy import DeployedContract, Manifest
+from engine.indexer.decoding import ContractSpec, EventCatalog, to_json_value
+from engine.indexer.errors import UnknownContract
+
+TOKEN = "0x" + "11" * 20
+ALICE = "0x" + "aa" * 20
+BOB = "0x" + "bb" * 20
+TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
+MINTED = "0x" + keccak(text="CreditMinted(address,uint256,bytes32)").hex()
+
+
+def manifest() -> Manifest:
+    entry = DeployedContract(
+        address=TOKEN, tx_hash="0x" + "00" * 32, block_number=1, source_hash="", code_hash=""
+    )
+    return Manifest(chain_id=31337, deployed_at_block=1, deployer=ALICE, contracts={"CreditToken": entry})
+
+
+def word(address: str) -> str:
+    return "0x" + "00" * 12 + address[2:]
+
+
+def log(topics: list[str], data: bytes, *, log_index: int = 0) -> dict[str, object]:
+    return {
+        "address": TOKEN.upper().replace("0X", "0x"),
+        "topics": topics,
+        "data": "0x" + data.hex(),
+        "blockNumber": "0x10",
+        "blockHash": "0x" + "CD" * 32,
+        "transactionHash": "0x" + "EF" * 32,
+        "transactionIndex": "0x2",
+        "logIndex": hex(log_index),
+    }
+
+
+def test_filter_names_every_registered_event_and_address() -> None:
+    catalog = EventCatalog.build(manifest(), ["CreditToken"])
+    flt = catalog.log_filter(5, 9)
+    assert flt["fromBlock"] == "0x5" and flt["toBlock"] == "0x9" and flt["address"] == [TOKEN]
+    assert TRANSFER in flt["topics"][0] and MINTED in flt["topics"][0]
+    only = EventCatalog.build(manifest(), [ContractSpec("CreditToken", events=("CreditMinted",))])
+    assert only.topics == [MINTED]
+
+
+def test_transfer_decodes_with_big_value_as_decimal_string() -> None:
+    catalog = EventCatalog.build(manifest(), ["CreditToken"])
+    value = 2**255 + 3
+    item = catalog.decode(log([TRANSFER, word(ALICE), word(BOB)], encode(["uint256"], [value]), log_index=7))
+    assert item is not None
+    assert (item.event, item.contract, item.address, item.block_number, item.log_index) == (
+        "Transfer",
+        "CreditToken",
+        TOKEN,
+        16,
+        7,
+    )
+    assert list(item.args) == ["from", "to", "value"] and item.args["value"] == str(value)
+    assert item.args["from"].lower() == ALICE and item.args["to"].lower() == BOB
+    assert item.accounts == {ALICE: "from", BOB: "to"}
+    assert item.block_hash == "0x" + "cd" * 32 and item.tx_hash == "0x" + "ef" * 32 and item.ref is None
+
+
+def test_mint_extracts_ref_and_skips_the_zero_address() -> None:
+    catalog = EventCatalog.build(manifest(), ["CreditToken"])
+    ref = "0x" + "42" * 32
+    minted = catalog.decode(log([MINTED, word(BOB), ref], encode(["uint256"], [5])))
+    assert minted is not None and minted.ref == ref and minted.args["amount"] == "5"
+    assert minted.accounts == {BOB: "to"}
+    zero = "0x" + "00" * 20
+    transfer = catalog.decode(log([TRANSFER, word(zero), word(BOB)], encode(["uint256"], [5])))
+    assert transfer is not None and transfer.accounts == {BOB: "to"}
+    self_transfer = catalog.decode(log([TRANSFER, word(BOB), word(BOB)], encode(["uint256"], [1])))
+    assert self_transfer is not None and self_transfer.accounts == {BOB: "from,to"}
+
+
+def test_foreign_logs_are_ignored() -> None:
+    catalog = EventCatalog.build(manifest(), ["CreditToken"])
+    other_topic = "0x" + keccak(text="Other(uint256)").hex()
+    assert catalog.decode(log([other_topic], encode(["uint256"], [1]))) is None
+    assert catalog.decode(log([], b"")) is None
+    wrong = log([TRANSFER, word(ALICE), word(BOB)], encode(["uint256"], [1]))
+    wrong["address"] = BOB
+    assert catalog.decode(wrong) is None
+    # same signature, value indexed too (ERC-721 style): not the event we registered
+    assert catalog.decode(log([TRANSFER, word(ALICE), word(BOB), "0x" + "00" * 31 + "01"], b"")) is None
+
+
+def test_unknown_contract_or_event_is_refused() -> None:
+    with pytest.raises(UnknownContract) as info:
+        EventCatalog.build(manifest(), ["ProviderRegistry"])
+    assert info.value.contract == "ProviderRegistry"
+    with pytest.raises(UnknownContract):
+        EventCatalog.build(manifest(), [ContractSpec("CreditToken", events=("Nope",))])
+
+
+def test_json_values() -> None:
+    assert to_json_value("uint256[]", [1, 2**200]) == ["1", str(2**200)]
+    assert to_json_value("(address,bool,bytes)", (ALICE, True, b"\x01")) == [
+        to_json_value("address", ALICE),
+        True,
+        "0x01",
+    ]
+    assert to_json_value("int8", -5) == "-5"

@@ -43,6 +43,38 @@ async def _outbox_sender(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+async def _indexer(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(_run_indexer(app[RUNTIME], stop), name="chain-indexer")
+    task.add_done_callback(_report_crash)
+    yield
+    stop.set()
+    done, _ = await asyncio.wait({task}, timeout=BACKGROUND_STOP_TIMEOUT)
+    if not done:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _run_indexer(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Follow chain events. A reorg deeper than the window needs a decision: in dev (a reset local chain)
+    the index is rebuilt from scratch; in production the indexer stops and says so (an operator runs
+    the reset after looking)."""
+    from engine.indexer.errors import ReorgTooDeep
+    from engine.indexer.store import reset_chain
+
+    while not stop.is_set():
+        try:
+            await runtime.indexer.run_forever(stop)
+        except ReorgTooDeep:
+            if runtime.settings.is_production:
+                log.error("reorg deeper than the indexer window: indexer stopped; reset the index")
+                return
+            log.warning("chain history changed under the index (dev chain reset?): rebuilding the index")
+            async with runtime.sessionmaker() as session, session.begin():
+                await reset_chain(session, runtime.chain.chain_id)
+
+
 def _report_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background task %s crashed", task.get_name(), exc_info=task.exception())
@@ -68,4 +100,5 @@ def create_app(
     identity.setup(app, identity_options)
     if background:
         app.cleanup_ctx.append(_outbox_sender)
+        app.cleanup_ctx.append(_indexer)
     return app

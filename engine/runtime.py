@@ -34,6 +34,7 @@ from engine.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from chain.deploy import Manifest
+    from engine.indexer.indexer import EventIndexer
     from engine.outbox.sender import OutboxSender
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ ANVIL_STATE_FILE = "anvil-state.json"
 MANIFESTS_DIR = "manifests"
 # eth-tester's pre-funded accounts are not our signer; give the signer this much ether on such chains.
 ETH_TESTER_SIGNER_FUNDING_WEI = 1_000 * 10**18
+# Contracts whose events the indexer follows (every deployed contract that emits events we query).
+INDEXED_CONTRACTS: tuple[str, ...] = ("CreditToken",)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Runtime:
     signer: LocalSigner
     manifest: Manifest
     sender: OutboxSender
+    indexer: EventIndexer
     anvil: Anvil | None = None
 
     @property
@@ -136,6 +140,7 @@ async def fund_on_eth_tester(conn: ChainConnection, address: str) -> None:
 async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: bool = False) -> Runtime:
     """Build the process's runtime. On failure everything started so far is stopped again."""
     from chain.deploy import deploy_suite
+    from engine.indexer.indexer import EventIndexer
     from engine.outbox.sender import OutboxSender
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -174,6 +179,14 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
             max_fee_cap=settings.tx_max_fee_cap_gwei * 10**9,
             poll_interval=settings.tx_poll_interval,
         )
+        indexer = EventIndexer(
+            sessionmaker,
+            conn,
+            manifest,
+            [name for name in INDEXED_CONTRACTS if name in manifest.contracts],
+            confirmations=max(1, settings.effective_confirmations),
+            poll_interval=settings.indexer_poll_interval,
+        )
     except BaseException:
         await _close_parts(engine, conn, anvil)
         raise
@@ -194,5 +207,6 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
         signer=signer,
         manifest=manifest,
         sender=sender,
+        indexer=indexer,
         anvil=anvil,
     )

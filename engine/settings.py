@@ -50,6 +50,7 @@ class Settings:
     tx_replace_after: float = 30.0  # seconds a tx may stay pending before a fee bump
     tx_max_fee_cap_gwei: int = 500  # never bid more than this per gas
     tx_poll_interval: float = 0.5
+    indexer_poll_interval: float = 1.0
     auth_issuer: str | None = None
     auth_audience: str | None = None
     auth_jwks_url: str | None = None
@@ -68,6 +69,7 @@ class Settings:
     stripe_fee_bearer: str = "user"
     topup_min_cents: int = 500
     topup_max_cents: int = 1_000_000
+    reconcile_window_hours: int = 72  # how far back the Stripe reconciliation job re-fetches
     master_key: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     log_format: str = "json"  # json | text

@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_JS = REPO_ROOT / "contracts" / "build.js"
 ARTIFACTS_DIR = REPO_ROOT / "contracts" / "artifacts"
 # The contracts this suite knows; later contracts add their own artifacts (and may extend this set).
-EXPECTED_CONTRACTS = {"CreditToken", "Multicall"}
+EXPECTED_CONTRACTS = {"CreditToken", "Multicall", "ProviderRegistry", "DeploymentEscrow"}
 ARTIFACT_KEYS = [
     "contractName",
     "sourceName",

@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/**
+ * @title IDeploymentEscrow
+ * @notice Per-second payment for deployments: one contract holds every lease's credit and settles lazily.
+ *
+ * A lease pays `ratePerSecond` from its balance to the node it runs on. Settlement is lazy: at any time the
+ * amount due is `min(balance, rate * (now - settledAt))`. Of what is due, a platform fee of `feeBps`
+ * (rounded up, in the protocol's favour) goes to the treasury's owed balance and the rest to the node's
+ * owed balance. Earnings are owed to the NODE and paid to the node's payee as read from the registry at
+ * withdrawal time (so a provider switching payee should withdraw first). When a settlement is made by
+ * {settle} or {settleMany}, the caller earns a keeper tip paid out of the platform fee:
+ * `min(fee * keeperShareBps / 10_000, maxTip)` (rounded down); the payer and the node are charged exactly
+ * the same whoever settles. A lease closes when settlement empties its balance; {close} by the payer or the
+ * node's provider settles and refunds the rest to the payer. A closed lease never accrues again.
+ *
+ * Lease ids bind the payer: `leaseId = uint256(uint160(payer)) << 64 | sequence`, where `sequence` counts
+ * every lease ever opened (from 1). The payer of a lease is therefore `address(uint160(leaseId >> 64))`
+ * and needs no storage.
+ *
+ * Auto top-up: a payer sets a daily allowance on-chain with {setAutoTopUp}; `TOPUP_ROLE` may then call
+ * {autoTopUp} pulling from the payer's ERC-20 allowance, never more than `maxPerDay` per UTC calendar day
+ * (`block.timestamp / 1 days`).
+ */
+interface IDeploymentEscrow {
+    /**
+     * @notice A lease as seen from outside.
+     * @param payer Who funds the lease and receives refunds.
+     * @param nodeId The node it pays.
+     * @param balance Credit left, as of `settledAt` (10**-6 credit units).
+     * @param ratePerSecond Units paid per second (after any discount); zero once closed.
+     * @param settledAt Time up to which the lease is settled.
+     * @param open Whether the lease is open.
+     */
+    struct LeaseView {
+        address payer;
+        uint64 nodeId;
+        uint256 balance;
+        uint256 ratePerSecond;
+        uint256 settledAt;
+        bool open;
+    }
+
+    // ---- errors ---------------------------------------------------------------------------------------
+
+    /// @notice Thrown when an amount of zero is given where a positive one is needed.
+    error ZeroAmount();
+
+    /// @notice Thrown when a lease is opened with a zero rate.
+    error ZeroRate();
+
+    /// @notice Thrown when the zero address is given where an account is needed.
+    error ZeroAddress();
+
+    /**
+     * @notice Thrown when an amount or a resulting balance does not fit its storage field.
+     * @param amount The amount (or resulting balance).
+     * @param max The largest value accepted.
+     */
+    error AmountTooLarge(uint256 amount, uint256 max);
+
+    /**
+     * @notice Thrown when a rate (after discount) does not fit 64 bits.
+     * @param rate The rate.
+     * @param max The largest rate accepted.
+     */
+    error RateTooLarge(uint256 rate, uint256 max);
+
+    /**
+     * @notice Thrown when a lease is opened on a node that is not active in the registry.
+     * @param nodeId The node id.
+     */
+    error NodeNotActive(uint64 nodeId);
+
+    /**
+     * @notice Thrown when a lease is unknown or already closed.
+     * @param leaseId The lease id.
+     */
+    error LeaseNotOpen(uint256 leaseId);
+
+    /**
+     * @notice Thrown when topping up a lease whose balance has already run out (settle it instead; it
+     * closes).
+     * @param leaseId The lease id.
+     */
+    error LeaseDepleted(uint256 leaseId);
+
+    /**
+     * @notice Thrown when someone other than the payer or the node's provider closes a lease.
+     * @param leaseId The lease id.
+     * @param caller The caller.
+     */
+    error NotLeaseParty(uint256 leaseId, address caller);
+
+    /**
+     * @notice Thrown when someone other than the node's payee withdraws its earnings.
+     * @param nodeId The node id.
+     * @param caller The caller.
+     * @param payee The node's payee.
+     */
+    error NotPayee(uint64 nodeId, address caller, address payee);
+
+    /// @notice Thrown when a withdrawal finds nothing owed.
+    error NothingToWithdraw();
+
+    /**
+     * @notice Thrown when an auto top-up exceeds what is left of the payer's daily allowance.
+     * @param payer The payer.
+     * @param amount The amount requested.
+     * @param remaining What is left today.
+     */
+    error AutoTopUpExceeded(address payer, uint256 amount, uint256 remaining);
+
+    /**
+     * @notice Thrown when a basis-point parameter is out of range.
+     * @param bps The value given.
+     * @param max The largest value accepted.
+     */
+    error InvalidBps(uint256 bps, uint256 max);
+
+    // ---- events ---------------------------------------------------------------------------------------
+
+    /**
+     * @notice Emitted when a lease was opened and its deposit pulled from the payer.
+     * @param leaseId The lease id.
+     * @param payer The payer.
+     * @param nodeId The node.
+     * @param ratePerSecond The stored rate, after the discount.
+     * @param deposit The initial balance.
+     * @param specHash Hash of the deployment spec (off-chain).
+     * @param discountBps The discount applied to the quoted rate.
+     */
+    event LeaseOpened(
+        uint256 indexed leaseId,
+        address indexed payer,
+        uint64 indexed nodeId,
+        uint256 ratePerSecond,
+        uint256 deposit,
+        bytes32 specHash,
+        uint256 discountBps
+    );
+
+    /**
+     * @notice Emitted when a lease was topped up.
+     * @param leaseId The lease id.
+     * @param from Whose credit was pulled.
+     * @param amount The amount added.
+     * @param balance The lease balance afterwards (as of its `settledAt`).
+     */
+    event LeaseToppedUp(uint256 indexed leaseId, address indexed from, uint256 amount, uint256 balance);
+
+    /**
+     * @notice Emitted when a lease was settled.
+     * @param leaseId The lease id.
+     * @dev The fee (`ceil(due * feeBps / 10_000)`, of which the caller's tip is
+     * `min(fee * keeperShareBps / 10_000, maxTip)` for {settle}/{settleMany}, else 0) follows from the
+     * parameters of the last {FeeParamsSet}; it is left out of the event to keep settlement cheap.
+     * @param due Amount taken from the lease (`min(balance, rate * elapsed)`); the node got `due - fee`.
+     * @param balance The lease balance afterwards.
+     */
+    event LeaseSettled(uint256 indexed leaseId, uint256 due, uint256 balance);
+
+    /**
+     * @notice Emitted when a lease closed, by {close} or because settlement emptied it.
+     * @param leaseId The lease id.
+     * @param closedBy The caller of the transaction that closed it.
+     * @param refund Amount returned to the payer.
+     */
+    event LeaseClosed(uint256 indexed leaseId, address indexed closedBy, uint256 refund);
+
+    /**
+     * @notice Emitted when a node's payee withdrew the node's earnings.
+     * @param nodeId The node.
+     * @param payee The payee.
+     * @param amount The amount paid.
+     */
+    event EarningsWithdrawn(uint64 indexed nodeId, address indexed payee, uint256 amount);
+
+    /**
+     * @notice Emitted when a keeper withdrew its tips.
+     * @param keeper The keeper.
+     * @param amount The amount paid.
+     */
+    event TipsWithdrawn(address indexed keeper, uint256 amount);
+
+    /**
+     * @notice Emitted when accrued platform fees were sent to the treasury.
+     * @param treasury The treasury.
+     * @param amount The amount paid.
+     */
+    event FeesWithdrawn(address indexed treasury, uint256 amount);
+
+    /**
+     * @notice Emitted when a payer set its auto top-up allowance.
+     * @param payer The payer.
+     * @param maxPerDay The most {autoTopUp} may pull per UTC day (0 disables).
+     */
+    event AutoTopUpSet(address indexed payer, uint256 maxPerDay);
+
+    /**
+     * @notice Emitted when the engine topped a lease up from the payer's allowance (after {LeaseToppedUp}).
+     * @param leaseId The lease id.
+     * @param payer The payer.
+     * @param amount The amount pulled.
+     * @param usedToday Total pulled by auto top-up for this payer in the current UTC day.
+     */
+    event AutoToppedUp(uint256 indexed leaseId, address indexed payer, uint256 amount, uint256 usedToday);
+
+    /**
+     * @notice Emitted when the admin changed the fee parameters.
+     * @param feeBps Platform fee in basis points of what is due.
+     * @param keeperShareBps Share of the fee paid as keeper tip, in basis points of the fee.
+     * @param maxTip Largest tip per settlement call, in 10**-6 credit units.
+     */
+    event FeeParamsSet(uint256 feeBps, uint256 keeperShareBps, uint256 maxTip);
+
+    /**
+     * @notice Emitted when the admin set the discount oracle (zero = no discount).
+     * @param oracle The oracle.
+     */
+    event DiscountOracleSet(address indexed oracle);
+
+    /**
+     * @notice Emitted when the admin set the treasury.
+     * @param treasury The treasury.
+     */
+    event TreasurySet(address indexed treasury);
+
+    // ---- leases ---------------------------------------------------------------------------------------
+
+    /**
+     * @notice Opens a lease on `nodeId` paying `ratePerSecond` (less the caller's staking discount) and
+     * pulls `deposit` from the caller (needs allowance).
+     * @dev Reverts with {NodeNotActive}, {ZeroRate}, {ZeroAmount}, {AmountTooLarge} (deposit >= 2**96),
+     * {RateTooLarge} (rate >= 2**64). The discounted rate is `ceil(rate * (10_000 - d) / 10_000)`.
+     * Emits {LeaseOpened}.
+     * @param nodeId The node.
+     * @param ratePerSecond Quoted rate in 10**-6 credit units per second.
+     * @param deposit Initial balance.
+     * @param specHash Hash of the deployment spec.
+     * @return leaseId The new lease id (see the contract notes for its layout).
+     */
+    function open(uint64 nodeId, uint256 ratePerSecond, uint256 deposit, bytes32 specHash)
+        external
+        returns (uint256 leaseId);
+
+    /**
+     * @notice {open} with an EIP-2612 permit (spender = this escrow, value = `deposit`) signed by the caller.
+     * @dev A failing permit (e.g. used by a front-runner) is ignored; the pull then needs the allowance.
+     * @param nodeId The node.
+     * @param ratePerSecond Quoted rate.
+     * @param deposit Initial balance.
+     * @param specHash Hash of the deployment spec.
+     * @param deadline Permit deadline.
+     * @param v Signature v.
+     * @param r Signature r.
+     * @param s Signature s.
+     * @return leaseId The new lease id.
+     */
+    function openWithPermit(
+        uint64 nodeId,
+        uint256 ratePerSecond,
+        uint256 deposit,
+        bytes32 specHash,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external returns (uint256 leaseId);
+
+    /**
+     * @notice Adds `amount` from the caller to an open lease.
+     * @dev Settlement first: the lease must not have run dry (else {LeaseDepleted}; settle it, it closes).
+     * A lease that has not run dry accrues linearly, so moving the payout to the next settlement changes
+     * nothing for anyone; this saves the settlement writes. Emits {LeaseToppedUp}.
+     * @param leaseId The lease.
+     * @param amount The amount to add.
+     */
+    function topUp(uint256 leaseId, uint256 amount) external;
+
+    /**
+     * @notice Settles an open lease; the caller earns the keeper tip. Closes the lease if it ran dry.
+     * @dev Reverts with {LeaseNotOpen}. Emits {LeaseSettled} (and {LeaseClosed} when emptied).
+     * @param leaseId The lease.
+     */
+    function settle(uint256 leaseId) external;
+
+    /**
+     * @notice Settles every open lease in `leaseIds` (closed or unknown ones are skipped); the caller earns
+     * the tips.
+     * @param leaseIds The leases.
+     */
+    function settleMany(uint256[] calldata leaseIds) external;
+
+    /**
+     * @notice Settles and closes a lease, refunding the rest to the payer. Only the payer or the node's
+     * provider. Emits {LeaseSettled} (if anything was due) and {LeaseClosed}.
+     * @param leaseId The lease.
+     */
+    function close(uint256 leaseId) external;
+
+    /**
+     * @notice Pays a node's owed earnings to its payee. Only the payee (as in the registry now).
+     * Emits {EarningsWithdrawn}.
+     * @param nodeId The node.
+     */
+    function withdraw(uint64 nodeId) external;
+
+    /// @notice Pays the caller's keeper tips. Emits {TipsWithdrawn}.
+    function withdrawTips() external;
+
+    /// @notice Sends the accrued platform fees to the treasury (callable by anyone). Emits {FeesWithdrawn}.
+    function withdrawFees() external;
+
+    /**
+     * @notice Sets how much {autoTopUp} may pull from the caller per UTC day (0 disables).
+     * Emits {AutoTopUpSet}.
+     * @param maxPerDay The daily cap in 10**-6 credit units (< 2**96).
+     */
+    function setAutoTopUp(uint256 maxPerDay) external;
+
+    /**
+     * @notice Tops a lease up from its payer's allowance within the payer's daily cap. Only `TOPUP_ROLE`.
+     * @dev Reverts with {AutoTopUpExceeded}, and as {topUp}. Emits {LeaseToppedUp} and {AutoToppedUp}.
+     * @param leaseId The lease.
+     * @param amount The amount to pull.
+     */
+    function autoTopUp(uint256 leaseId, uint256 amount) external;
+
+    // ---- admin ----------------------------------------------------------------------------------------
+
+    /**
+     * @notice Sets the fee parameters. Only `DEFAULT_ADMIN_ROLE`. `feeBps` <= `MAX_FEE_BPS`,
+     * `keeperShareBps` <= 10_000. Emits {FeeParamsSet}.
+     * @param feeBps Platform fee in basis points.
+     * @param keeperShareBps Keeper share of the fee in basis points.
+     * @param maxTip Largest tip per settlement call.
+     */
+    function setFeeParams(uint16 feeBps, uint16 keeperShareBps, uint64 maxTip) external;
+
+    /**
+     * @notice Sets the discount oracle; zero disables discounts. Only `DEFAULT_ADMIN_ROLE`.
+     * @param oracle The oracle.
+     */
+    function setDiscountOracle(address oracle) external;
+
+    /**
+     * @notice Sets the treasury receiving fees. Only `DEFAULT_ADMIN_ROLE`.
+     * @param treasury The treasury (non-zero).
+     */
+    function setTreasury(address treasury) external;
+
+    // ---- views ----------------------------------------------------------------------------------------
+
+    /**
+     * @notice A lease's stored state (not settled to now; see {dueNow}).
+     * @param leaseId The lease.
+     * @return The lease (zero values when unknown).
+     */
+    function lease(uint256 leaseId) external view returns (LeaseView memory);
+
+    /**
+     * @notice What a settlement now would take from the lease: `min(balance, rate * elapsed)`.
+     * @param leaseId The lease.
+     * @return due The amount.
+     */
+    function dueNow(uint256 leaseId) external view returns (uint256 due);
+
+    /**
+     * @notice The payer bound into a lease id.
+     * @param leaseId The lease id.
+     * @return The payer.
+     */
+    function payerOf(uint256 leaseId) external pure returns (address);
+
+    /**
+     * @notice Settled earnings owed to a node, not yet withdrawn.
+     * @param nodeId The node.
+     * @return The amount.
+     */
+    function nodeOwed(uint64 nodeId) external view returns (uint256);
+
+    /**
+     * @notice Keeper tips owed to an account.
+     * @param keeper The account.
+     * @return The amount.
+     */
+    function tipsOwed(address keeper) external view returns (uint256);
+
+    /// @notice Platform fees owed to the treasury.
+    /// @return The amount.
+    function feesOwed() external view returns (uint256);
+
+    /**
+     * @notice The fee parameters.
+     * @return feeBps Platform fee in basis points.
+     * @return keeperShareBps Keeper share of the fee.
+     * @return maxTip Largest tip per settlement call.
+     */
+    function feeParams() external view returns (uint256 feeBps, uint256 keeperShareBps, uint256 maxTip);
+
+    /**
+     * @notice A payer's auto top-up state.
+     * @param payer The payer.
+     * @return maxPerDay The daily cap.
+     * @return day The UTC day index of the last auto top-up.
+     * @return usedToday What was pulled in that day.
+     */
+    function autoTopUpOf(address payer) external view returns (uint256 maxPerDay, uint256 day, uint256 usedToday);
+
+    /// @notice Number of leases ever opened.
+    /// @return The count.
+    function leaseCount() external view returns (uint256);
+
+    /// @notice The discount oracle (zero = none).
+    /// @return The oracle.
+    function discountOracle() external view returns (address);
+
+    /// @notice The credit token.
+    /// @return The token.
+    function creditToken() external view returns (address);
+
+    /// @notice The provider registry.
+    /// @return The registry.
+    function registry() external view returns (address);
+
+    /// @notice Where fees go.
+    /// @return The treasury.
+    function treasury() external view returns (address);
+
+    /// @notice The role allowed to call {autoTopUp}.
+    /// @return `keccak256("TOPUP_ROLE")`.
+    // Role constants are upper-case by OpenZeppelin convention (DEFAULT_ADMIN_ROLE).
+    // slither-disable-next-line naming-convention
+    function TOPUP_ROLE() external view returns (bytes32);
+}

@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {DeploymentEscrow} from "../src/DeploymentEscrow.sol";
+import {IDeploymentEscrow} from "../src/interfaces/IDeploymentEscrow.sol";
+import {FixedDiscountOracle, MarketplaceFixture} from "./MarketplaceFixture.sol";
+
+contract DeploymentEscrowTest is MarketplaceFixture {
+    bytes32 private constant PERMIT_TYPEHASH =
+        keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
+    uint256 internal constant RATE = 1_000; // 0.001 credit per second
+    uint256 internal constant DEPOSIT = 100e6;
+
+    function setUp() public {
+        _deployMarketplace();
+        _registerApproved(provider, MIN_COLLATERAL);
+        node = _addNode(provider, address(0));
+        _fundPayer(payer, 1_000e6);
+    }
+
+    // ---- open ---------------------------------------------------------------------------------------
+
+    function test_OpenPullsDepositAndStoresLease() public {
+        vm.expectEmit(true, true, true, true, address(escrow));
+        emit IDeploymentEscrow.LeaseOpened(
+            (uint256(uint160(payer)) << 64) | 1, payer, node, RATE, DEPOSIT, keccak256("spec"), 0
+        );
+        uint256 id = _open(payer, node, RATE, DEPOSIT);
+        assertEq(escrow.payerOf(id), payer);
+        assertEq(escrow.leaseCount(), 1);
+        IDeploymentEscrow.LeaseView memory l = escrow.lease(id);
+        assertEq(l.payer, payer);
+        assertEq(l.nodeId, node);
+        assertEq(l.balance, DEPOSIT);
+        assertEq(l.ratePerSecond, RATE);
+        assertEq(l.settledAt, block.timestamp);
+        assertTrue(l.open);
+        assertEq(token.balanceOf(address(escrow)), DEPOSIT);
+        assertEq(token.balanceOf(payer), 900e6);
+    }
+
+    function test_RevertWhen_OpenOnInactiveNode() public {
+        vm.prank(operator);
+        registry.suspendProvider(provider, "sla");
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.NodeNotActive.selector, node));
+        _open(payer, node, RATE, DEPOSIT);
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.NodeNotActive.selector, uint64(99)));
+        _open(payer, 99, RATE, DEPOSIT);
+    }
+
+    function test_RevertWhen_OpenBadAmounts() public {
+        vm.expectRevert(IDeploymentEscrow.ZeroRate.selector);
+        _open(payer, node, 0, DEPOSIT);
+        vm.expectRevert(IDeploymentEscrow.ZeroAmount.selector);
+        _open(payer, node, RATE, 0);
+        uint256 big = uint256(type(uint96).max) + 1;
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.AmountTooLarge.selector, big, type(uint96).max));
+        _open(payer, node, RATE, big);
+        uint256 fast = uint256(type(uint64).max) + 1;
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.RateTooLarge.selector, fast, type(uint64).max));
+        _open(payer, node, fast, DEPOSIT);
+    }
+
+    function test_OpenWithPermit() public {
+        (address signer, uint256 key) = makeAddrAndKey("permit-payer");
+        _mint(signer, DEPOSIT);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes32 structHash = keccak256(abi.encode(PERMIT_TYPEHASH, signer, address(escrow), DEPOSIT, 0, deadline));
+        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", token.DOMAIN_SEPARATOR(), structHash));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        vm.prank(signer);
+        uint256 id = escrow.openWithPermit(node, RATE, DEPOSIT, keccak256("spec"), deadline, v, r, s);
+        assertEq(escrow.payerOf(id), signer);
+        assertEq(token.balanceOf(signer), 0);
+        assertEq(token.balanceOf(address(escrow)), DEPOSIT);
+        // Replaying the used permit without allowance fails in the pull.
+        _mint(signer, DEPOSIT);
+        vm.prank(signer);
+        vm.expectRevert();
+        escrow.openWithPermit(node, RATE, DEPOSIT, keccak256("spec"), deadline, v, r, s);
+    }
+
+    function test_DiscountOracleLowersRateRoundingUp() public {
+        FixedDiscountOracle oracle = new FixedDiscountOracle();
+        vm.prank(admin);
+        escrow.setDiscountOracle(address(oracle));
+        oracle.set(payer, 1_000); // 10%
+        uint256 id = _open(payer, node, 1_001, DEPOSIT);
+        assertEq(escrow.lease(id).ratePerSecond, 901); // ceil(1001 * 0.9 = 900.9)
+        oracle.set(payer, 9_000); // capped at 50%
+        id = _open(payer, node, 1_000, DEPOSIT);
+        assertEq(escrow.lease(id).ratePerSecond, 500);
+        vm.prank(admin);
+        escrow.setDiscountOracle(address(0));
+        id = _open(payer, node, 1_000, DEPOSIT);
+        assertEq(escrow.lease(id).ratePerSecond, 1_000);
+    }
+
+    // ---- settle ---------------------------------------------------------------------------------------
+
+    function test_SettleCreditsNodeFeeAndTip() public {
+        uint256 id = _open(payer, node, RATE, DEPOSIT);
+        vm.warp(block.timestamp + 1 hours);
+        uint256 due = RATE * 1 hours; // 3.6 credit
+        uint256 fee = _fee(due);
+        uint256 tip = fee * KEEPER_SHARE_BPS / 10_000;
+        vm.expectEmit(true, true, true, true, address(escrow));
+        emit IDeploymentEscrow.LeaseSettled(id, due, DEPOSIT - due);
+        vm.prank(keeper);
+        escrow.settle(id);
+        assertEq(escrow.nodeOwed(node), due - fee);
+        assertEq(escrow.feesOwed(), fee - tip);
+        assertEq(escrow.tipsOwed(keeper), tip);
+        assertEq(escrow.lease(id).balance, DEPOSIT - due);
+        // The provider withdraws exactly rate x elapsed minus fee.
+        vm.prank(provider);
+        escrow.withdraw(node);
+        assertEq(token.balanceOf(provider), due - fee);
+        vm.prank(keeper);
+        escrow.withdrawTips();
+        assertEq(token.balanceOf(keeper), tip);
+        escrow.withdrawFees();
+        assertEq(token.balanceOf(treasury), fee - tip);
+        assertEq(token.balanceOf(address(escrow)), DEPOSIT - due);
+    }
+
+    function test_SettleTwiceInSameSecondPaysNothingMore() public {
+        uint256 id = _open(payer, node, RATE, DEPOSIT);
+        vm.warp(block.timestamp + 10);
+        vm.startPrank(keeper);
+        escrow.settle(id);
+        uint256 owed = escrow.nodeOwed(node);
+        escrow.settle(id);
+        vm.stopPrank();
+        assertEq(escrow.nodeOwed(node), owed);
+    }
+
+    function test_DepletedLeaseClosesOnSettleAndKeeperEarnsTip() public {
+        uint256 id = _open(payer, node, RATE, 1e6); // runs dry after 1000 s
+        vm.warp(block.timestamp + 5_000);
+        vm.expectEmit(true, true, true, true, address(escrow));
+        emit IDeploymentEscrow.LeaseClosed(id, keeper, 0);
+        vm.prank(keeper);
+        escrow.settle(id);
+        IDeploymentEscrow.LeaseView memory l = escrow.lease(id);
+        assertFalse(l.open);
+        assertEq(l.balance, 0);
+        assertEq(escrow.nodeOwed(node), 1e6 - _fee(1e6));
+        assertGt(escrow.tipsOwed(keeper), 0);
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.LeaseNotOpen.selector, id));
+        escrow.settle(id);
+        // A closed lease accrues nothing, however long it waits.
+        vm.warp(block.timestamp + 365 days);
+        assertEq(escrow.dueNow(id), 0);
+    }
+
+    function test_SettleManySkipsClosedAndUnknown() public {
+        uint256 a = _open(payer, node, RATE, DEPOSIT);
+        uint256 b = _open(payer, node, 2 * RATE, DEPOSIT);
+        vm.prank(payer);
+        escrow.close(b);
+        vm.warp(block.timestamp + 100);
+        uint256[] memory ids = new uint256[](3);
+        (ids[0], ids[1], ids[2]) = (a, b, 12_345);
+        vm.prank(keeper);
+        escrow.settleMany(ids);
+        assertEq(escrow.nodeOwed(node), RATE * 100 - _fee(RATE * 100));
+    }
+
+    // ---- top-up ---------------------------------------------------------------------------------------
+
+    function test_TopUpAddsBalanceWithoutChangingAccrual() public {
+        uint256 id = _open(payer, node, RATE, DEPOSIT);
+        vm.warp(block.timestamp + 100);
+        vm.prank(payer);
+        escrow.topUp(id, 5e6);
+        assertEq(escrow.lease(id).balance, DEPOSIT + 5e6);
+        assertEq(escrow.dueNow(id), RATE * 100);
+        vm.warp(block.timestamp + 50);
+        vm.prank(keeper);
+        escrow.settle(id);
+        assertEq(escrow.nodeOwed(node), RATE * 150 - _fee(RATE * 150));
+    }
+
+    function test_RevertWhen_TopUpDepletedOrClosed() public {
+        uint256 id = _open(payer, node, RATE, 1e6);
+        vm.warp(block.timestamp + 1_000); // exactly empty
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.LeaseDepleted.selector, id));
+        vm.prank(payer);
+        escrow.topUp(id, 1e6);
+        escrow.settle(id);
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.LeaseNotOpen.selector, id));
+        vm.prank(payer);
+        escrow.topUp(id, 1e6);
+    }
+
+    // ---- close ----------------------------------------------------------------------------------------
+
+    function test_PayerClosesAndGetsRefund() public {
+        uint256 id = _open(payer, node, RATE, DEPOSIT);
+        vm.warp(block.timestamp + 1_000);
+        vm.expectEmit(true, true, true, true, address(escrow));
+        emit IDeploymentEscrow.LeaseClosed(id, payer, DEPOSIT - RATE * 1_000);
+        vm.prank(payer);
+        escrow.close(id);
+        assertEq(token.balanceOf(payer), 1_000e6 - RATE * 1_000);
+        assertEq(escrow.nodeOwed(node), RATE * 1_000 - _fee(RATE * 1_000));
+        assertEq(escrow.tipsOwed(payer), 0);
+        assertFalse(escrow.lease(id).open);
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.LeaseNotOpen.selector, id));
+        vm.prank(payer);
+        escrow.close(id);
+    }
+
+    function test_ProviderMayCloseOthersMayNot() public {
+        uint256 id = _open(payer, node, RATE, DEPOSIT);
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.NotLeaseParty.selector, id, keeper));
+        vm.prank(keeper);
+        escrow.close(id);
+        vm.prank(provider);
+        escrow.close(id);
+        assertEq(token.balanceOf(payer), 1_000e6);
+    }
+
+    // ---- withdraw -------------------------------------------------------------------------------------
+
+    function test_WithdrawGoesToCurrentPayeeOnly() public {
+        uint256 id = _open(payer, node, RATE, DEPOSIT);
+        vm.warp(block.timestamp + 100);
+        escrow.settle(id);
+        vm.prank(provider);
+        registry.setNodePayee(node, alliance);
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.NotPayee.selector, node, provider, alliance));
+        vm.prank(provider);
+        escrow.withdraw(node);
+        vm.prank(alliance);
+        escrow.withdraw(node);
+        assertEq(token.balanceOf(alliance), RATE * 100 - _fee(RATE * 100));
+        vm.expectRevert(IDeploymentEscrow.NothingToWithdraw.selector);
+        vm.prank(alliance);
+        escrow.withdraw(node);
+    }
+
+    // ---- auto top-up ----------------------------------------------------------------------------------
+
+    function test_AutoTopUpWithinDailyCap() public {
+        uint256 id = _open(payer, node, RATE, DEPOSIT);
+        vm.prank(payer);
+        escrow.setAutoTopUp(10e6);
+        vm.startPrank(engine);
+        escrow.autoTopUp(id, 6e6);
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.AutoTopUpExceeded.selector, payer, 5e6, 4e6));
+        escrow.autoTopUp(id, 5e6);
+        escrow.autoTopUp(id, 4e6);
+        vm.stopPrank();
+        assertEq(escrow.lease(id).balance, DEPOSIT + 10e6);
+        // Next UTC day the cap is fresh.
+        vm.warp((block.timestamp / 1 days + 1) * 1 days);
+        vm.prank(engine);
+        escrow.autoTopUp(id, 10e6);
+        (uint256 cap, uint256 day, uint256 used) = escrow.autoTopUpOf(payer);
+        assertEq(cap, 10e6);
+        assertEq(day, block.timestamp / 1 days);
+        assertEq(used, 10e6);
+    }
+
+    function test_RevertWhen_AutoTopUpNotEnabledOrNotEngine() public {
+        uint256 id = _open(payer, node, RATE, DEPOSIT);
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.AutoTopUpExceeded.selector, payer, 1, 0));
+        vm.prank(engine);
+        escrow.autoTopUp(id, 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, keeper, escrow.TOPUP_ROLE()
+            )
+        );
+        vm.prank(keeper);
+        escrow.autoTopUp(id, 1);
+    }
+
+    // ---- admin ----------------------------------------------------------------------------------------
+
+    function test_AdminParams() public {
+        vm.startPrank(admin);
+        escrow.setFeeParams(100, 0, 0);
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.InvalidBps.selector, 2_001, 2_000));
+        escrow.setFeeParams(2_001, 0, 0);
+        vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.InvalidBps.selector, 10_001, 10_000));
+        escrow.setFeeParams(100, 10_001, 0);
+        vm.expectRevert(IDeploymentEscrow.ZeroAddress.selector);
+        escrow.setTreasury(address(0));
+        vm.stopPrank();
+        (uint256 feeBps, uint256 share, uint256 maxTip) = escrow.feeParams();
+        assertEq(feeBps, 100);
+        assertEq(share, 0);
+        assertEq(maxTip, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, payer, escrow.DEFAULT_ADMIN_ROLE()
+            )
+        );
+        vm.prank(payer);
+        escrow.setFeeParams(0, 0, 0);
+    }
+
+    // ---- fuzz -----------------------------------------------------------------------------------------
+
+    /// Settlement at an arbitrary time takes exactly min(balance, rate x elapsed).
+    function testFuzz_SettleEqualsRateTimesElapsedCapped(uint64 rate, uint96 deposit, uint32 elapsed) public {
+        rate = uint64(bound(rate, 1, 1e12));
+        deposit = uint96(bound(deposit, 1, 900e6));
+        elapsed = uint32(bound(elapsed, 0, 10 * 365 days));
+        uint256 id = _open(payer, node, rate, deposit);
+        vm.warp(block.timestamp + elapsed);
+        uint256 expected = uint256(rate) * elapsed;
+        if (expected > deposit) expected = deposit;
+        assertEq(escrow.dueNow(id), expected);
+        vm.prank(keeper);
+        escrow.settle(id);
+        uint256 paid = escrow.nodeOwed(node) + escrow.feesOwed() + escrow.tipsOwed(keeper);
+        assertEq(paid, expected);
+        assertEq(escrow.lease(id).balance, deposit - expected);
+        assertEq(escrow.lease(id).open, expected < deposit);
+    }
+
+    /// The fee is ceil(due x bps / 10_000): never below the exact fee, never one unit above it.
+    function testFuzz_FeeRoundsUpForProtocol(uint64 rate, uint32 elapsed, uint16 feeBps) public {
+        feeBps = uint16(bound(feeBps, 0, 2_000));
+        rate = uint64(bound(rate, 1, 1e9));
+        elapsed = uint32(bound(elapsed, 1, 30 days));
+        vm.prank(admin);
+        escrow.setFeeParams(feeBps, 0, 0);
+        uint256 due = uint256(rate) * elapsed;
+        _mint(payer, due);
+        uint256 id = _open(payer, node, rate, due);
+        vm.warp(block.timestamp + elapsed);
+        escrow.settle(id);
+        uint256 fee = escrow.feesOwed();
+        assertGe(fee * 10_000, due * feeBps); // rounded up: the protocol never gets less than exact
+        assertLt(fee * 10_000, due * feeBps + 10_000); // by less than one unit
+        assertEq(escrow.nodeOwed(node) + fee, due);
+    }
+
+    /// Settling in many steps never pays the node more than settling once (fee rounding favours protocol).
+    function testFuzz_SplitSettlementNeverPaysNodeMore(uint32[4] memory steps) public {
+        uint256 a = _open(payer, node, 777, 500e6);
+        uint64 other = _addNode(provider, address(0));
+        uint256 b = _open(payer, other, 777, 500e6);
+        uint256 total = 0;
+        for (uint256 i = 0; i < steps.length; ++i) {
+            uint256 step = bound(steps[i], 0, 3 days);
+            total += step;
+            vm.warp(block.timestamp + step);
+            escrow.settle(a);
+        }
+        escrow.settle(b);
+        assertLe(escrow.nodeOwed(node), escrow.nodeOwed(other));
+        assertEq(escrow.lease(a).balance, escrow.lease(b).balance);
+    }
+}

@@ -1,0 +1,1 @@
+"""Deployments: the user's spec (``spec``); persistence and lifecycle are added by the deployment routes."""

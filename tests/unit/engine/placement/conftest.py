@@ -1,0 +1,1 @@
+"""Builders for placement tests (plain values, no fixtures with state)."""

@@ -19,8 +19,9 @@ from api.keys import CHAIN, METRICS, ROUTE_SPECS, RUNTIME, SESSIONMAKER
 from api.metrics import Metrics
 from api.middlewares import MIDDLEWARES
 from api.openapi import RouteTable
-from api.routes import ROUTE_TABLES, identity
+from api.routes import ROUTE_TABLES, identity, payments
 from api.routes.identity import IdentityOptions
+from billing.context import BillingContext
 from engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -86,9 +87,11 @@ def create_app(
     extra_routes: Sequence[RouteTable] = (),
     background: bool = True,
     identity_options: IdentityOptions | None = None,
+    billing: BillingContext | None = None,
 ) -> web.Application:
     """Build the service app. ``extra_routes`` (tests) are installed like the service's own tables;
-    ``identity_options`` (tests) replace the identity configuration read from the runtime's settings."""
+    ``identity_options`` (tests) replace the identity configuration read from the runtime's settings;
+    ``billing`` (tests) replaces the billing context built from the settings (Stripe key, fees)."""
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = runtime
     app[SESSIONMAKER] = runtime.sessionmaker
@@ -98,6 +101,7 @@ def create_app(
     for table in (*ROUTE_TABLES, *extra_routes):
         table.install(app, app[ROUTE_SPECS])
     identity.setup(app, identity_options)
+    payments.setup(app, billing)
     if background:
         app.cleanup_ctx.append(_outbox_sender)
         app.cleanup_ctx.append(_indexer)

@@ -8,6 +8,8 @@
     cloudmarket db upgrade     apply database migrations
     cloudmarket deploy         deploy the contract suite to the configured chain, print the manifest
     cloudmarket config         print the effective settings, secrets redacted
+    cloudmarket dev token --role cloud-user [--role ...] [--sub SUB] [--ttl SECONDS]
+                               print an access token from the dev issuer (dev only; exit 2 otherwise)
 
 Configuration errors (including production safety checks) exit with status 2 and a one-line message.
 SIGINT/SIGTERM stop the service gracefully: the outbox sender stops, the HTTP server closes, the database
@@ -29,13 +31,16 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
+from api.auth.devissuer import DEFAULT_SUB, mint_dev_token
+from api.auth.principal import KNOWN_ROLES
 from api.logging import REDACTED, configure_logging
 from engine.runtime import MANIFESTS_DIR, Runtime, fund_on_eth_tester, start_runtime
 from engine.settings import Settings, SettingsError, load_settings
 
 EXIT_CONFIG = 2
 # a command line, not a credential
-DEV_TOKEN_HINT = "cloudmarket dev token --role cloud-user   (arrives with the identity issue)"  # noqa: S105
+DEV_TOKEN_HINT = "cloudmarket dev token --role cloud-user"  # noqa: S105
+DEV_TOKEN_TTL = 3600
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +56,44 @@ def _parser() -> argparse.ArgumentParser:
     dbsub.add_parser("upgrade", help="apply migrations up to head")
     sub.add_parser("deploy", help="deploy the contract suite to the configured chain")
     sub.add_parser("config", help="print the effective settings (secrets redacted)")
+    dev = sub.add_parser("dev", help="local development helpers")
+    devsub = dev.add_subparsers(dest="dev_command", required=True)
+    tok = devsub.add_parser("token", help="print an access token from the dev issuer (dev only)")
+    tok.add_argument(
+        "--role", action="append", default=[], choices=sorted(KNOWN_ROLES),
+        help="a role the token holds (repeatable; none: a signed-in user without roles)",
+    )
+    tok.add_argument("--sub", default=DEFAULT_SUB, help=f"the token's subject (default {DEFAULT_SUB})")
+    tok.add_argument("--ttl", type=_positive_int, default=DEV_TOKEN_TTL, help="lifetime in seconds")
     return parser
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def dev_token(settings: Settings, roles: list[str], sub: str, ttl: int) -> str:
+    """A dev-issuer token for ``settings``; :class:`SettingsError` when the dev issuer is not allowed."""
+    if settings.is_production or not settings.dev_issuer_enabled:
+        raise SettingsError(
+            "auth_dev_issuer",
+            f"the dev issuer is disabled (env={settings.env}); `dev token` works only in dev with "
+            "CLOUDMARKET_AUTH_DEV_ISSUER unset or true",
+        )
+    if not sub.strip():
+        raise SettingsError("sub", "--sub must not be empty")
+    return mint_dev_token(settings.data_dir, roles, sub, ttl, roles_claim=settings.auth_roles_claim)
+
+
+def dev_token_hint(settings: Settings) -> str:
+    if settings.is_production or not settings.dev_issuer_enabled:
+        return "disabled (no dev issuer outside dev)"
+    if settings.data_dir == Settings().data_dir:
+        return DEV_TOKEN_HINT
+    return f"CLOUDMARKET_DATA_DIR={settings.data_dir} {DEV_TOKEN_HINT}"
 
 
 def _redacted_url(url: str) -> str:
@@ -88,7 +130,7 @@ def banner(runtime: Runtime, api_url: str) -> str:
     ]
     manifest = runtime.manifest
     lines += [f"    {name:<20} {manifest.address(name)}" for name in sorted(manifest.contracts)]
-    lines.append(f"  dev token   {DEV_TOKEN_HINT}")
+    lines.append(f"  dev token   {dev_token_hint(runtime.settings)}")
     return "\n".join(lines)
 
 
@@ -168,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_db_upgrade(settings))
         if args.command == "deploy":
             return asyncio.run(_deploy(settings))
+        if args.command == "dev":
+            print(dev_token(settings, args.role, args.sub, args.ttl))
+            return 0
     except SettingsError as exc:
         print(f"cloudmarket: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

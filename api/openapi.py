@@ -24,6 +24,11 @@ How to add a route
 
 2. Append ``routes`` to :data:`api.routes.ROUTE_TABLES`. :func:`api.app.create_app` installs every table.
 
+Request bodies (``request=``) and query parameters (``query=``) are validated against their schemas
+before the handler runs (:mod:`api.validation`); the handler reads the parsed body with
+``validated_body(request)`` and the converted query with ``validated_query(request)``. Give object schemas
+``"additionalProperties": False`` unless extra keys are meant to be accepted.
+
 Path parameters use aiohttp syntax (``/api/x/{id}`` or ``/api/x/{id:\\d+}``); they are listed as OpenAPI
 path parameters automatically. Query parameters can be declared with ``query={"wait": {"type": "integer"}}``.
 Error responses all share the ``Error`` schema and need not be declared.
@@ -38,10 +43,13 @@ from typing import Any
 
 from aiohttp import web
 
+from api.validation import RequestValidator, validating_handler
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Schema = dict[str, Any]
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
+_PARAM_WITH_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 
 ERROR_SCHEMA: Schema = {
     "type": "object",
@@ -81,6 +89,17 @@ class RouteSpec:
     @property
     def path_params(self) -> list[str]:
         return [m.group(1) for m in _PARAM.finditer(self.path)]
+
+    @property
+    def path_param_schemas(self) -> dict[str, Schema]:
+        """Each path parameter's schema: a string, constrained by the aiohttp regex when one is given."""
+        out: dict[str, Schema] = {}
+        for m in _PARAM_WITH_RE.finditer(self.path):
+            schema: Schema = {"type": "string"}
+            if m.group(2):
+                schema["pattern"] = f"^(?:{m.group(2)})$"
+            out[m.group(1)] = schema
+        return out
 
 
 class RouteTable:
@@ -134,8 +153,10 @@ class RouteTable:
         return self.route("DELETE", path, **kw)
 
     def install(self, app: web.Application, registry: list[RouteSpec]) -> None:
+        """Add each route, its handler preceded by request validation (schemas compiled here, once)."""
         for spec in self.specs:
-            app.router.add_route(spec.method, spec.path, spec.handler)
+            validator = RequestValidator.build(spec.request, spec.query)
+            app.router.add_route(spec.method, spec.path, validating_handler(spec.handler, validator))
             registry.append(spec)
 
 
@@ -146,8 +167,8 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         "tags": [spec.tag],
     }
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in spec.path_params
+        {"name": name, "in": "path", "required": True, "schema": schema}
+        for name, schema in spec.path_param_schemas.items()
     ]
     params += [
         {"name": name, "in": "query", "required": False, "schema": schema}
@@ -177,5 +198,10 @@ def build_document(
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": paths,
-        "components": {"schemas": {"Error": ERROR_SCHEMA}},
+        "components": {
+            "schemas": {"Error": ERROR_SCHEMA},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        # optional: public routes need none; guarded routes answer 401/403 (Error) without it
+        "security": [{}, {"bearer": []}],
     }

@@ -12,6 +12,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "engine.wallets.models",
     "engine.indexer.models",
     "engine.payments.models",
+    "engine.operator.models",
+    "engine.providers.models",
 )
 
 

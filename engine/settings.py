@@ -71,6 +71,16 @@ class Settings:
     topup_max_cents: int = 1_000_000
     reconcile_window_hours: int = 72  # how far back the Stripe reconciliation job re-fetches
     master_key: str | None = field(default=None, repr=False)
+    # marketplace contracts (chain.deploy.SuiteConfig): credit units, seconds, basis points
+    provider_min_collateral: int = 100 * 10**6
+    maintenance_min_notice: int = 24 * 3600
+    maintenance_max_window: int = 4 * 3600
+    maintenance_max_windows_per_month: int = 4
+    provider_exit_cooldown: int = 7 * 24 * 3600
+    platform_fee_bps: int = 500
+    keeper_share_bps: int = 1_000
+    keeper_max_tip: int = 10**6
+    treasury_address: str | None = None  # default: the backend signer
     log_level: str = "INFO"
     log_format: str = "json"  # json | text
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from api.openapi import RouteTable
-from api.routes import chain, health, identity, meta
+from api.routes import chain, health, identity, meta, payments, wallet
 
 ROUTE_TABLES: tuple[RouteTable, ...] = (
     health.routes,
     meta.routes,
     chain.routes,
     identity.routes,
+    payments.routes,
+    wallet.routes,
 )

@@ -36,9 +36,10 @@ from api.auth.jwt import JwksCache, JwtVerifier
 from api.auth.middleware import AUTHENTICATOR, Authenticator, current_principal, require_role, require_user
 from api.auth.principal import CLOUD_PROVIDER, Principal
 from api.auth.session import DEFAULT_TTL, SessionTokens, derive_session_secret, load_or_create_session_secret
-from api.errors import ApiError, BadRequest, NotFound, read_json
+from api.errors import ApiError, BadRequest, NotFound
 from api.keys import RUNTIME
 from api.openapi import RouteTable
+from api.validation import validated_body
 from engine.identity import node_tokens, services
 from engine.identity.errors import (
     AddressAlreadyLinked,
@@ -233,8 +234,14 @@ SESSION_SCHEMA = {
         "email": {"type": ["string", "null"]},
         "name": {"type": ["string", "null"]},
     },
+    "additionalProperties": False,
 }
-SETTINGS_SCHEMA = {"type": "object", "required": ["settings"], "properties": {"settings": {"type": "object"}}}
+SETTINGS_SCHEMA = {
+    "type": "object",
+    "required": ["settings"],
+    "properties": {"settings": {"type": "object"}},
+    "additionalProperties": False,
+}
 NONCE_SCHEMA = {
     "type": "object",
     "required": ["nonce", "expires_at", "domain", "uri", "chain_id"],
@@ -245,6 +252,7 @@ NONCE_SCHEMA = {
         "uri": {"type": "string"},
         "chain_id": {"type": "integer"},
     },
+    "additionalProperties": False,
 }
 VERIFY_REQUEST = {
     "type": "object",
@@ -265,36 +273,47 @@ VERIFY_RESPONSE = {
         "session_token": {"type": "string"},
         "expires_in": {"type": "integer"},
     },
+    "additionalProperties": False,
 }
 NODE_SCHEMA = {
     "type": "object",
     "required": ["id", "name", "created_at"],
     "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "created_at": {"type": "string"}},
+    "additionalProperties": False,
 }
 NODE_CREATE = {
     "type": "object",
     "required": ["name"],
-    "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100}},
+    # at least one non-blank character; the name is stored stripped
+    "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S"}},
     "additionalProperties": False,
 }
 TOKEN_SCHEMA = {
     "type": "object",
     "required": ["id", "node_id", "token"],
     "properties": {"id": {"type": "integer"}, "node_id": {"type": "integer"}, "token": {"type": "string"}},
+    "additionalProperties": False,
 }
 REVOKED_SCHEMA = {
     "type": "object",
     "required": ["id", "node_id", "revoked"],
     "properties": {"id": {"type": "integer"}, "node_id": {"type": "integer"}, "revoked": {"type": "boolean"}},
+    "additionalProperties": False,
 }
 JWKS_SCHEMA = {"type": "object", "required": ["keys"], "properties": {"keys": {"type": "array"}}}
+
+
+MAX_ID = 2**31 - 1
 
 
 def _path_int(request: web.Request, name: str) -> int:
     raw = request.match_info[name]
     if not raw.isdigit() or len(raw) > 18:
         raise BadRequest(f"{name} must be a positive integer", details={"field": name})
-    return int(raw)
+    value = int(raw)
+    if value > MAX_ID:  # ids are 32-bit INTEGER columns (PostgreSQL rejects larger parameters)
+        raise NotFound(f"no such {name}", details={"field": name})
+    return value
 
 
 def _node_json(node: Any) -> dict[str, Any]:
@@ -331,9 +350,7 @@ async def get_settings(request: web.Request) -> web.Response:
 async def put_settings(request: web.Request) -> web.Response:
     principal = await require_user(request)
     assert principal.user_id is not None
-    body = await read_json(request)
-    if set(body) != {"settings"}:
-        raise BadRequest("body must be {\"settings\": {...}}", code="invalid_settings")
+    body = validated_body(request)
     async with request.app[RUNTIME].sessionmaker() as session:
         try:
             value = await services.put_settings(session, principal.user_id, body["settings"])
@@ -365,14 +382,9 @@ async def siwe_verify(request: web.Request) -> web.Response:
     principal = await current_principal(request)
     if principal is not None and principal.is_node:
         raise Unauthorized("node tokens cannot sign in")
-    body = await read_json(request)
-    message, signature = body.get("message"), body.get("signature")
-    well_formed = isinstance(message, str) and isinstance(signature, str)
-    if set(body) != {"message", "signature"} or not well_formed:
-        raise BadRequest("body must be {\"message\": str, \"signature\": \"0x...\"}")
-    assert isinstance(message, str) and isinstance(signature, str)
-    if len(message) > 8192 or len(signature) > 4096:
-        raise BadRequest("message or signature too long")
+    body = validated_body(request)
+    message: str = body["message"]
+    signature: str = body["signature"]
     async with request.app[RUNTIME].sessionmaker() as session:
         try:
             msg = await ident.siwe.verify(session, message, signature)
@@ -413,16 +425,13 @@ async def list_nodes(request: web.Request) -> web.Response:
 async def create_node(request: web.Request) -> web.Response:
     principal = await require_role(request, CLOUD_PROVIDER)
     assert principal.user_id is not None
-    body = await read_json(request)
-    name = body.get("name")
-    if set(body) != {"name"} or not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
-        raise BadRequest("body must be {\"name\": 1..100 characters}", details={"field": "name"})
+    name: str = validated_body(request)["name"]
     async with request.app[RUNTIME].sessionmaker() as session:
         node = await node_tokens.create_node(session, principal.user_id, name.strip())
     return web.json_response(_node_json(node), status=201)
 
 
-@routes.post("/api/cloud-provider/nodes/{node_id}/tokens", summary="Issue a node token (shown once)",
+@routes.post("/api/cloud-provider/nodes/{node_id:\\d+}/tokens", summary="Issue a node token (shown once)",
              response=TOKEN_SCHEMA, status=201)
 async def issue_node_token(request: web.Request) -> web.Response:
     principal = await require_role(request, CLOUD_PROVIDER)
@@ -439,8 +448,8 @@ async def issue_node_token(request: web.Request) -> web.Response:
     )
 
 
-@routes.delete("/api/cloud-provider/nodes/{node_id}/tokens/{token_id}", summary="Revoke a node token",
-               response=REVOKED_SCHEMA)
+@routes.delete("/api/cloud-provider/nodes/{node_id:\\d+}/tokens/{token_id:\\d+}",
+               summary="Revoke a node token", response=REVOKED_SCHEMA)
 async def revoke_node_token(request: web.Request) -> web.Response:
     principal = await require_role(request, CLOUD_PROVIDER)
     assert principal.user_id is not None

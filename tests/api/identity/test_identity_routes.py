@@ -71,7 +71,7 @@ async def test_settings_roundtrip_and_validation(env) -> None:
         "settings": {"theme": "dark", "n": 3}
     }
     bad = await client.put("/api/me/settings", json={"settings": [1]}, headers=h)
-    assert bad.status == 400 and (await bad.json())["error"]["code"] == "invalid_settings"
+    assert bad.status == 400 and (await bad.json())["error"]["code"] == "invalid_request"  # schema: object
 
 
 async def test_siwe_wallet_sign_in_then_session_token(env) -> None:

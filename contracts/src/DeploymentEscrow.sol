@@ -5,7 +5,10 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {IDeploymentEscrow} from "./interfaces/IDeploymentEscrow.sol";
 import {IDiscountOracle} from "./interfaces/IDiscountOracle.sol";
 import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
@@ -24,8 +27,14 @@ import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
  * Reentrancy: checks-effects-interactions. Every token transfer comes after all state changes of its
  * call; the credit token is immutable and has no transfer hooks; the registry and the discount oracle are
  * only read (view calls). No ReentrancyGuard.
+ *
+ * Meta-transactions ({openBySig}, {topUpBySig}, {closeBySig}): anyone (the engine's gas-paying signer)
+ * submits a request the payer signed as EIP-712 typed data (domain "CloudmarketEscrow", version "1", this
+ * chain and contract; see {eip712Domain}). The payer's signature is the only authority: EOAs by ECDSA,
+ * contract wallets by EIP-1271 (a staticcall). Each request carries the payer's next nonce (one sequence per
+ * payer shared by the three kinds, see {nonces}) and a deadline.
  */
-contract DeploymentEscrow is IDeploymentEscrow, AccessControl {
+contract DeploymentEscrow is IDeploymentEscrow, AccessControl, EIP712, Nonces {
     using SafeERC20 for IERC20;
 
     /// @inheritdoc IDeploymentEscrow
@@ -36,6 +45,15 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl {
     uint256 public constant MAX_DISCOUNT_BPS = 5_000;
 
     uint256 private constant _BPS = 10_000;
+
+    bytes32 private constant _OPEN_TYPEHASH = keccak256(
+        "OpenRequest(address payer,uint64 nodeId,uint256 ratePerSecond,uint256 deposit,bytes32 specHash,"
+        "uint256 nonce,uint256 deadline)"
+    );
+    bytes32 private constant _TOPUP_TYPEHASH =
+        keccak256("TopUpRequest(address payer,uint256 leaseId,uint256 amount,uint256 nonce,uint256 deadline)");
+    bytes32 private constant _CLOSE_TYPEHASH =
+        keccak256("CloseRequest(address payer,uint256 leaseId,uint256 nonce,uint256 deadline)");
 
     // One packed word per lease, from the low bits: balance (96) | rate (64) | settledAt (32) | nodeId (64).
     // Open iff rate != 0 (rates are positive at open; closing zeroes it). Packed by hand so the hot paths
@@ -97,7 +115,7 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl {
         uint16 feeBps,
         uint16 keeperShareBps,
         uint64 maxTip
-    ) {
+    ) EIP712("CloudmarketEscrow", "1") {
         if (
             address(token_) == address(0) || address(registry_) == address(0) || admin == address(0)
                 || treasury_ == address(0)
@@ -114,29 +132,10 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl {
 
     /// @inheritdoc IDeploymentEscrow
     function open(uint64 nodeId, uint256 ratePerSecond, uint256 deposit, bytes32 specHash)
-        public
+        external
         returns (uint256 leaseId)
     {
-        if (ratePerSecond == 0) revert ZeroRate();
-        if (deposit == 0) revert ZeroAmount();
-        if (deposit > type(uint96).max) revert AmountTooLarge(deposit, type(uint96).max);
-        if (!_registry.isNodeActive(nodeId)) revert NodeNotActive(nodeId);
-        OpenState memory state = _openState;
-        uint256 discount = 0;
-        uint256 rate = ratePerSecond;
-        if (state.discountOracle != address(0)) {
-            discount = Math.min(IDiscountOracle(state.discountOracle).discountBps(msg.sender), MAX_DISCOUNT_BPS);
-            // Rounded up so a discount never turns a positive rate into zero; 10_000 - discount >= 5_000.
-            rate = Math.mulDiv(ratePerSecond, _BPS - discount, _BPS, Math.Rounding.Ceil);
-        }
-        if (rate > type(uint64).max) revert RateTooLarge(rate, type(uint64).max);
-        uint64 sequence = state.leaseCount + 1;
-        _openState.leaseCount = sequence;
-        leaseId = (uint256(uint160(msg.sender)) << 64) | sequence;
-        // block.timestamp fits uint32 until 2106.
-        _leases[leaseId] = _pack(deposit, rate, block.timestamp, nodeId);
-        emit LeaseOpened(leaseId, msg.sender, nodeId, rate, deposit, specHash, discount);
-        _token.safeTransferFrom(msg.sender, address(this), deposit);
+        return _open(msg.sender, nodeId, ratePerSecond, deposit, specHash);
     }
 
     /// @inheritdoc IDeploymentEscrow
@@ -153,12 +152,29 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl {
         // A front-runner may have used the permit; the allowance it set is what the pull needs.
         try IERC20Permit(address(_token)).permit(msg.sender, address(this), deposit, deadline, v, r, s) {}
             catch {}
-        return open(nodeId, ratePerSecond, deposit, specHash);
+        return _open(msg.sender, nodeId, ratePerSecond, deposit, specHash);
+    }
+
+    /// @inheritdoc IDeploymentEscrow
+    function openBySig(OpenRequest calldata req, Permit calldata permit, bytes calldata sig)
+        external
+        returns (uint256 leaseId)
+    {
+        _useSignature(req.payer, digestOpenRequest(req), req.nonce, req.deadline, sig);
+        _applyPermit(req.payer, req.deposit, permit);
+        return _open(req.payer, req.nodeId, req.ratePerSecond, req.deposit, req.specHash);
     }
 
     /// @inheritdoc IDeploymentEscrow
     function topUp(uint256 leaseId, uint256 amount) external {
         _topUp(leaseId, amount, msg.sender);
+    }
+
+    /// @inheritdoc IDeploymentEscrow
+    function topUpBySig(TopUpRequest calldata req, Permit calldata permit, bytes calldata sig) external {
+        _useSignature(req.payer, digestTopUpRequest(req), req.nonce, req.deadline, sig);
+        _applyPermit(req.payer, req.amount, permit);
+        _topUp(req.leaseId, req.amount, req.payer);
     }
 
     /// @inheritdoc IDeploymentEscrow
@@ -169,7 +185,7 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl {
         if (_rate(word) == 0) revert LeaseNotOpen(leaseId);
         FeeState memory fees = _fees;
         uint256 tip;
-        (word, tip) = _accrue(leaseId, word, fees, true);
+        (word, tip) = _accrue(leaseId, word, fees, true, msg.sender);
         _fees.feesOwed = fees.feesOwed;
         _leases[leaseId] = word;
         if (tip != 0) _tips[msg.sender] += tip;
@@ -187,7 +203,7 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl {
             // slither-disable-next-line incorrect-equality
             if (_rate(word) == 0) continue;
             uint256 tip;
-            (word, tip) = _accrue(leaseId, word, fees, true);
+            (word, tip) = _accrue(leaseId, word, fees, true, msg.sender);
             _leases[leaseId] = word;
             tips += tip;
         }
@@ -205,18 +221,20 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl {
         if (msg.sender != payer && msg.sender != _registry.nodeProvider(_nodeId(word))) {
             revert NotLeaseParty(leaseId, msg.sender);
         }
-        FeeState memory fees = _fees;
-        (word,) = _accrue(leaseId, word, fees, false);
-        _fees.feesOwed = fees.feesOwed;
-        uint256 refund = word & _MASK96;
-        if (_rate(word) != 0) {
-            // Not emptied by the settlement above (which would have closed it already): zero balance and
-            // rate, keep settledAt and nodeId.
-            word = _pack(0, 0, (word >> _SETTLED_SHIFT) & _MASK32, _nodeId(word));
-            emit LeaseClosed(leaseId, msg.sender, refund);
-        }
-        _leases[leaseId] = word;
-        if (refund != 0) _token.safeTransfer(payer, refund);
+        _close(leaseId, word, payer, msg.sender);
+    }
+
+    /// @inheritdoc IDeploymentEscrow
+    function closeBySig(CloseRequest calldata req, bytes calldata sig) external {
+        _useSignature(req.payer, digestCloseRequest(req), req.nonce, req.deadline, sig);
+        uint256 leaseId = req.leaseId;
+        uint256 word = _leases[leaseId];
+        // Exact zero / state / day checks on our own accounting, not on balances an attacker can nudge.
+        // slither-disable-next-line incorrect-equality
+        if (_rate(word) == 0) revert LeaseNotOpen(leaseId);
+        // Only the lease's own payer may close it by signature (the provider closes directly).
+        if (req.payer != _payerOf(leaseId)) revert NotLeaseParty(leaseId, req.payer);
+        _close(leaseId, word, req.payer, req.payer);
     }
 
     /// @inheritdoc IDeploymentEscrow
@@ -387,7 +405,119 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl {
         return _treasury;
     }
 
+    /// @inheritdoc IDeploymentEscrow
+    function nonces(address owner) public view override(IDeploymentEscrow, Nonces) returns (uint256) {
+        return super.nonces(owner);
+    }
+
+    /// @inheritdoc IDeploymentEscrow
+    function digestOpenRequest(OpenRequest calldata req) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    _OPEN_TYPEHASH,
+                    req.payer,
+                    req.nodeId,
+                    req.ratePerSecond,
+                    req.deposit,
+                    req.specHash,
+                    req.nonce,
+                    req.deadline
+                )
+            )
+        );
+    }
+
+    /// @inheritdoc IDeploymentEscrow
+    function digestTopUpRequest(TopUpRequest calldata req) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(_TOPUP_TYPEHASH, req.payer, req.leaseId, req.amount, req.nonce, req.deadline))
+        );
+    }
+
+    /// @inheritdoc IDeploymentEscrow
+    function digestCloseRequest(CloseRequest calldata req) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(_CLOSE_TYPEHASH, req.payer, req.leaseId, req.nonce, req.deadline)));
+    }
+
     // ---- internals ------------------------------------------------------------------------------------
+
+    /// @dev {open} for `payer`, whose credit is pulled and whom the lease id binds.
+    function _open(address payer, uint64 nodeId, uint256 ratePerSecond, uint256 deposit, bytes32 specHash)
+        private
+        returns (uint256 leaseId)
+    {
+        if (ratePerSecond == 0) revert ZeroRate();
+        if (deposit == 0) revert ZeroAmount();
+        if (deposit > type(uint96).max) revert AmountTooLarge(deposit, type(uint96).max);
+        if (!_registry.isNodeActive(nodeId)) revert NodeNotActive(nodeId);
+        OpenState memory state = _openState;
+        uint256 discount = 0;
+        uint256 rate = ratePerSecond;
+        if (state.discountOracle != address(0)) {
+            discount = Math.min(IDiscountOracle(state.discountOracle).discountBps(payer), MAX_DISCOUNT_BPS);
+            // Rounded up so a discount never turns a positive rate into zero; 10_000 - discount >= 5_000.
+            rate = Math.mulDiv(ratePerSecond, _BPS - discount, _BPS, Math.Rounding.Ceil);
+        }
+        if (rate > type(uint64).max) revert RateTooLarge(rate, type(uint64).max);
+        uint64 sequence = state.leaseCount + 1;
+        _openState.leaseCount = sequence;
+        leaseId = (uint256(uint160(payer)) << 64) | sequence;
+        // block.timestamp fits uint32 until 2106.
+        _leases[leaseId] = _pack(deposit, rate, block.timestamp, nodeId);
+        emit LeaseOpened(leaseId, payer, nodeId, rate, deposit, specHash, discount);
+        _token.safeTransferFrom(payer, address(this), deposit);
+    }
+
+
+    /// @dev Settles the open lease `word` of `payer`, zeroes it and refunds the rest to `payer`; `closer` is
+    /// reported in {LeaseClosed}.
+    function _close(uint256 leaseId, uint256 word, address payer, address closer) private {
+        FeeState memory fees = _fees;
+        (word,) = _accrue(leaseId, word, fees, false, closer);
+        _fees.feesOwed = fees.feesOwed;
+        uint256 refund = word & _MASK96;
+        if (_rate(word) != 0) {
+            // Not emptied by the settlement above (which would have closed it already): zero balance and
+            // rate, keep settledAt and nodeId.
+            word = _pack(0, 0, (word >> _SETTLED_SHIFT) & _MASK32, _nodeId(word));
+            emit LeaseClosed(leaseId, closer, refund);
+        }
+        _leases[leaseId] = word;
+        if (refund != 0) _token.safeTransfer(payer, refund);
+    }
+
+    /**
+     * @dev Checks a signed request of `payer`: not past `deadline`, `nonce` is the payer's next one (then
+     * used), and `sig` signs the EIP-712 `digest` (ECDSA for accounts without code, EIP-1271
+     * otherwise; the wallet is only staticcalled).
+     */
+    function _useSignature(address payer, bytes32 digest, uint256 nonce, uint256 deadline, bytes calldata sig)
+        private
+    {
+        // The payer chose the deadline; a drift of seconds moves it by seconds.
+        // slither-disable-next-line timestamp
+        if (block.timestamp > deadline) revert ExpiredSignature(deadline);
+        _useCheckedNonce(payer, nonce);
+        if (!SignatureChecker.isValidSignatureNowCalldata(payer, digest, sig)) revert InvalidSigner(payer);
+    }
+
+    /**
+     * @dev Applies the payer's EIP-2612 permit for this escrow, unless `permit.value` is zero (use the
+     * allowance as is). A failing permit (typically one a front-runner already submitted) is tolerated when
+     * the allowance covers `amount`.
+     */
+    function _applyPermit(address payer, uint256 amount, Permit calldata permit) private {
+        // Exact zero / state / day checks on our own accounting, not on balances an attacker can nudge.
+        // slither-disable-next-line incorrect-equality
+        if (permit.value == 0) return;
+        try IERC20Permit(address(_token)).permit(
+            payer, address(this), permit.value, permit.deadline, permit.v, permit.r, permit.s
+        ) {} catch {
+            uint256 allowance = _token.allowance(payer, address(this));
+            if (allowance < amount) revert PermitFailed(payer, allowance, amount);
+        }
+    }
 
     /// @dev Adds `amount` pulled from `from` to an open lease that has not run dry.
     function _topUp(uint256 leaseId, uint256 amount, address from) private {
@@ -415,9 +545,9 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl {
     /**
      * @dev Settles the packed lease `word` up to now: moves what is due to the node and to the fee
      * accumulator in `fees` (memory), closes the lease when it empties, and returns the new word and the
-     * keeper tip (zero unless `payTip`). The caller writes the word, `fees.feesOwed` and the tip to storage.
+     * keeper tip (zero unless `payTip`); `closer` is reported if it closes. The caller writes the word, `fees.feesOwed` and the tip to storage.
      */
-    function _accrue(uint256 leaseId, uint256 word, FeeState memory fees, bool payTip)
+    function _accrue(uint256 leaseId, uint256 word, FeeState memory fees, bool payTip, address closer)
         private
         returns (uint256 newWord, uint256 tip)
     {
@@ -454,7 +584,7 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl {
         newWord = _pack(balance, rate, block.timestamp, nodeId);
         // Exact zero / state / day checks on our own accounting, not on balances an attacker can nudge.
         // slither-disable-next-line incorrect-equality
-        if (balance == 0) emit LeaseClosed(leaseId, msg.sender, 0);
+        if (balance == 0) emit LeaseClosed(leaseId, closer, 0);
     }
 
     function _setFeeParams(uint16 feeBps, uint16 keeperShareBps, uint64 maxTip) private {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IDeploymentEscrow} from "../src/interfaces/IDeploymentEscrow.sol";
+import {EscrowSigning} from "./EscrowSigning.sol";
 import {MarketplaceFixture} from "./MarketplaceFixture.sol";
 
 /// @dev forge 1.x implements `cool`, which the bundled forge-std 1.9.3 Vm interface does not declare yet.
@@ -109,5 +111,80 @@ contract DeploymentEscrowGasTest is MarketplaceFixture {
     function test_Gas_Withdraw() public {
         bytes memory data = abi.encodeCall(escrow.withdraw, (node));
         assertLe(_txGas(provider, data, "withdraw"), 50_000);
+    }
+
+    // ---- meta-transactions (no targets; reported and snapshotted) ----------------------------------------
+
+    /// @dev A managed payer (credit, no allowance) in steady state: one lease opened by signature already
+    /// (its escrow nonce and token permit nonce are non-zero). Returns the payer's key and that lease.
+    function _managedPayer() internal returns (address who, uint256 key, uint256 leaseId) {
+        (who, key) = makeAddrAndKey("managed");
+        _mint(who, 1_000e6);
+        IDeploymentEscrow.OpenRequest memory req = _openRequest(who, 0);
+        IDeploymentEscrow.Permit memory p =
+            EscrowSigning.permit(token, key, address(escrow), DEPOSIT, block.timestamp + 1 hours);
+        vm.prank(engine);
+        leaseId = escrow.openBySig(req, p, EscrowSigning.sign(key, EscrowSigning.openDigest(escrow, req)));
+        vm.warp(block.timestamp + 1 hours);
+    }
+
+    function _openRequest(address who, uint256 nonce) internal view returns (IDeploymentEscrow.OpenRequest memory) {
+        return IDeploymentEscrow.OpenRequest({
+            payer: who,
+            nodeId: node,
+            ratePerSecond: RATE,
+            deposit: DEPOSIT,
+            specHash: keccak256("spec-2"),
+            nonce: nonce,
+            deadline: block.timestamp + 1 hours
+        });
+    }
+
+    /// openBySig relayed by the engine, with a fresh EIP-2612 permit for the deposit.
+    function test_Gas_OpenBySig() public {
+        (address who, uint256 key,) = _managedPayer();
+        IDeploymentEscrow.OpenRequest memory req = _openRequest(who, 1);
+        IDeploymentEscrow.Permit memory p =
+            EscrowSigning.permit(token, key, address(escrow), DEPOSIT, block.timestamp + 1 hours);
+        bytes memory sig = EscrowSigning.sign(key, EscrowSigning.openDigest(escrow, req));
+        _txGas(engine, abi.encodeCall(escrow.openBySig, (req, p, sig)), "openBySig");
+    }
+
+    /// openBySig against an existing allowance (permit value 0: no permit call).
+    function test_Gas_OpenBySigNoPermit() public {
+        (address who, uint256 key,) = _managedPayer();
+        vm.prank(who);
+        token.approve(address(escrow), type(uint256).max - 1);
+        IDeploymentEscrow.OpenRequest memory req = _openRequest(who, 1);
+        IDeploymentEscrow.Permit memory none;
+        bytes memory sig = EscrowSigning.sign(key, EscrowSigning.openDigest(escrow, req));
+        _txGas(engine, abi.encodeCall(escrow.openBySig, (req, none, sig)), "openBySig-noPermit");
+    }
+
+    /// topUpBySig relayed by the engine, with a fresh permit for the amount.
+    function test_Gas_TopUpBySig() public {
+        (address who, uint256 key, uint256 id) = _managedPayer();
+        IDeploymentEscrow.TopUpRequest memory req = IDeploymentEscrow.TopUpRequest({
+            payer: who, leaseId: id, amount: 10e6, nonce: 1, deadline: block.timestamp + 1 hours
+        });
+        IDeploymentEscrow.Permit memory p =
+            EscrowSigning.permit(token, key, address(escrow), 10e6, block.timestamp + 1 hours);
+        bytes memory sig = EscrowSigning.sign(key, EscrowSigning.topUpDigest(escrow, req));
+        _txGas(engine, abi.encodeCall(escrow.topUpBySig, (req, p, sig)), "topUpBySig");
+    }
+
+    /// closeBySig relayed by the engine: settles an hour and refunds the payer.
+    function test_Gas_CloseBySig() public {
+        (address who, uint256 key, uint256 id) = _managedPayer();
+        IDeploymentEscrow.CloseRequest memory req =
+            IDeploymentEscrow.CloseRequest({payer: who, leaseId: id, nonce: 1, deadline: block.timestamp + 1 hours});
+        bytes memory sig = EscrowSigning.sign(key, EscrowSigning.closeDigest(escrow, req));
+        _txGas(engine, abi.encodeCall(escrow.closeBySig, (req, sig)), "closeBySig");
+    }
+
+    /// close by the payer directly, same state, for comparison with closeBySig.
+    function test_Gas_Close() public {
+        (address who,, uint256 id) = _managedPayer();
+        _txGas(who, abi.encodeCall(escrow.close, (id)), "close");
     }
 }

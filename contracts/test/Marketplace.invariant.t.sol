@@ -7,9 +7,12 @@ import {StdUtils} from "forge-std/StdUtils.sol";
 import {CreditToken} from "../src/CreditToken.sol";
 import {DeploymentEscrow} from "../src/DeploymentEscrow.sol";
 import {ProviderRegistry} from "../src/ProviderRegistry.sol";
+import {IDeploymentEscrow} from "../src/interfaces/IDeploymentEscrow.sol";
+import {EscrowSigning} from "./EscrowSigning.sol";
 import {MarketplaceFixture} from "./MarketplaceFixture.sol";
 
-/// @dev Drives leases (open, top-up, settle, settleMany, close, time), withdrawals and seizures, and keeps
+/// @dev Drives leases (open, top-up, settle, settleMany, close, their by-signature forms relayed by a third
+/// party, time), withdrawals and seizures, and keeps
 /// ghost totals of what was accrued and withdrawn per node.
 contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
     CreditToken public immutable token;
@@ -19,6 +22,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
     address public immutable provider;
 
     address[3] public payers;
+    uint256[3] private _payerKeys;
     address[2] public keepers;
     uint64[] public nodes;
     uint256[] public leases;
@@ -45,7 +49,9 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         provider = provider_;
         nodes = nodes_;
         collateralTotal = collateral;
-        for (uint256 i = 0; i < 3; ++i) payers[i] = makeAddr(string.concat("payer", vm.toString(i)));
+        for (uint256 i = 0; i < 3; ++i) {
+            (payers[i], _payerKeys[i]) = makeAddrAndKey(string.concat("payer", vm.toString(i)));
+        }
         for (uint256 i = 0; i < 2; ++i) keepers[i] = makeAddr(string.concat("keeper", vm.toString(i)));
     }
 
@@ -79,6 +85,39 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         vm.prank(payer);
         uint256 id = escrow.open(nodes[nodeSeed % nodes.length], rate, deposit, bytes32(rate));
         leases.push(id);
+    }
+
+    /// @dev Signed by the payer, submitted by a keeper; uses the payer's standing allowance (no permit).
+    function openBySig(uint256 payerSeed, uint256 nodeSeed, uint256 rate, uint256 deposit) external {
+        uint256 i = payerSeed % 3;
+        IDeploymentEscrow.OpenRequest memory req = IDeploymentEscrow.OpenRequest({
+            payer: payers[i],
+            nodeId: nodes[nodeSeed % nodes.length],
+            ratePerSecond: bound(rate, 1, 1e6),
+            deposit: bound(deposit, 1, 1_000e6),
+            specHash: bytes32(rate),
+            nonce: escrow.nonces(payers[i]),
+            deadline: block.timestamp
+        });
+        bytes memory sig = EscrowSigning.sign(_payerKeys[i], EscrowSigning.openDigest(escrow, req));
+        IDeploymentEscrow.Permit memory none;
+        vm.prank(keepers[0]);
+        leases.push(escrow.openBySig(req, none, sig));
+    }
+
+    function closeBySig(uint256 leaseSeed) external {
+        if (leases.length == 0) return;
+        uint256 id = leases[leaseSeed % leases.length];
+        address payer = escrow.payerOf(id);
+        uint256 i = payer == payers[0] ? 0 : payer == payers[1] ? 1 : 2;
+        IDeploymentEscrow.CloseRequest memory req = IDeploymentEscrow.CloseRequest({
+            payer: payer, leaseId: id, nonce: escrow.nonces(payer), deadline: block.timestamp
+        });
+        bytes memory sig = EscrowSigning.sign(_payerKeys[i], EscrowSigning.closeDigest(escrow, req));
+        uint256[] memory before = _snapshotOwed();
+        vm.prank(keepers[1]);
+        try escrow.closeBySig(req, sig) {} catch {} // closed leases refuse, by design
+        _recordAccrual(before);
     }
 
     function topUp(uint256 leaseSeed, uint256 amount) external {

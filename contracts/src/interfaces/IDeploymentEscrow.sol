@@ -22,6 +22,16 @@ pragma solidity ^0.8.24;
  * Auto top-up: a payer sets a daily allowance on-chain with {setAutoTopUp}; `TOPUP_ROLE` may then call
  * {autoTopUp} pulling from the payer's ERC-20 allowance, never more than `maxPerDay` per UTC calendar day
  * (`block.timestamp / 1 days`).
+ *
+ * Meta-transactions: {openBySig}, {topUpBySig} and {closeBySig} let anyone submit a request signed by the
+ * payer (EIP-712, domain name "CloudmarketEscrow", version "1", this chain id and escrow address; an EOA by
+ * ECDSA, a contract wallet by EIP-1271), so a payer without ETH is served by a relayer that pays the gas.
+ * The payer is the only authority: its credit is pulled, refunds go to it, never to the caller. Each
+ * request carries the payer's next nonce ({nonces}; one sequence per payer for all three kinds, each used
+ * once) and a deadline (inclusive). Type strings:
+ *   OpenRequest(address payer,uint64 nodeId,uint256 ratePerSecond,uint256 deposit,bytes32 specHash,uint256 nonce,uint256 deadline)
+ *   TopUpRequest(address payer,uint256 leaseId,uint256 amount,uint256 nonce,uint256 deadline)
+ *   CloseRequest(address payer,uint256 leaseId,uint256 nonce,uint256 deadline)
  */
 interface IDeploymentEscrow {
     /**
@@ -40,6 +50,73 @@ interface IDeploymentEscrow {
         uint256 ratePerSecond;
         uint256 settledAt;
         bool open;
+    }
+
+    /**
+     * @notice A lease opening signed by the payer (EIP-712 `OpenRequest`).
+     * @param payer Who funds the lease (signer).
+     * @param nodeId The node.
+     * @param ratePerSecond Quoted rate (the payer's discount applies as in {open}).
+     * @param deposit Initial balance.
+     * @param specHash Hash of the deployment spec.
+     * @param nonce The payer's next nonce ({nonces}).
+     * @param deadline Last timestamp at which the request is valid.
+     */
+    struct OpenRequest {
+        address payer;
+        uint64 nodeId;
+        uint256 ratePerSecond;
+        uint256 deposit;
+        bytes32 specHash;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    /**
+     * @notice A top-up signed by the payer (EIP-712 `TopUpRequest`).
+     * @param payer Whose credit is added (signer).
+     * @param leaseId The lease.
+     * @param amount The amount to add.
+     * @param nonce The payer's next nonce.
+     * @param deadline Last timestamp at which the request is valid.
+     */
+    struct TopUpRequest {
+        address payer;
+        uint256 leaseId;
+        uint256 amount;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    /**
+     * @notice A close signed by the lease's payer (EIP-712 `CloseRequest`).
+     * @param payer The lease's payer (signer; receives the refund).
+     * @param leaseId The lease.
+     * @param nonce The payer's next nonce.
+     * @param deadline Last timestamp at which the request is valid.
+     */
+    struct CloseRequest {
+        address payer;
+        uint256 leaseId;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    /**
+     * @notice An EIP-2612 permit of the credit token, owner = the request's payer, spender = this escrow.
+     * `value` zero means "no permit": the existing allowance is used.
+     * @param value Allowance to set.
+     * @param deadline Permit deadline.
+     * @param v Signature v.
+     * @param r Signature r.
+     * @param s Signature s.
+     */
+    struct Permit {
+        uint256 value;
+        uint256 deadline;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
     }
 
     // ---- errors ---------------------------------------------------------------------------------------
@@ -119,6 +196,26 @@ interface IDeploymentEscrow {
      */
     error InvalidBps(uint256 bps, uint256 max);
 
+    /**
+     * @notice Thrown when a signed request is submitted after its deadline.
+     * @param deadline The request's deadline.
+     */
+    error ExpiredSignature(uint256 deadline);
+
+    /**
+     * @notice Thrown when a signed request's signature is not the payer's (ECDSA or EIP-1271).
+     * @param payer The payer named in the request.
+     */
+    error InvalidSigner(address payer);
+
+    /**
+     * @notice Thrown when a permit failed and the allowance left does not cover the amount to pull.
+     * @param payer The permit's owner.
+     * @param allowance The escrow's allowance from `payer`.
+     * @param needed The amount to pull.
+     */
+    error PermitFailed(address payer, uint256 allowance, uint256 needed);
+
     // ---- events ---------------------------------------------------------------------------------------
 
     /**
@@ -164,7 +261,7 @@ interface IDeploymentEscrow {
     /**
      * @notice Emitted when a lease closed, by {close} or because settlement emptied it.
      * @param leaseId The lease id.
-     * @param closedBy The caller of the transaction that closed it.
+     * @param closedBy The caller of the transaction that closed it ({closeBySig}: the payer).
      * @param refund Amount returned to the payer.
      */
     event LeaseClosed(uint256 indexed leaseId, address indexed closedBy, uint256 refund);
@@ -278,6 +375,41 @@ interface IDeploymentEscrow {
      * @param amount The amount to add.
      */
     function topUp(uint256 leaseId, uint256 amount) external;
+
+    /**
+     * @notice {open} for `req.payer`, authorised by the payer's EIP-712 signature `sig` over `req`; anyone may
+     * submit it. `permit` (unless its value is zero) is applied first for `req.deposit`; a permit that fails
+     * (e.g. already submitted by a front-runner) is ignored when the allowance covers the deposit.
+     * @dev Reverts with {ExpiredSignature}, `InvalidAccountNonce(payer, expected)`, {InvalidSigner},
+     * {PermitFailed}, and as {open}. The discount is the payer's. Emits {LeaseOpened} with `payer`.
+     * @param req The signed request.
+     * @param permit The payer's credit-token permit for this escrow (value 0 = none).
+     * @param sig The payer's signature (65-byte ECDSA, or whatever the payer's EIP-1271 wallet accepts).
+     * @return leaseId The new lease id (bound to `req.payer`).
+     */
+    function openBySig(OpenRequest calldata req, Permit calldata permit, bytes calldata sig)
+        external
+        returns (uint256 leaseId);
+
+    /**
+     * @notice {topUp} from `req.payer`'s credit, authorised by the payer's EIP-712 signature; anyone may
+     * submit it. `permit` as in {openBySig}, for `req.amount`.
+     * @dev Reverts as {openBySig} and {topUp}. Emits {LeaseToppedUp} with `from = payer`.
+     * @param req The signed request.
+     * @param permit The payer's credit-token permit for this escrow (value 0 = none).
+     * @param sig The payer's signature.
+     */
+    function topUpBySig(TopUpRequest calldata req, Permit calldata permit, bytes calldata sig) external;
+
+    /**
+     * @notice {close} by the lease's payer, authorised by its EIP-712 signature; anyone may submit it. The
+     * refund always goes to the payer.
+     * @dev Reverts with {ExpiredSignature}, `InvalidAccountNonce`, {InvalidSigner}, {LeaseNotOpen},
+     * {NotLeaseParty} (`req.payer` is not the lease's payer). Emits {LeaseClosed} with `closedBy = payer`.
+     * @param req The signed request.
+     * @param sig The payer's signature.
+     */
+    function closeBySig(CloseRequest calldata req, bytes calldata sig) external;
 
     /**
      * @notice Settles an open lease; the caller earns the keeper tip. Closes the lease if it ran dry.
@@ -428,6 +560,35 @@ interface IDeploymentEscrow {
     /// @notice Where fees go.
     /// @return The treasury.
     function treasury() external view returns (address);
+
+    /**
+     * @notice The next nonce a signed request of `owner` must carry.
+     * @param owner The payer.
+     * @return The nonce.
+     */
+    function nonces(address owner) external view returns (uint256);
+
+    /**
+     * @notice The EIP-712 digest a payer signs for `req` (`keccak256("\x19\x01" || domainSeparator ||
+     * hashStruct(req))`).
+     * @param req The request.
+     * @return The digest.
+     */
+    function digestOpenRequest(OpenRequest calldata req) external view returns (bytes32);
+
+    /**
+     * @notice The EIP-712 digest a payer signs for `req`.
+     * @param req The request.
+     * @return The digest.
+     */
+    function digestTopUpRequest(TopUpRequest calldata req) external view returns (bytes32);
+
+    /**
+     * @notice The EIP-712 digest a payer signs for `req`.
+     * @param req The request.
+     * @return The digest.
+     */
+    function digestCloseRequest(CloseRequest calldata req) external view returns (bytes32);
 
     /// @notice The role allowed to call {autoTopUp}.
     /// @return `keccak256("TOPUP_ROLE")`.

@@ -46,7 +46,7 @@ contracts-check: node_modules/.stamp
 	node contracts/build.js --check
 
 test-forge: node_modules/.stamp
-	cd contracts && ../$(FORGE) test --offline && ../$(FORGE) snapshot --check --offline
+	cd contracts && ../$(FORGE) test --offline && ../$(FORGE) snapshot --check --offline --no-match-test 'testFuzz|invariant'
 
 slither: $(TOOLS)/.stamp node_modules/.stamp
 	bash tools/slither.sh

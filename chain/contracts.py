@@ -167,3 +167,234 @@ class MulticallClient(ContractClient):
             "getEthBalances", [to_checksum_address(a) for a in accounts], block=block
         )
         return [int(b) for b in balances]
+
+
+# ---- marketplace ------------------------------------------------------------------------------------
+
+OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
+SEIZER_ROLE = keccak(text="SEIZER_ROLE")
+TOPUP_ROLE = keccak(text="TOPUP_ROLE")
+
+# IProviderRegistry.ProviderStatus
+PROVIDER_STATUSES: tuple[str, ...] = ("None", "Pending", "Approved", "Suspended", "Exiting")
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """``IProviderRegistry.RegistryConfig``: collateral in credit units, durations in seconds."""
+
+    min_collateral: int
+    min_notice: int
+    max_window_length: int
+    exit_cooldown: int
+    max_windows_per_month: int
+
+    def as_tuple(self) -> tuple[int, int, int, int, int]:
+        return (
+            self.min_collateral,
+            self.min_notice,
+            self.max_window_length,
+            self.exit_cooldown,
+            self.max_windows_per_month,
+        )
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    collateral: int
+    status: str  # one of PROVIDER_STATUSES
+    exit_requested_at: int
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    provider: str  # zero address when the node does not exist
+    payee: str
+    removed: bool
+    maintenance_start: int
+    maintenance_end: int
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    payer: str
+    node_id: int
+    balance: int
+    rate_per_second: int
+    settled_at: int
+    open: bool
+
+
+class _RoleMixin(ContractClient):
+    async def has_role(self, role: bytes, account: str) -> bool:
+        return bool((await self.call("hasRole", role, to_checksum_address(account)))[0])
+
+    def encode_grant_role(self, role: bytes, account: str) -> bytes:
+        return self.encode("grantRole", role, to_checksum_address(account))
+
+
+class RegistryClient(_RoleMixin):
+    """``ProviderRegistry``: reads, and calldata for the operator (outbox) and for providers' wallets."""
+
+    artifact_name = "ProviderRegistry"
+    OPERATOR_ROLE: ClassVar[bytes] = OPERATOR_ROLE
+    SEIZER_ROLE: ClassVar[bytes] = SEIZER_ROLE
+
+    # provider-signed
+    def encode_register(self, collateral: int) -> bytes:
+        return self.encode("register", collateral)
+
+    def encode_add_collateral(self, amount: int) -> bytes:
+        return self.encode("addCollateral", amount)
+
+    def encode_add_node(self, payee: str | None = None) -> bytes:
+        """``addNode(payee)``; ``None`` means the zero address (the provider itself)."""
+        return self.encode("addNode", to_checksum_address(payee or "0x" + "00" * 20))
+
+    def encode_set_node_payee(self, node_id: int, payee: str) -> bytes:
+        return self.encode("setNodePayee", node_id, to_checksum_address(payee))
+
+    def encode_remove_node(self, node_id: int) -> bytes:
+        return self.encode("removeNode", node_id)
+
+    def encode_schedule_maintenance(self, node_id: int, start: int, end: int) -> bytes:
+        return self.encode("scheduleMaintenance", node_id, start, end)
+
+    def encode_cancel_maintenance(self, node_id: int) -> bytes:
+        return self.encode("cancelMaintenance", node_id)
+
+    def encode_request_exit(self) -> bytes:
+        return self.encode("requestExit")
+
+    # operator / admin (backend signer)
+    def encode_approve_provider(self, provider: str) -> bytes:
+        return self.encode("approveProvider", to_checksum_address(provider))
+
+    def encode_suspend_provider(self, provider: str, reason: bytes) -> bytes:
+        return self.encode("suspendProvider", to_checksum_address(provider), reason)
+
+    def encode_seize(self, provider: str, amount: int, ref: bytes, evidence_hash: bytes) -> bytes:
+        return self.encode("seize", to_checksum_address(provider), amount, ref, evidence_hash)
+
+    def encode_set_config(self, config: RegistryConfig) -> bytes:
+        return self.encode("setConfig", config.as_tuple())
+
+    def encode_set_treasury(self, treasury: str) -> bytes:
+        return self.encode("setTreasury", to_checksum_address(treasury))
+
+    # reads
+    async def config(self) -> RegistryConfig:
+        (raw,) = await self.call("config")
+        return RegistryConfig(*(int(v) for v in raw))
+
+    async def treasury(self) -> str:
+        return to_checksum_address((await self.call("treasury"))[0])
+
+    async def provider_info(self, provider: str, *, block: str | int = "latest") -> ProviderInfo:
+        ((collateral, status, exit_at),) = await self.call(
+            "providerInfo", to_checksum_address(provider), block=block
+        )
+        return ProviderInfo(int(collateral), PROVIDER_STATUSES[int(status)], int(exit_at))
+
+    async def node_info(self, node_id: int, *, block: str | int = "latest") -> NodeInfo:
+        ((provider, payee, removed, start, end),) = await self.call("nodeInfo", node_id, block=block)
+        return NodeInfo(
+            to_checksum_address(provider), to_checksum_address(payee), bool(removed), int(start), int(end)
+        )
+
+    async def node_count(self) -> int:
+        return int((await self.call("nodeCount"))[0])
+
+    async def is_node_active(self, node_id: int) -> bool:
+        return bool((await self.call("isNodeActive", node_id))[0])
+
+    async def in_maintenance(self, node_id: int) -> bool:
+        return bool((await self.call("inMaintenance", node_id))[0])
+
+
+class EscrowClient(_RoleMixin):
+    """``DeploymentEscrow``: lease reads, and calldata for payers' wallets, keepers and the engine."""
+
+    artifact_name = "DeploymentEscrow"
+    TOPUP_ROLE: ClassVar[bytes] = TOPUP_ROLE
+
+    def encode_open(self, node_id: int, rate_per_second: int, deposit: int, spec_hash: bytes) -> bytes:
+        return self.encode("open", node_id, rate_per_second, deposit, spec_hash)
+
+    def encode_top_up(self, lease_id: int, amount: int) -> bytes:
+        return self.encode("topUp", lease_id, amount)
+
+    def encode_settle(self, lease_id: int) -> bytes:
+        return self.encode("settle", lease_id)
+
+    def encode_settle_many(self, lease_ids: Sequence[int]) -> bytes:
+        return self.encode("settleMany", list(lease_ids))
+
+    def encode_close(self, lease_id: int) -> bytes:
+        return self.encode("close", lease_id)
+
+    def encode_withdraw(self, node_id: int) -> bytes:
+        return self.encode("withdraw", node_id)
+
+    def encode_set_auto_top_up(self, max_per_day: int) -> bytes:
+        return self.encode("setAutoTopUp", max_per_day)
+
+    def encode_auto_top_up(self, lease_id: int, amount: int) -> bytes:
+        return self.encode("autoTopUp", lease_id, amount)
+
+    def encode_set_fee_params(self, fee_bps: int, keeper_share_bps: int, max_tip: int) -> bytes:
+        return self.encode("setFeeParams", fee_bps, keeper_share_bps, max_tip)
+
+    def encode_set_treasury(self, treasury: str) -> bytes:
+        return self.encode("setTreasury", to_checksum_address(treasury))
+
+    async def lease(self, lease_id: int, *, block: str | int = "latest") -> LeaseInfo:
+        ((payer, node_id, balance, rate, settled_at, is_open),) = await self.call(
+            "lease", lease_id, block=block
+        )
+        return LeaseInfo(
+            to_checksum_address(payer), int(node_id), int(balance), int(rate), int(settled_at), bool(is_open)
+        )
+
+    async def due_now(self, lease_id: int) -> int:
+        return int((await self.call("dueNow", lease_id))[0])
+
+    async def node_owed(self, node_id: int) -> int:
+        return int((await self.call("nodeOwed", node_id))[0])
+
+    async def fees_owed(self) -> int:
+        return int((await self.call("feesOwed"))[0])
+
+    async def fee_params(self) -> tuple[int, int, int]:
+        fee, share, tip = await self.call("feeParams")
+        return int(fee), int(share), int(tip)
+
+    async def treasury(self) -> str:
+        return to_checksum_address((await self.call("treasury"))[0])
+
+    async def lease_count(self) -> int:
+        return int((await self.call("leaseCount"))[0])
+
+
+@dataclass(frozen=True)
+class UnsignedTx:
+    """A transaction for a user's own wallet to sign (``eth_sendTransaction`` fields)."""
+
+    to: str
+    data: bytes
+    chain_id: int
+    value: int = 0
+    from_address: str | None = None
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "to": self.to,
+            "data": "0x" + self.data.hex(),
+            "value": self.value,
+            "chainId": self.chain_id,
+            "description": self.description,
+        }
+        if self.from_address is not None:
+            out["from"] = self.from_address
+        return out

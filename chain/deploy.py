@@ -1,16 +1,21 @@
 """Deploy the contract suite once per chain and remember it in a manifest.
 
 :func:`deploy_suite` deploys ``CreditToken`` (admin and minter: the signer; extra minters granted
-``MINTER_ROLE``) and ``Multicall``, signing locally (EIP-1559, nonce from the chain), and writes
-``<manifest_dir>/<chain_id>.json``::
+``MINTER_ROLE``), ``Multicall``, ``ProviderRegistry`` and ``DeploymentEscrow`` (constructor parameters from
+a :class:`SuiteConfig`; admin: the signer; treasury: ``SuiteConfig.treasury`` or the signer), grants the
+signer ``OPERATOR_ROLE`` + ``SEIZER_ROLE`` on the registry and ``TOPUP_ROLE`` on the escrow, signing
+locally (EIP-1559, nonce from the chain), and writes ``<manifest_dir>/<chain_id>.json``::
 
     {"chain_id", "deployed_at_block", "deployer",
      "contracts": {Name: {"address", "tx_hash", "block_number", "source_hash", "code_hash"}}}
 
 It is idempotent: when the manifest exists, every contract still has the recorded runtime code
 (``code_hash``) and was built from the current sources (``source_hash``), the manifest is returned and no
-transaction is sent (beyond granting ``MINTER_ROLE`` to a minter that lacks it). A reset chain (no code)
-or changed sources lead to a fresh deployment that overwrites the manifest.
+transaction is sent beyond reconciling admin state with the arguments: granting ``MINTER_ROLE`` to a minter
+that lacks it, the signer's marketplace roles, and ``setConfig`` / ``setFeeParams`` / ``setTreasury`` when
+the chain's values differ from the :class:`SuiteConfig` (so changing a limit in settings takes effect on
+restart without a redeploy). A reset chain (no code) or changed sources lead to a fresh deployment of the
+whole suite that overwrites the manifest (the source hash is shared by every artifact).
 """
 
 from __future__ import annotations
@@ -29,14 +34,68 @@ from eth_utils.crypto import keccak
 
 from chain.artifacts import Artifact, load_artifact
 from chain.connect import ChainConnection
-from chain.contracts import MINTER_ROLE, CreditTokenClient
+from chain.contracts import (
+    MINTER_ROLE,
+    OPERATOR_ROLE,
+    SEIZER_ROLE,
+    TOPUP_ROLE,
+    CreditTokenClient,
+    EscrowClient,
+    RegistryClient,
+    RegistryConfig,
+)
 from chain.errors import ChainError
 from chain.reverts import estimate_or_raise, revert_from_exception
 from chain.signer import LocalSigner, TxRequest
 
-SUITE = ("CreditToken", "Multicall")
+SUITE = ("CreditToken", "Multicall", "ProviderRegistry", "DeploymentEscrow")
 PRIORITY_FEE = 1_000_000_000  # 1 gwei tip; dev chains and L2s take far less
 GAS_MARGIN_NUM, GAS_MARGIN_DEN = 6, 5  # estimate * 1.2
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """Constructor parameters of the marketplace contracts (credit units, seconds, basis points).
+
+    Defaults suit a dev chain; production values come from settings (``engine.runtime``).
+    """
+
+    min_collateral: int = 100 * 10**6  # 100 credits
+    min_notice: int = 24 * 3600  # maintenance announced a day ahead
+    max_window_length: int = 4 * 3600
+    exit_cooldown: int = 7 * 24 * 3600
+    max_windows_per_month: int = 4
+    fee_bps: int = 500
+    keeper_share_bps: int = 1_000
+    max_tip: int = 10**6  # 1 credit
+    treasury: str | None = None  # None: the deploying signer
+
+    def __post_init__(self) -> None:
+        limits = {
+            "min_collateral": (self.min_collateral, 2**96 - 1),
+            "min_notice": (self.min_notice, 2**32 - 1),
+            "max_window_length": (self.max_window_length, 2**32 - 1),
+            "exit_cooldown": (self.exit_cooldown, 2**32 - 1),
+            "max_windows_per_month": (self.max_windows_per_month, 255),
+            "fee_bps": (self.fee_bps, 10_000),
+            "keeper_share_bps": (self.keeper_share_bps, 10_000),
+            "max_tip": (self.max_tip, 2**64 - 1),
+        }
+        for name, (value, top) in limits.items():
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+                raise ValueError(f"SuiteConfig.{name} must be an int in [0, {top}], got {value!r}")
+
+    def registry_config(self) -> RegistryConfig:
+        return RegistryConfig(
+            self.min_collateral,
+            self.min_notice,
+            self.max_window_length,
+            self.exit_cooldown,
+            self.max_windows_per_month,
+        )
+
+    def treasury_for(self, signer: str) -> str:
+        return to_checksum_address(self.treasury or signer)
 
 
 @dataclass(frozen=True)
@@ -226,19 +285,48 @@ async def is_live(conn: ChainConnection, manifest: Manifest, artifacts: Mapping[
     return True
 
 
-async def _grant_minters(
-    conn: ChainConnection, signer: LocalSigner, token: CreditTokenClient, minters: Iterable[str]
-) -> None:
-    nonce: int | None = None
-    for minter in dict.fromkeys(to_checksum_address(m) for m in minters):
-        if await token.has_role(MINTER_ROLE, minter):
-            continue
-        if nonce is None:
-            nonce = int(await _w3(conn).eth.get_transaction_count(signer.address, "pending"))
-        await send_transaction(
-            conn, signer, to=token.address, data=token.encode_grant_role(MINTER_ROLE, minter), nonce=nonce
-        )
+async def _send_all(conn: ChainConnection, signer: LocalSigner, calls: Sequence[tuple[str, bytes]]) -> None:
+    """Send ``(to, data)`` calls in order, one nonce after the other (each waits for its receipt)."""
+    if not calls:
+        return
+    nonce = int(await _w3(conn).eth.get_transaction_count(signer.address, "pending"))
+    for to, data in calls:
+        await send_transaction(conn, signer, to=to, data=data, nonce=nonce)
         nonce += 1
+
+
+async def _reconcile_admin(
+    conn: ChainConnection,
+    signer: LocalSigner,
+    manifest: Manifest,
+    config: SuiteConfig,
+    minters: Iterable[str],
+) -> None:
+    """Bring roles and tunable parameters on chain in line with the arguments (sends only what differs)."""
+    w3 = conn.w3
+    token = CreditTokenClient(w3, manifest.address("CreditToken"))
+    registry = RegistryClient(w3, manifest.address("ProviderRegistry"))
+    escrow = EscrowClient(w3, manifest.address("DeploymentEscrow"))
+    calls: list[tuple[str, bytes]] = []
+    for minter in dict.fromkeys(to_checksum_address(m) for m in minters):
+        if not await token.has_role(MINTER_ROLE, minter):
+            calls.append((token.address, token.encode_grant_role(MINTER_ROLE, minter)))
+    for role in (OPERATOR_ROLE, SEIZER_ROLE):
+        if not await registry.has_role(role, signer.address):
+            calls.append((registry.address, registry.encode_grant_role(role, signer.address)))
+    if not await escrow.has_role(TOPUP_ROLE, signer.address):
+        calls.append((escrow.address, escrow.encode_grant_role(TOPUP_ROLE, signer.address)))
+    if await registry.config() != config.registry_config():
+        calls.append((registry.address, registry.encode_set_config(config.registry_config())))
+    treasury = config.treasury_for(signer.address)
+    if await registry.treasury() != treasury:
+        calls.append((registry.address, registry.encode_set_treasury(treasury)))
+    if await escrow.treasury() != treasury:
+        calls.append((escrow.address, escrow.encode_set_treasury(treasury)))
+    fees = (config.fee_bps, config.keeper_share_bps, config.max_tip)
+    if await escrow.fee_params() != fees:
+        calls.append((escrow.address, escrow.encode_set_fee_params(*fees)))
+    await _send_all(conn, signer, calls)
 
 
 async def deploy_suite(
@@ -247,15 +335,17 @@ async def deploy_suite(
     *,
     manifest_dir: Path,
     minters: Sequence[str] = (),
+    config: SuiteConfig | None = None,
 ) -> Manifest:
-    """Deploy (or reuse) CreditToken and Multicall on ``conn``'s chain; see the module docstring."""
+    """Deploy (or reuse) the suite on ``conn``'s chain; see the module docstring."""
+    config = config or SuiteConfig()
     artifacts = {name: load_artifact(name) for name in SUITE}
     existing = load_manifest(manifest_dir, conn.chain_id)
     if existing is not None and await is_live(conn, existing, artifacts):
-        token = CreditTokenClient(conn.w3, existing.address("CreditToken"), artifact=artifacts["CreditToken"])
-        await _grant_minters(conn, signer, token, minters)
+        await _reconcile_admin(conn, signer, existing, config, minters)
         return existing
 
+    treasury = config.treasury_for(signer.address)
     nonce = int(await _w3(conn).eth.get_transaction_count(signer.address, "pending"))
     credit = await _deploy(
         conn,
@@ -266,13 +356,42 @@ async def deploy_suite(
         (signer.address, signer.address),
     )
     multicall = await _deploy(conn, signer, artifacts["Multicall"], nonce + 1)
+    registry = await _deploy(
+        conn,
+        signer,
+        artifacts["ProviderRegistry"],
+        nonce + 2,
+        ("address", "address", "address", "(uint96,uint32,uint32,uint32,uint8)"),
+        (credit.address, signer.address, treasury, config.registry_config().as_tuple()),
+    )
+    escrow = await _deploy(
+        conn,
+        signer,
+        artifacts["DeploymentEscrow"],
+        nonce + 3,
+        ("address", "address", "address", "address", "uint16", "uint16", "uint64"),
+        (
+            credit.address,
+            registry.address,
+            signer.address,
+            treasury,
+            config.fee_bps,
+            config.keeper_share_bps,
+            config.max_tip,
+        ),
+    )
+    deployed = {
+        "CreditToken": credit,
+        "Multicall": multicall,
+        "ProviderRegistry": registry,
+        "DeploymentEscrow": escrow,
+    }
     manifest = Manifest(
         chain_id=conn.chain_id,
-        deployed_at_block=min(credit.block_number, multicall.block_number),
+        deployed_at_block=min(c.block_number for c in deployed.values()),
         deployer=signer.address,
-        contracts={"CreditToken": credit, "Multicall": multicall},
+        contracts=deployed,
     )
-    token = CreditTokenClient(conn.w3, credit.address, artifact=artifacts["CreditToken"])
-    await _grant_minters(conn, signer, token, minters)
+    await _reconcile_admin(conn, signer, manifest, config, minters)
     write_manifest(manifest_dir, manifest)
     return manifest

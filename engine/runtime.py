@@ -33,7 +33,7 @@ from engine import db
 from engine.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from chain.deploy import Manifest
+    from chain.deploy import Manifest, SuiteConfig
     from engine.indexer.indexer import EventIndexer
     from engine.outbox.sender import OutboxSender
 
@@ -44,7 +44,7 @@ MANIFESTS_DIR = "manifests"
 # eth-tester's pre-funded accounts are not our signer; give the signer this much ether on such chains.
 ETH_TESTER_SIGNER_FUNDING_WEI = 1_000 * 10**18
 # Contracts whose events the indexer follows (every deployed contract that emits events we query).
-INDEXED_CONTRACTS: tuple[str, ...] = ("CreditToken",)
+INDEXED_CONTRACTS: tuple[str, ...] = ("CreditToken", "ProviderRegistry", "DeploymentEscrow")
 
 
 @dataclass
@@ -137,11 +137,29 @@ async def fund_on_eth_tester(conn: ChainConnection, address: str) -> None:
     await w3.eth.wait_for_transaction_receipt(tx)
 
 
+def suite_config(settings: Settings) -> SuiteConfig:
+    """The marketplace contracts' parameters from settings (applied at deploy, reconciled on restart)."""
+    from chain.deploy import SuiteConfig
+
+    return SuiteConfig(
+        min_collateral=settings.provider_min_collateral,
+        min_notice=settings.maintenance_min_notice,
+        max_window_length=settings.maintenance_max_window,
+        exit_cooldown=settings.provider_exit_cooldown,
+        max_windows_per_month=settings.maintenance_max_windows_per_month,
+        fee_bps=settings.platform_fee_bps,
+        keeper_share_bps=settings.keeper_share_bps,
+        max_tip=settings.keeper_max_tip,
+        treasury=settings.treasury_address,
+    )
+
+
 async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: bool = False) -> Runtime:
     """Build the process's runtime. On failure everything started so far is stopped again."""
     from chain.deploy import deploy_suite
     from engine.indexer.indexer import EventIndexer
     from engine.outbox.sender import OutboxSender
+    from engine.providers.subscriber import MarketplaceSubscriber
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if reset:
@@ -169,7 +187,9 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
         engine = db.make_engine(url)
         sessionmaker = db.make_sessionmaker(engine)
 
-        manifest = await deploy_suite(conn, signer, manifest_dir=settings.data_dir / MANIFESTS_DIR)
+        manifest = await deploy_suite(
+            conn, signer, manifest_dir=settings.data_dir / MANIFESTS_DIR, config=suite_config(settings)
+        )
         sender = OutboxSender(
             sessionmaker,
             conn,
@@ -187,6 +207,7 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
             confirmations=max(1, settings.effective_confirmations),
             poll_interval=settings.indexer_poll_interval,
         )
+        indexer.on_events(MarketplaceSubscriber(sessionmaker, conn))
     except BaseException:
         await _close_parts(engine, conn, anvil)
         raise

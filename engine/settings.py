@@ -70,6 +70,12 @@ class Settings:
     topup_min_cents: int = 500
     topup_max_cents: int = 1_000_000
     reconcile_window_hours: int = 72  # how far back the Stripe reconciliation job re-fetches
+    # scheduler (engine.scheduler): one leader runs the periodic jobs; intervals in seconds
+    scheduler_enabled: bool = True
+    scheduler_retry_interval: float = 10.0  # followers retry the leader lock; the leader checks it holds it
+    scheduler_misfire_grace: int = 60  # a run late by more than this is skipped (coalesced into the next)
+    scheduler_reconcile_interval: float = 600.0  # billing.reconcile (only with Stripe configured)
+    scheduler_reversals_interval: float = 60.0  # billing.reversals: advance pending refunds/clawbacks
     master_key: str | None = field(default=None, repr=False)
     # marketplace contracts (chain.deploy.SuiteConfig): credit units, seconds, basis points
     provider_min_collateral: int = 100 * 10**6

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.openapi import RouteTable
-from api.routes import chain, health, identity, meta, payments, wallet
+from api.routes import chain, health, identity, meta, operator, payments, provider, wallet
 
 ROUTE_TABLES: tuple[RouteTable, ...] = (
     health.routes,
@@ -12,4 +12,6 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     identity.routes,
     payments.routes,
     wallet.routes,
+    provider.routes,
+    operator.routes,
 )

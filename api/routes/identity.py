@@ -8,7 +8,7 @@ GET  /api/me/settings, PUT /api/me/settings            any signed-in user
 POST /api/auth/siwe/nonce                              public
 POST /api/auth/siwe/verify                             public (signed-in user: links; else wallet sign-in)
 GET  /api/auth/dev/jwks.json                           public, dev issuer enabled only (else 404)
-GET  /api/cloud-provider/nodes, POST (create)          cloud-provider
+(GET|POST /api/cloud-provider/nodes live in api.routes.provider)
 POST /api/cloud-provider/nodes/{id}/tokens             cloud-provider owning the node
 DELETE /api/cloud-provider/nodes/{id}/tokens/{tid}     cloud-provider owning the node
 =====================================================  =================================================
@@ -407,28 +407,6 @@ async def dev_jwks(request: web.Request) -> web.Response:
     if ident.dev_issuer is None:
         raise NotFound("the dev issuer is not enabled")
     return web.json_response(ident.dev_issuer.jwks())
-
-
-@routes.get("/api/cloud-provider/nodes", summary="The provider's nodes",
-            response={"type": "object", "required": ["nodes"],
-                      "properties": {"nodes": {"type": "array", "items": NODE_SCHEMA}}})
-async def list_nodes(request: web.Request) -> web.Response:
-    principal = await require_role(request, CLOUD_PROVIDER)
-    assert principal.user_id is not None
-    async with request.app[RUNTIME].sessionmaker() as session:
-        nodes = await node_tokens.list_nodes(session, principal.user_id)
-    return web.json_response({"nodes": [_node_json(n) for n in nodes]})
-
-
-@routes.post("/api/cloud-provider/nodes", summary="Add a node", request=NODE_CREATE, response=NODE_SCHEMA,
-             status=201)
-async def create_node(request: web.Request) -> web.Response:
-    principal = await require_role(request, CLOUD_PROVIDER)
-    assert principal.user_id is not None
-    name: str = validated_body(request)["name"]
-    async with request.app[RUNTIME].sessionmaker() as session:
-        node = await node_tokens.create_node(session, principal.user_id, name.strip())
-    return web.json_response(_node_json(node), status=201)
 
 
 @routes.post("/api/cloud-provider/nodes/{node_id:\\d+}/tokens", summary="Issue a node token (shown once)",

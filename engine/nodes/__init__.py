@@ -1,1 +1,2 @@
-"""Provider nodes (minimal table here; issue #5 extends it)."""
+"""Provider nodes: resources and prices (``services``), the chain link and maintenance windows from
+indexed registry events (``linking``), and the placement view of nodes (``candidates``)."""

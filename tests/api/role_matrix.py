@@ -57,7 +57,7 @@ class World:
     """What requests need: the client, the ids of objects made for the test, the callers' headers."""
 
     client: TestClient  # type: ignore[type-arg]
-    ids: dict[str, int] = field(default_factory=dict)
+    ids: dict[str, Any] = field(default_factory=dict)  # mostly int; Stripe ids (pm_...) are str
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
 
     async def signed_siwe(self) -> dict[str, str]:
@@ -110,6 +110,116 @@ def node_only(status: int = 200) -> Expect:
 
 
 NODES = "/api/cloud-provider/nodes"
+PROVIDER_BASE = "/api/cloud-provider"
+OPERATOR_BASE = "/api/cloud-operator"
+
+
+def _address(world: World, key: str) -> str:
+    return "0x" + world.ids[key].to_bytes(20, "big").hex()
+
+
+async def _register_body(world: World) -> dict[str, Any]:
+    return {
+        "wallet": _address(world, "register_wallet"),
+        "company": "Matrix Cloud",
+        "contact_name": "M. Atrix",
+        "contact_email": "ops@matrix.test",
+        "collateral": 500 * 10**6,
+    }
+
+
+async def _maintenance_body(world: World) -> dict[str, Any]:
+    return {"node_id": world.ids["node_id"], "start": 2_000_000_000, "end": 2_000_003_600}
+
+
+async def add_marketplace_objects(world: World, sessionmaker: Any) -> None:
+    """Marketplace objects for the matrix: two wallets linked to the ``cloud-provider`` caller (one with
+    a pending provider request, ``request_id``; one free for ``register``, ``register_wallet``)."""
+    from engine.identity.services import link_wallet
+    from engine.providers.services import create_request
+
+    resp = await world.client.get("/api/auth/session", headers=world.headers[PROVIDER])
+    assert resp.status == 200, await resp.text()
+    user_id = (await resp.json())["user_id"]
+    used, free = Account.create().address, Account.create().address
+    async with sessionmaker() as session:
+        await link_wallet(session, user_id, used)  # commits
+        await link_wallet(session, user_id, free)
+        row = await create_request(
+            session, user_id=user_id, wallets=[used], wallet_address=used, company="Matrix Cloud",
+            contact_name="M", contact_email="m@matrix.test", collateral=10**9, min_collateral=0,
+        )
+        await session.commit()
+    world.ids["request_id"] = row.id
+    world.ids["register_wallet"] = int(free, 16)
+    world.ids["request_wallet"] = int(used, 16)
+
+
+# ---- billing (payments + wallet): helpers for the rows and probes below ------------------------------
+# a second cloud user: owns the payment, receipt, payment methods and subscription the OWNERSHIP probes aim at
+OTHER_USER = "other-user"
+PAY = "/api/payments"
+
+
+@dataclass(frozen=True)
+class Call(Row):
+    """A row whose request is not the bare route path: ``path`` adds a query string or fills a path
+    parameter from another world id (``{default_pm_id}`` for ``{pm_id}``). The test checks it is still
+    the same route."""
+
+    path: str = ""
+
+
+async def _subscribe_body(world: World) -> dict[str, Any]:
+    return {"plan_id": world.ids["plan_id"]}
+
+
+async def _subscribe_with_others_method(world: World) -> dict[str, Any]:
+    return {"plan_id": world.ids["plan_id"], "payment_method": world.ids["other_pm_id"]}
+
+
+async def add_billing_objects(world: World, stripe: Any) -> None:
+    """Billing objects for the matrix, through the API and the local Stripe server (``stripe``, a
+    :class:`tests.support.stripe_server.StripeTestServer` the app's billing talks to): an operator plan
+    (``plan_id``); for the ``cloud-user`` caller a top-up paid by a signed webhook (``payment_id``, its
+    receipt ``entry_id``), two saved cards (``pm_id`` to detach, ``default_pm_id`` the default) and a
+    subscription (``sub_id``); the same for :data:`OTHER_USER` (``other_*`` ids)."""
+    from api.keys import RUNTIME
+    from engine.payments.ledger import get_entry
+
+    client = world.client
+
+    async def call(method: str, path: str, who: str, status: int, **kw: Any) -> dict[str, Any]:
+        resp = await client.request(method, path, headers=world.headers[who], **kw)
+        assert resp.status == status, f"{method} {path}: {resp.status} {await resp.text()}"
+        return await resp.json()  # type: ignore[no-any-return]
+
+    plan = {"name": "Matrix", "price_cents": 2_000, "credit_cents": 2_500}
+    world.ids["plan_id"] = (await call("POST", OPERATOR_BASE + "/plans", OPERATOR, 201, json=plan))["id"]
+    for who, prefix in ((USER, ""), (OTHER_USER, "other_")):
+        paid = await call("POST", PAY + "/create-intent", who, 201, json={"amount_cents": 1_000})
+        pid = paid["payment"]["payment_intent_id"]
+        status, text = await stripe.send_event(
+            str(client.make_url(PAY + "/webhook")), stripe.payment_intent_succeeded_event(pid)
+        )
+        assert status == 200, text
+        async with client.app[RUNTIME].sessionmaker() as session:
+            entry = await get_entry(session, pid)
+        assert entry is not None
+        pms = []
+        for _ in range(2):
+            seti = (await call("POST", PAY + "/methods", who, 201))["setup_intent_id"]
+            pms.append(stripe.complete_setup_intent(seti)["payment_method"])
+        await call("POST", f"{PAY}/methods/{pms[1]}/default", who, 200)
+        sub = await call("POST", PAY + "/subscriptions", who, 201, json={"plan_id": world.ids["plan_id"]})
+        world.ids |= {
+            prefix + "payment_id": paid["payment"]["id"],
+            prefix + "entry_id": entry.id,
+            prefix + "pm_id": pms[0],
+            prefix + "default_pm_id": pms[1],
+            prefix + "sub_id": sub["id"],
+        }
+
 
 MATRIX: dict[tuple[str, str], Row] = {
     # foundation
@@ -130,6 +240,52 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", NODES): Row(role(PROVIDER, status=201), body={"name": "matrix node"}),
     ("POST", NODES + "/{node_id}/tokens"): Row(role(PROVIDER, status=201)),
     ("DELETE", NODES + "/{node_id}/tokens/{token_id}"): Row(role(PROVIDER)),
+    # billing (payments + wallet): cloud-user only, except the operator's plans and the public webhook
+    ("GET", PAY + "/quote"): Call(role(USER), path=PAY + "/quote?amount_cents=1000"),
+    ("POST", PAY + "/create-intent"): Row(role(USER, status=201), body={"amount_cents": 1_000}),
+    ("GET", PAY + "/intents/{payment_id}"): Row(role(USER)),
+    ("GET", PAY + "/methods"): Row(role(USER)),
+    ("POST", PAY + "/methods"): Row(role(USER, status=201)),  # a SetupIntent, no body
+    ("DELETE", PAY + "/methods/{pm_id}"): Row(role(USER)),
+    # its own card: the DELETE row above (sorted first) detached ``pm_id``
+    ("POST", PAY + "/methods/{pm_id}/default"): Call(
+        role(USER), path=PAY + "/methods/{default_pm_id}/default"
+    ),
+    ("GET", PAY + "/plans"): Row(role(USER)),
+    ("GET", PAY + "/subscriptions"): Row(role(USER)),
+    ("POST", PAY + "/subscriptions"): Row(role(USER, status=201), body=_subscribe_body),
+    ("DELETE", PAY + "/subscriptions/{sub_id}"): Row(role(USER)),
+    ("POST", PAY + "/subscriptions/{sub_id}/cancel"): Row(role(USER)),  # cancelling twice is one cancel
+    ("GET", PAY + "/receipts/{entry_id}"): Row(role(USER)),
+    ("GET", OPERATOR_BASE + "/plans"): Row(role(OPERATOR)),
+    ("POST", OPERATOR_BASE + "/plans"): Row(
+        role(OPERATOR, status=201), body={"name": "Matrix Pro", "price_cents": 5_000, "credit_cents": 6_000}
+    ),
+    # public, but only Stripe can sign: without a valid Stripe-Signature every caller gets 400 (the signed
+    # path: tests/api/payments/test_topup_webhook.py, make_world's top-ups)
+    ("POST", PAY + "/webhook"): Row(public(400)),
+    ("GET", "/api/wallet"): Row(role(USER)),
+    ("GET", "/api/wallet/transactions"): Row(role(USER)),
+    # marketplace (issue #5): provider onboarding, nodes, maintenance; operator settings and pricing
+    ("POST", PROVIDER_BASE + "/register"): Row(role(PROVIDER, status=201), body=lambda w: _register_body(w)),
+    ("GET", PROVIDER_BASE + "/provider-requests"): Row(role(PROVIDER)),
+    # well-formed, but the matrix node was never registered on chain: 409 node_not_on_chain for the owner
+    # (the signed success path: tests/chain/test_marketplace_flow.py)
+    ("POST", PROVIDER_BASE + "/maintenance"): Row(
+        role(PROVIDER, status=409), body=lambda w: _maintenance_body(w)
+    ),
+    ("GET", OPERATOR_BASE + "/provider-requests"): Row(role(OPERATOR)),
+    # the request's wallet never sent `register`: 409 not_registered_on_chain (success path on chain)
+    ("POST", OPERATOR_BASE + "/provider-requests/{request_id}/approve"): Row(role(OPERATOR, status=409)),
+    ("POST", OPERATOR_BASE + "/provider-requests/{request_id}/reject"): Row(
+        role(OPERATOR), body={"reason": "matrix"}
+    ),
+    ("GET", OPERATOR_BASE + "/settings"): Row(role(OPERATOR)),
+    ("PUT", OPERATOR_BASE + "/settings"): Row(role(OPERATOR), body={"values": {"max_replicas": 12}}),
+    ("GET", OPERATOR_BASE + "/settings/history"): Row(role(OPERATOR)),
+    ("GET", OPERATOR_BASE + "/pricing"): Row(role(OPERATOR)),
+    ("PUT", OPERATOR_BASE + "/pricing"): Row(role(OPERATOR), body={"values": {"certified_premium_bps": 900}}),
+    ("GET", OPERATOR_BASE + "/pricing/history"): Row(role(OPERATOR)),
 }
 
 
@@ -168,6 +324,39 @@ OWNERSHIP: list[Probe] = [
         404,
     ),
     Probe("a node id that does not exist is not found", "POST", NODES + "/999999999/tokens", PROVIDER, 404),
+    # billing: a cloud user never sees or changes another user's payments, receipts, cards, subscriptions
+    Probe("another user's top-up is not found", "GET", PAY + "/intents/{other_payment_id}", USER, 404),
+    Probe("another user's receipt is not found", "GET", PAY + "/receipts/{other_entry_id}", USER, 404),
+    Probe("another user's card cannot be detached", "DELETE", PAY + "/methods/{other_pm_id}", USER, 404),
+    Probe(
+        "another user's card cannot become my default",
+        "POST",
+        PAY + "/methods/{other_default_pm_id}/default",
+        USER,
+        404,
+    ),
+    Probe(
+        "another user's card cannot pay my subscription",
+        "POST",
+        PAY + "/subscriptions",
+        USER,
+        404,
+        body=_subscribe_with_others_method,
+    ),
+    Probe(
+        "another user's subscription cannot be cancelled",
+        "DELETE",
+        PAY + "/subscriptions/{other_sub_id}",
+        USER,
+        404,
+    ),
+    Probe(
+        "another user's subscription cannot be cancelled (POST)",
+        "POST",
+        PAY + "/subscriptions/{other_sub_id}/cancel",
+        USER,
+        404,
+    ),
     # beyond the 32-bit id columns (PostgreSQL would refuse the parameter: must be 404, not 500)
     Probe(
         "an id beyond any column is not found",

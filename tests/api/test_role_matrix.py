@@ -8,6 +8,7 @@ the table locally, to check node-token scoping.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,25 +19,33 @@ from aiohttp import web
 from api.app import create_app
 from api.auth.devissuer import DevIssuer
 from api.auth.middleware import require_node
-from api.keys import ROUTE_SPECS
+from api.keys import ROUTE_SPECS, RUNTIME
 from api.openapi import RouteTable
 from api.routes import identity
 from engine.runtime import Runtime
 from tests.api.conftest import serve
+from tests.api.payments.conftest import make_billing
 from tests.api.role_matrix import (
     CALLERS,
     MATRIX,
     NODE,
     OTHER_PROVIDER,
+    OTHER_USER,
     OWNERSHIP,
+    PAY,
     PROVIDER,
+    USER,
     USER_ROLES,
     Body,
+    Call,
     Probe,
     Row,
     World,
+    add_billing_objects,
+    add_marketplace_objects,
     node_only,
 )
+from tests.support.stripe_server import StripeTestServer
 
 agent = RouteTable(tag="test-node-agent")
 AGENT_PATH = "/api/cloud-provider/nodes/{node_id}/matrix-agent"
@@ -64,13 +73,14 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def make_world(client, dev: DevIssuer) -> World:  # type: ignore[no-untyped-def]
+async def make_world(client, dev: DevIssuer, stripe: StripeTestServer) -> World:  # type: ignore[no-untyped-def]
     world = World(client)
     world.headers = {"anonymous": {}}
     run = uuid.uuid4().hex[:8]  # fresh users per test: the runtime's database is shared by the session
     for r in USER_ROLES:
         world.headers[r] = bearer(dev.mint([r], sub=f"dev|matrix-{r}-{run}"))
     world.headers[OTHER_PROVIDER] = bearer(dev.mint([PROVIDER], sub=f"dev|matrix-other-provider-{run}"))
+    world.headers[OTHER_USER] = bearer(dev.mint([USER], sub=f"dev|matrix-other-user-{run}"))
 
     async def post(path: str, who: str, **kw: object) -> dict:  # type: ignore[type-arg]
         resp = await client.post(path, headers=world.headers[who], **kw)
@@ -89,6 +99,8 @@ async def make_world(client, dev: DevIssuer) -> World:  # type: ignore[no-untype
         "token_id": revocable["id"],
         "spare_token_id": spare["id"],
     }
+    await add_marketplace_objects(world, client.app[RUNTIME].sessionmaker)
+    await add_billing_objects(world, stripe)
     return world
 
 
@@ -102,13 +114,29 @@ async def matrix_env(eth_runtime: Runtime, tmp_path: Path) -> AsyncIterator[tupl
         siwe_domain="matrix.test",
         siwe_uri="https://matrix.test",
     )
-    app = create_app(eth_runtime, extra_routes=[agent], background=False, identity_options=options)
-    async with serve(app) as client:
-        yield app, await make_world(client, DevIssuer(tmp_path))
+    async with StripeTestServer() as stripe:  # billing on, against the local Stripe wire server
+        billing = make_billing(eth_runtime, stripe)
+        app = create_app(
+            eth_runtime, extra_routes=[agent], background=False, identity_options=options, billing=billing
+        )
+        try:
+            async with serve(app) as client:
+                yield app, await make_world(client, DevIssuer(tmp_path), stripe)
+        finally:
+            await billing.aclose()
 
 
 async def _body(body: Body, world: World) -> object:
     return await body(world) if callable(body) else body
+
+
+def _request_path(path: str, row: Row) -> str:
+    """The row's own request path (a :class:`Call`), checked to be the same route as ``path``."""
+    if not isinstance(row, Call):
+        return path
+    shape = re.compile(r"\{[^}]+\}")
+    assert shape.sub("{}", row.path.partition("?")[0]) == shape.sub("{}", path), (row.path, path)
+    return row.path
 
 
 async def _call(world: World, method: str, path: str, who: str, body: Body) -> tuple[int, str]:
@@ -128,7 +156,7 @@ async def test_every_route_for_every_caller(matrix_env) -> None:  # type: ignore
     for (method, path), row in sorted(table.items()):
         assert set(row.expect) == set(CALLERS), (method, path)
         for who in CALLERS:
-            status, text = await _call(world, method, path, who, row.body)
+            status, text = await _call(world, method, _request_path(path, row), who, row.body)
             if status != row.expect[who]:
                 wrong.append(f"{method} {path} as {who}: {status} != {row.expect[who]}: {text[:200]}")
     assert not wrong, "\n".join(wrong)
@@ -148,3 +176,15 @@ async def test_nobody_acts_on_anothers_objects(matrix_env) -> None:  # type: ign
     assert names == ["matrix-other"]
     status, _ = await _call(world, "POST", AGENT_PATH, NODE, None)
     assert status == 200
+    # the other user's cards, default and subscription are as they were
+    other = world.headers[OTHER_USER]
+    methods = await (await world.client.get(PAY + "/methods", headers=other)).json()
+    assert {m["id"] for m in methods["methods"]} == {
+        world.ids["other_pm_id"],
+        world.ids["other_default_pm_id"],
+    }
+    assert methods["default"] == world.ids["other_default_pm_id"]
+    subs = (await (await world.client.get(PAY + "/subscriptions", headers=other)).json())["subscriptions"]
+    assert [(s["id"], s["cancel_at_period_end"]) for s in subs] == [(world.ids["other_sub_id"], False)]
+    mine = await (await world.client.get(PAY + "/subscriptions", headers=world.headers[USER])).json()
+    assert len(mine["subscriptions"]) == 1  # the probe's subscribe with another's card created none

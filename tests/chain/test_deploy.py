@@ -23,7 +23,7 @@ async def test_suite_is_deployed_and_manifest_written(suite: Suite) -> None:
     assert manifest.deployer == suite.signer.address
     on_disk = json.loads(manifest_path(suite.manifest_dir, conn.chain_id).read_text())
     assert on_disk == manifest.to_json()
-    assert set(on_disk["contracts"]) == {"CreditToken", "Multicall"}
+    assert set(on_disk["contracts"]) == {"CreditToken", "Multicall", "ProviderRegistry", "DeploymentEscrow"}
     for name, entry in manifest.contracts.items():
         code = bytes(await conn.w3.eth.get_code(entry.address))
         assert code, name
@@ -92,7 +92,7 @@ async def test_anvil_fresh_chain_redeploys(fresh_anvil: Anvil, tmp_path: Path) -
         signer = LocalSigner(dev_signer_key(conn))
         try:
             manifest = await deploy_suite(conn, signer, manifest_dir=tmp_path)
-            assert await conn.w3.eth.get_transaction_count(signer.address) == 2
+            assert await conn.w3.eth.get_transaction_count(signer.address) == 7  # 4 contracts + OPERATOR, SEIZER, TOPUP role grants
             assert load_manifest(tmp_path, conn.chain_id) == manifest
         finally:
             await conn.close()

@@ -1,0 +1,1 @@
+"""Operator configuration: platform settings and pricing, versioned and audited (see ``services``)."""

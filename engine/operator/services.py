@@ -1,0 +1,224 @@
+"""Operator settings and pricing: read the current (or any) version, change by adding a version.
+
+Rules
+    * Versioned: :func:`update` never changes a row; it inserts version ``current + 1`` holding the full
+      merged values (keys absent from the change keep their current value), plus one audit row with the
+      actor and the before/after values, in the caller's transaction. A change that alters nothing adds
+      nothing and returns the current version (so a retried PUT is harmless). ``expected_version``
+      (optimistic concurrency) raises :class:`VersionConflict` when someone else changed it first; two
+      racing writers of the same version collide on the unique (kind, version) key and one fails.
+    * Integers only (money in credit units, unit prices in price units, durations in seconds, shares in
+      basis points); booleans are refused as integers. The one non-integer is ``settings.regions`` (the
+      region names deployments may ask for).
+    * Version 0 is the defaults (:data:`SETTINGS_FIELDS`, :data:`PRICING_FIELDS`, overridable by the
+      caller, e.g. from the deployed ``SuiteConfig`` so settings start equal to the chain's limits).
+
+Settings are advisory for the chain: the API validates maintenance windows and collateral against them,
+and the registry enforces its own (deploy-time) limits; keep them aligned (see the report / TODO list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.operator.errors import InvalidConfig, UnknownVersion, VersionConflict
+from engine.operator.models import OperatorAuditEntry, OperatorConfigVersion
+
+SETTINGS = "settings"
+PRICING = "pricing"
+KINDS = (SETTINGS, PRICING)
+
+U64 = 2**64 - 1
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class IntField:
+    default: int
+    minimum: int
+    maximum: int
+    doc: str
+
+
+SETTINGS_FIELDS: dict[str, IntField] = {
+    "platform_fee_bps": IntField(500, 0, 10_000, "share of each lease rate sent to the treasury"),
+    "maintenance_min_notice_s": IntField(DAY, 0, 2**32 - 1, "least notice before a maintenance window"),
+    "maintenance_max_window_s": IntField(4 * 3600, 60, 2**32 - 1, "longest maintenance window"),
+    "maintenance_max_windows_per_month": IntField(4, 0, 255, "windows per node per 30-day month"),
+    "min_collateral": IntField(100 * 10**6, 0, 2**96 - 1, "least provider collateral, credit units"),
+    "max_replicas": IntField(10, 1, 1_000, "most replicas one deployment may ask for"),
+    "max_nodes_per_provider": IntField(1_000, 1, 1_000_000, "most nodes one provider may register"),
+    "heartbeat_timeout_s": IntField(120, 5, DAY, "a node is offline after this long without heartbeat"),
+}
+DEFAULT_REGIONS: tuple[str, ...] = ("eu-west", "eu-central", "us-east", "us-west", "ap-south", "ap-east")
+MAX_REGIONS = 200
+
+PRICING_FIELDS: dict[str, IntField] = {
+    # price units (engine.placement.models.PRICE_SCALE per credit unit) per resource unit per second
+    "floor_per_cpu_millicore": IntField(10_000, 0, U64, "least price per millicore per second"),
+    "floor_per_memory_mb": IntField(1_000, 0, U64, "least price per MB of memory per second"),
+    "floor_per_disk_gb": IntField(100, 0, U64, "least price per GB of disk per second"),
+    "floor_per_gpu": IntField(100_000_000, 0, U64, "least price per GPU per second"),
+    "certified_premium_bps": IntField(1_000, 0, 10_000, "added to certified nodes' rates"),
+}
+
+
+@dataclass(frozen=True)
+class ConfigVersion:
+    kind: str
+    version: int
+    values: dict[str, Any]
+    actor_user_id: int | None
+    created_at: datetime | None  # None for version 0 (defaults)
+
+
+def defaults(kind: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Version 0 of ``kind``: the built-in defaults with ``overrides`` applied (validated)."""
+    fields = _fields(kind)
+    values: dict[str, Any] = {name: f.default for name, f in fields.items()}
+    if kind == SETTINGS:
+        values["regions"] = list(DEFAULT_REGIONS)
+    return validate(kind, {**values, **dict(overrides or {})})
+
+
+def _fields(kind: str) -> dict[str, IntField]:
+    if kind == SETTINGS:
+        return SETTINGS_FIELDS
+    if kind == PRICING:
+        return PRICING_FIELDS
+    raise InvalidConfig("kind", f"unknown configuration kind {kind!r}")
+
+
+def _regions(raw: Any) -> list[str]:
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_REGIONS:
+        raise InvalidConfig("regions", f"must be a non-empty list of at most {MAX_REGIONS} region names")
+    out: list[str] = []
+    for item in raw:
+        if not isinstance(item, str) or not (1 <= len(item) <= 32) or not item.replace("-", "").isalnum():
+            raise InvalidConfig("regions", f"bad region name {item!r} (letters, digits, '-'; 1..32)")
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def validate(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check every key is known and every value in range; returns a clean copy. Cross-field rules too."""
+    fields = _fields(kind)
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if kind == SETTINGS and name == "regions":
+            out[name] = _regions(value)
+            continue
+        spec = fields.get(name)
+        if spec is None:
+            raise InvalidConfig(name, "unknown setting")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidConfig(name, "must be an integer")
+        if not spec.minimum <= value <= spec.maximum:
+            raise InvalidConfig(name, f"must be between {spec.minimum} and {spec.maximum}")
+        out[name] = value
+    return out
+
+
+async def _row(session: AsyncSession, kind: str, version: int | None) -> OperatorConfigVersion | None:
+    stmt = select(OperatorConfigVersion).where(OperatorConfigVersion.kind == kind)
+    if version is None:
+        stmt = stmt.order_by(OperatorConfigVersion.version.desc()).limit(1)
+    else:
+        stmt = stmt.where(OperatorConfigVersion.version == version)
+    return (await session.scalars(stmt)).one_or_none()
+
+
+def _from_row(row: OperatorConfigVersion, base: Mapping[str, Any]) -> ConfigVersion:
+    # keys added to the code after the row was written fall back to the defaults
+    return ConfigVersion(row.kind, row.version, {**base, **row.values}, row.actor_user_id, row.created_at)
+
+
+async def current(
+    session: AsyncSession, kind: str, *, overrides: Mapping[str, Any] | None = None
+) -> ConfigVersion:
+    """The newest version of ``kind`` (version 0, the defaults, when none was stored)."""
+    base = defaults(kind, overrides)
+    row = await _row(session, kind, None)
+    return _from_row(row, base) if row is not None else ConfigVersion(kind, 0, base, None, None)
+
+
+async def get_version(
+    session: AsyncSession, kind: str, version: int, *, overrides: Mapping[str, Any] | None = None
+) -> ConfigVersion:
+    base = defaults(kind, overrides)
+    if version == 0:
+        return ConfigVersion(kind, 0, base, None, None)
+    row = await _row(session, kind, version)
+    if row is None:
+        raise UnknownVersion(kind, version)
+    return _from_row(row, base)
+
+
+async def history(session: AsyncSession, kind: str, *, limit: int = 100) -> list[OperatorAuditEntry]:
+    """Audit rows of ``kind``, newest first."""
+    _fields(kind)
+    stmt = (
+        select(OperatorAuditEntry)
+        .where(OperatorAuditEntry.kind == kind)
+        .order_by(OperatorAuditEntry.version.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def update(
+    session: AsyncSession,
+    kind: str,
+    changes: Mapping[str, Any],
+    *,
+    actor_user_id: int | None,
+    expected_version: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ConfigVersion:
+    """Add version ``current + 1`` with ``changes`` merged in, and its audit row (no commit)."""
+    clean = validate(kind, changes)
+    cur = await current(session, kind, overrides=overrides)
+    if expected_version is not None and expected_version != cur.version:
+        raise VersionConflict(kind, expected_version, cur.version)
+    after = {**cur.values, **clean}
+    if kind == SETTINGS and after["maintenance_max_window_s"] <= 0:
+        raise InvalidConfig("maintenance_max_window_s", "must be positive")
+    if after == cur.values:
+        return cur
+    version = cur.version + 1
+    row = OperatorConfigVersion(kind=kind, version=version, values=after, actor_user_id=actor_user_id)
+    session.add(row)
+    session.add(
+        OperatorAuditEntry(
+            kind=kind, version=version, actor_user_id=actor_user_id, before=cur.values, after=after
+        )
+    )
+    await session.flush()
+    return ConfigVersion(kind, version, after, actor_user_id, row.created_at)
+
+
+async def count_versions(session: AsyncSession, kind: str) -> int:
+    stmt = select(func.count()).select_from(OperatorConfigVersion).where(OperatorConfigVersion.kind == kind)
+    return int((await session.scalar(stmt)) or 0)
+
+
+def overrides_from_settings(settings: Any) -> dict[str, dict[str, Any]]:
+    """Version-0 defaults taken from process settings (``engine.settings.Settings``), so the operator's
+    settings start equal to the limits the contracts were deployed with. Keyed by kind."""
+    return {
+        SETTINGS: {
+            "platform_fee_bps": settings.platform_fee_bps,
+            "maintenance_min_notice_s": settings.maintenance_min_notice,
+            "maintenance_max_window_s": settings.maintenance_max_window,
+            "maintenance_max_windows_per_month": settings.maintenance_max_windows_per_month,
+            "min_collateral": settings.provider_min_collateral,
+        },
+        PRICING: {},
+    }

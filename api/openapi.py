@@ -31,7 +31,9 @@ before the handler runs (:mod:`api.validation`); the handler reads the parsed bo
 
 Path parameters use aiohttp syntax (``/api/x/{id}`` or ``/api/x/{id:\\d+}``); they are listed as OpenAPI
 path parameters automatically. Query parameters can be declared with ``query={"wait": {"type": "integer"}}``.
-Error responses all share the ``Error`` schema and need not be declared.
+Error responses all share the ``Error`` schema and need not be declared. A success response that comes in
+more than one media type (JSON, or CSV with ``?format=csv``) lists the others with
+``alt_content={"text/csv": {"type": "string"}}``.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class RouteSpec:
     status: int = 200
     content_type: str = "application/json"
     query: dict[str, Schema] = field(default_factory=dict)
+    # further media types of the success response beside ``content_type`` (e.g. ``{"text/csv": ...}``)
+    alt_content: dict[str, Schema] = field(default_factory=dict)
 
     @property
     def openapi_path(self) -> str:
@@ -120,6 +124,7 @@ class RouteTable:
         status: int = 200,
         content_type: str = "application/json",
         query: dict[str, Schema] | None = None,
+        alt_content: dict[str, Schema] | None = None,
     ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             self.specs.append(
@@ -134,6 +139,7 @@ class RouteTable:
                     status=status,
                     content_type=content_type,
                     query=dict(query or {}),
+                    alt_content=dict(alt_content or {}),
                 )
             )
             return handler
@@ -181,6 +187,8 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "OK"}
     if spec.response is not None:
         ok["content"] = {spec.content_type: {"schema": spec.response}}
+    if spec.alt_content:
+        ok["content"] = ok.get("content", {}) | {ct: {"schema": s} for ct, s in spec.alt_content.items()}
     error_ref = {"$ref": "#/components/schemas/Error"}
     error = {"description": "Error", "content": {"application/json": {"schema": error_ref}}}
     op["responses"] = {str(spec.status): ok, "default": error}

@@ -47,12 +47,14 @@ from billing.errors import (
 from billing.handlers import build_dispatcher, handle_event
 from billing.services import BillingService, NotOwned, quote_json
 from billing.webhooks import Dispatcher, parse_event, verify_signature
-from engine.money import MoneyError
+from engine.money import MAX_CENTS, MoneyError
 from engine.payments.errors import PaymentsError
 from engine.payments.models import LedgerEntry, Payment, Plan, Subscription
 
 log = logging.getLogger(__name__)
 routes = RouteTable(tag="payments")
+MAX_ID = 2**31 - 1  # our id columns are 32-bit: a larger id names nothing (404, never a database error)
+MAX_PRICE_CENTS = 99_999_999  # Stripe's largest unit_amount for a USD price
 
 
 class BillingHolder:
@@ -253,8 +255,8 @@ PLAN_REQUEST = {
     "additionalProperties": False,
     "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 100},
-        "price_cents": {"type": "integer", "minimum": 50},
-        "credit_cents": {"type": "integer", "minimum": 1},
+        "price_cents": {"type": "integer", "minimum": 50, "maximum": MAX_PRICE_CENTS},
+        "credit_cents": {"type": "integer", "minimum": 1, "maximum": MAX_CENTS},
         "currency": {"type": "string", "enum": ["usd"]},
         "interval": {"type": "string", "enum": ["month"]},
     },
@@ -264,7 +266,7 @@ SUBSCRIBE_REQUEST = {
     "required": ["plan_id"],
     "additionalProperties": False,
     "properties": {
-        "plan_id": {"type": "integer", "minimum": 1},
+        "plan_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
         "payment_method": {"type": "string", "maxLength": 64},
     },
 }
@@ -284,7 +286,7 @@ WEBHOOK_RESPONSE = {
 
 def _int_id(request: web.Request, name: str) -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
+    if not raw.isdigit() or len(raw) > 18 or int(raw) > MAX_ID:
         raise NotFound(f"no such {name}")
     return int(raw)
 
@@ -445,7 +447,12 @@ async def create_plan(request: web.Request) -> web.Response:
         not isinstance(name, str)
         or not name.strip()
         or len(name) > 100
-        or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in (price, credit))
+        or isinstance(price, bool)
+        or not isinstance(price, int)
+        or not 50 <= price <= MAX_PRICE_CENTS
+        or isinstance(credit, bool)
+        or not isinstance(credit, int)
+        or not 1 <= credit <= MAX_CENTS
         or set(body) - {"name", "price_cents", "credit_cents", "currency", "interval"}
         or body.get("currency", "usd") != "usd"
         or body.get("interval", "month") != "month"
@@ -453,7 +460,6 @@ async def create_plan(request: web.Request) -> web.Response:
         raise BadRequest(
             "need name, integer price_cents and credit_cents (usd, monthly)", code="invalid_plan"
         )
-    assert isinstance(price, int) and isinstance(credit, int)
     try:
         plan = await BillingService(ctx).create_plan(
             name=name.strip(), price_cents=price, credit_cents=credit
@@ -498,6 +504,7 @@ async def subscribe(request: web.Request) -> web.Response:
     if (
         isinstance(plan_id, bool)
         or not isinstance(plan_id, int)
+        or not 1 <= plan_id <= MAX_ID
         or (pm is not None and not isinstance(pm, str))
         or set(body) - {"plan_id", "payment_method"}
     ):

@@ -10,6 +10,10 @@ GET /api/wallet/transactions?cursor=&limit=       cloud-user: fiat payments (wit
                                                   newest first; ``next_cursor``; CSV export
 ================================================  ========================================================
 
+Balances are one read for all the caller's wallets: a single ``Multicall.aggregate`` ``eth_call`` carries
+every ``balanceOf`` and one ``getEthBalances`` (:func:`read_balances`, through
+:class:`chain.reads.BatchReader` on the runtime's own connection), never a request per wallet.
+
 The history is merged in memory from the newest ``HISTORY_WINDOW`` ledger entries and indexed events per
 wallet (a bound, documented: older items are not reachable through this route). Chain events are dated by
 their block's timestamp (one JSON-RPC batch per page). The cursor is the last item's sort key.
@@ -20,10 +24,10 @@ from __future__ import annotations
 import base64
 import csv
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
-from eth_utils.address import to_checksum_address
 
 from api.auth.middleware import require_role
 from api.auth.principal import CLOUD_USER
@@ -31,13 +35,16 @@ from api.errors import BadRequest
 from api.keys import RUNTIME
 from api.openapi import RouteTable
 from billing.services import user_ledger
-from chain.contracts import CreditTokenClient
+from chain.contracts import CreditTokenClient, MulticallClient
+from chain.errors import BatchReadError, ChainError
+from chain.reads import BatchReader
 from engine.identity.services import wallet_links
 from engine.indexer.interfaces import IndexedEvent
 from engine.indexer.services import events_for_account
 from engine.outbox import rpc
 from engine.outbox.models import OutboxTx
 from engine.payments.ledger import pending_credit_units
+from engine.runtime import Runtime
 
 routes = RouteTable(tag="wallet")
 HISTORY_WINDOW = 500
@@ -83,6 +90,40 @@ HISTORY = {
 }
 
 
+async def read_balances(runtime: Runtime, addresses: Sequence[str]) -> tuple[list[int], list[int]]:
+    """Credit units and native wei of every address, in order, in one ``eth_call``.
+
+    On the in-process eth-tester chain the native balances are read directly instead: eth-tester charges
+    an ``eth_call``'s gas to its account 0, so ``getEthBalances`` would under-report that account there
+    (and there is no network round trip to save).
+    """
+    if not addresses:
+        return [], []
+    token = CreditTokenClient(runtime.chain.w3, runtime.manifest.address("CreditToken"))
+    multicall = MulticallClient(runtime.chain.w3, runtime.manifest.address("Multicall"))
+    in_process = runtime.chain.kind == "eth-tester"
+    calls = [(token.address, token.encode("balanceOf", a)) for a in addresses]
+    if not in_process:
+        calls.append((multicall.address, multicall.encode("getEthBalances", list(addresses))))
+    async with BatchReader(runtime.chain, multicall.address, transport="multicall") as reader:
+        answers = await reader.call_many(calls)
+        failures = {
+            i: (c[0], a)
+            for i, (c, a) in enumerate(zip(calls, answers, strict=True))
+            if isinstance(a, ChainError)
+        }
+        if failures:
+            raise BatchReadError("wallet balances", failures)
+        raw = [a for a in answers if isinstance(a, bytes)]
+        credits = [int.from_bytes(r, "big") for r in raw[: len(addresses)]]
+        if in_process:
+            natives = await reader.eth_balances(addresses)
+        else:
+            (balances,) = multicall.function("getEthBalances", 1).decode(raw[-1])
+            natives = [int(b) for b in balances]
+    return credits, natives
+
+
 @routes.get(
     "/api/wallet", summary="The caller's wallets: credit, native balance, pending credit", response=WALLET
 )
@@ -90,17 +131,14 @@ async def get_wallet(request: web.Request) -> web.Response:
     principal = await require_role(request, CLOUD_USER)
     assert principal.user_id is not None
     runtime = request.app[RUNTIME]
-    token = CreditTokenClient(runtime.chain.w3, runtime.manifest.address("CreditToken"))
     async with runtime.sessionmaker() as s:
         links = await wallet_links(s, principal.user_id)
         pending = await pending_credit_units(s, principal.user_id)
-    wallets: list[dict[str, Any]] = []
-    for link in links:
-        credit = await token.balance_of(link.address)
-        native = await runtime.chain.w3.eth.get_balance(to_checksum_address(link.address))
-        wallets.append(
-            {"address": link.address, "kind": link.kind, "credit_units": credit, "native_wei": str(native)}
-        )
+    credits, natives = await read_balances(runtime, [link.address for link in links])
+    wallets: list[dict[str, Any]] = [
+        {"address": link.address, "kind": link.kind, "credit_units": credit, "native_wei": str(native)}
+        for link, credit, native in zip(links, credits, natives, strict=True)
+    ]
     linked = [w for w in wallets if w["kind"] != "managed"]
     managed = [w for w in wallets if w["kind"] == "managed"]
     dest = (linked or managed)[0] if (linked or managed) else None
@@ -209,6 +247,7 @@ async def _history(request: web.Request, user_id: int) -> list[dict[str, Any]]:
     "/api/wallet/transactions",
     summary="The caller's merged payment and on-chain history",
     response=HISTORY,
+    alt_content={"text/csv": {"type": "string"}},
     query={
         "cursor": {"type": "string"},
         "limit": {"type": "integer"},

@@ -153,6 +153,29 @@ async def add_marketplace_objects(world: World, sessionmaker: Any) -> None:
     world.ids["request_id"] = row.id
     world.ids["register_wallet"] = int(free, 16)
     world.ids["request_wallet"] = int(used, 16)
+    await add_deployment_objects(world, sessionmaker)
+
+
+# ---- deployments ------------------------------------------------------------------------------------
+DEPLOYMENTS = "/api/cloud-user/deployments"
+# a cap below any floor: refused with 422 whatever nodes the shared chain holds (and nothing is written)
+_CHEAP_SPEC = {"image": "nginx:1", "resources": {"cpu_millicores": 100, "memory_mb": 64, "disk_gb": 1},
+               "max_price_per_second": 0}
+
+
+async def add_deployment_objects(world: World, sessionmaker: Any) -> None:
+    """A deployment of the ``cloud-user`` caller (``deployment_id``; funding, no lease yet)."""
+    from engine.deployments.models import FUNDING, FUNDING_WALLET, Deployment
+
+    resp = await world.client.get("/api/auth/session", headers=world.headers[USER])
+    user_id = (await resp.json())["user_id"]
+    async with sessionmaker() as session:
+        dep = Deployment(user_id=user_id, spec={"v": 1}, spec_hash="0x" + "00" * 32, status=FUNDING,
+                         replicas=1, rate_per_second=1, payer=Account.create().address,
+                         funding=FUNDING_WALLET)
+        session.add(dep)
+        await session.commit()
+        world.ids["deployment_id"] = dep.id
 
 
 # ---- billing (payments + wallet): helpers for the rows and probes below ------------------------------
@@ -286,6 +309,14 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", OPERATOR_BASE + "/pricing"): Row(role(OPERATOR)),
     ("PUT", OPERATOR_BASE + "/pricing"): Row(role(OPERATOR), body={"values": {"certified_premium_bps": 900}}),
     ("GET", OPERATOR_BASE + "/pricing/history"): Row(role(OPERATOR)),
+    # deployments
+    ("GET", DEPLOYMENTS): Row(role(USER)),
+    ("POST", DEPLOYMENTS): Row(role(USER, status=422), body={"spec": _CHEAP_SPEC, "duration_seconds": 60}),
+    ("GET", DEPLOYMENTS + "/{deployment_id}"): Row(role(USER)),
+    ("POST", DEPLOYMENTS + "/{deployment_id}/top-up"): Row(role(USER, status=409), body={"amount": 10}),
+    ("POST", DEPLOYMENTS + "/{deployment_id}/close"): Row(role(USER)),  # closing twice is one close
+    ("GET", PROVIDER_BASE + "/earnings"): Row(role(PROVIDER)),
+    ("POST", NODES + "/{node_id}/withdraw"): Row(role(PROVIDER, status=409)),  # not on chain yet
 }
 
 
@@ -357,6 +388,26 @@ OWNERSHIP: list[Probe] = [
         USER,
         404,
     ),
+    # deployments: a user never sees or acts on another user's deployment; a provider on another's node
+    Probe("another user's deployment is not found", "GET", DEPLOYMENTS + "/{deployment_id}", OTHER_USER, 404),
+    Probe(
+        "another user's deployment cannot be closed",
+        "POST",
+        DEPLOYMENTS + "/{deployment_id}/close",
+        OTHER_USER,
+        404,
+    ),
+    Probe(
+        "another user's deployment cannot be topped up",
+        "POST",
+        DEPLOYMENTS + "/{deployment_id}/top-up",
+        OTHER_USER,
+        404,
+        body={"amount": 10},
+    ),
+    Probe("another provider's node earnings cannot be withdrawn", "POST", NODES + "/{node_id}/withdraw",
+          OTHER_PROVIDER, 404),
+    Probe("a deployment id beyond any column is not found", "GET", DEPLOYMENTS + "/99999999999", USER, 404),
     # beyond the 32-bit id columns (PostgreSQL would refuse the parameter: must be 404, not 500)
     Probe(
         "an id beyond any column is not found",

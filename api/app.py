@@ -3,13 +3,16 @@
 ``create_app(runtime)`` stores the runtime's clients under typed keys (:mod:`api.keys`), installs the
 middlewares and every route table, and runs background tasks (the outbox sender) through ``cleanup_ctx``:
 started with the app, asked to stop through an :class:`asyncio.Event` on shutdown, cancelled if it does
-not stop within :data:`BACKGROUND_STOP_TIMEOUT`. The app does not close the runtime; its owner does.
+not stop within :data:`BACKGROUND_STOP_TIMEOUT`. The scheduler (:mod:`engine.scheduler`) is one more such
+context: it campaigns for leadership and runs the periodic jobs while it leads (``app[SCHEDULER]``).
+The app does not close the runtime; its owner does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 
@@ -22,7 +25,9 @@ from api.openapi import RouteTable
 from api.routes import ROUTE_TABLES, identity, payments
 from api.routes.identity import IdentityOptions
 from billing.context import BillingContext
+from billing.reconcile import reconcile
 from engine.runtime import Runtime
+from engine.scheduler import JobDeps, SchedulerService, build_jobs, running_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +81,37 @@ async def _run_indexer(runtime: Runtime, stop: asyncio.Event) -> None:
                 await reset_chain(session, runtime.chain.chain_id)
 
 
+class SchedulerHolder:
+    """The running scheduler (``None`` when disabled or when there is no job to run)."""
+
+    def __init__(self) -> None:
+        self.service: SchedulerService | None = None
+
+
+SCHEDULER = web.AppKey("scheduler", SchedulerHolder)
+
+
+async def _scheduler(app: web.Application) -> AsyncIterator[None]:
+    """Periodic jobs (engine.scheduler), run only by the elected leader process. Entered after the
+    billing context exists (payments.setup's cleanup_ctx comes first) and left before it is closed."""
+    runtime, billing = app[RUNTIME], app[payments.BILLING].ctx
+    deps = JobDeps(
+        runtime.settings,
+        reconcile=functools.partial(reconcile, billing) if billing is not None else None,
+        reversals=billing.reversals if billing is not None else None,
+    )
+    jobs = build_jobs(deps)
+    if not runtime.settings.scheduler_enabled or not jobs:
+        yield
+        return
+    async with running_scheduler(runtime.settings, jobs) as service:
+        app[SCHEDULER].service = service
+        try:
+            yield
+        finally:
+            app[SCHEDULER].service = None
+
+
 def _report_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background task %s crashed", task.get_name(), exc_info=task.exception())
@@ -102,7 +138,9 @@ def create_app(
         table.install(app, app[ROUTE_SPECS])
     identity.setup(app, identity_options)
     payments.setup(app, billing)
+    app[SCHEDULER] = SchedulerHolder()
     if background:
         app.cleanup_ctx.append(_outbox_sender)
         app.cleanup_ctx.append(_indexer)
+        app.cleanup_ctx.append(_scheduler)
     return app

@@ -1,0 +1,57 @@
+"""The job registry: which periodic jobs the leader runs, with deterministic ids and their triggers.
+
+Adding a job is one line in :func:`build_jobs`: ``JobSpec("<room>.<what>", <async callable>, {trigger
+kwargs})``. The id is fixed (not generated), so registering a job again replaces it instead of adding a
+second copy (``replace_existing=True``), and logs and metrics name it the same in every process.
+
+Jobs get what they use through :class:`JobDeps`, filled by the composition root (``api.app``): the engine
+never imports ``billing`` (imports point ``api -> billing -> engine``), so the billing reconciliation comes
+in as a ready-bound callable (``functools.partial(billing.reconcile.reconcile, ctx)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.payments.reversals import ReversalProcessor
+from engine.settings import Settings
+
+JobFunc = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One periodic job. ``trigger``/``trigger_args`` are APScheduler's (``"interval"``, ``{"seconds": 60}``;
+    ``"cron"``, ``{"minute": "*/5"}``). ``misfire_grace_time`` (seconds) defaults to the scheduler's."""
+
+    id: str
+    func: JobFunc
+    trigger_args: Mapping[str, Any] = field(default_factory=dict)
+    trigger: str = "interval"
+    misfire_grace_time: int | None = None
+
+
+@dataclass(frozen=True)
+class JobDeps:
+    """What jobs may use. ``None`` parts switch their jobs off (no Stripe: no billing jobs)."""
+
+    settings: Settings
+    reconcile: JobFunc | None = None  # billing.reconcile.reconcile bound to the billing context
+    reversals: ReversalProcessor | None = None  # the billing context's reversal processor
+
+
+def every(seconds: float) -> dict[str, Any]:
+    """Interval trigger kwargs."""
+    return {"seconds": seconds}
+
+
+def build_jobs(deps: JobDeps) -> list[JobSpec]:
+    """The jobs this process would run as leader (only real jobs; nothing when nothing is configured)."""
+    s, jobs = deps.settings, list[JobSpec]()
+    if (reconcile := deps.reconcile) is not None:
+        jobs.append(JobSpec("billing.reconcile", reconcile, every(s.scheduler_reconcile_interval)))
+    if (rev := deps.reversals) is not None:
+        jobs.append(JobSpec("billing.reversals", rev.process_pending, every(s.scheduler_reversals_interval)))
+    return jobs

@@ -64,14 +64,17 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl, EIP712, Nonces {
     uint256 private constant _RATE_SHIFT = 96;
     uint256 private constant _SETTLED_SHIFT = 160;
     uint256 private constant _NODE_SHIFT = 192;
+    // What a settlement that does not empty the lease keeps: rate and nodeId (balance and settledAt change).
+    uint256 private constant _KEEP_ON_SETTLE = (_MASK64 << _RATE_SHIFT) | (_MASK64 << _NODE_SHIFT);
 
-    /// @dev One slot, read by every settlement: the fee accumulator and the parameters next to it.
-    struct FeeState {
-        uint128 feesOwed;
-        uint16 feeBps;
-        uint16 keeperShareBps;
-        uint64 maxTip;
-    }
+    // One word, read by every settlement: the fee accumulator and the fee parameters next to it, from the low
+    // bits: feesOwed (128) | feeBps (16) | keeperShareBps (16) | maxTip (64) | zero (32). Packed by hand like
+    // the lease word so a settlement reads it once and adds to its low bits with one SSTORE.
+    uint256 private constant _MASK128 = (1 << 128) - 1;
+    uint256 private constant _MASK16 = (1 << 16) - 1;
+    uint256 private constant _FEE_BPS_SHIFT = 128;
+    uint256 private constant _SHARE_SHIFT = 144;
+    uint256 private constant _MAX_TIP_SHIFT = 160;
 
     /// @dev One slot, read by every open.
     struct OpenState {
@@ -89,7 +92,7 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl, EIP712, Nonces {
     IERC20 private immutable _token;
     IProviderRegistry private immutable _registry;
 
-    FeeState private _fees;
+    uint256 private _feeWord;
     OpenState private _openState;
     address private _treasury;
 
@@ -183,32 +186,109 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl, EIP712, Nonces {
         // Exact zero / state / day checks on our own accounting, not on balances an attacker can nudge.
         // slither-disable-next-line incorrect-equality
         if (_rate(word) == 0) revert LeaseNotOpen(leaseId);
-        FeeState memory fees = _fees;
-        uint256 tip;
-        (word, tip) = _accrue(leaseId, word, fees, true, msg.sender);
-        _fees.feesOwed = fees.feesOwed;
-        _leases[leaseId] = word;
-        if (tip != 0) _tips[msg.sender] += tip;
+        uint256 feeWord = _feeWord;
+        (uint256 newWord, uint256 due, uint256 fee) = _settlement(word, feeWord);
+        // Nothing elapsed since the last settlement: nothing changes, nothing is written or emitted.
+        // slither-disable-next-line incorrect-equality
+        if (due == 0) return;
+        uint256 tip = _tipOf(fee, feeWord);
+        _leases[leaseId] = newWord;
+        _creditNode(_nodeId(word), due - fee);
+        _feeWord = _addFees(feeWord, fee - tip);
+        if (tip != 0) _creditTips(msg.sender, tip);
+        uint256 balance = newWord & _MASK96;
+        emit LeaseSettled(leaseId, due, balance);
+        // slither-disable-next-line incorrect-equality
+        if (balance == 0) emit LeaseClosed(leaseId, msg.sender, 0);
     }
 
     /// @inheritdoc IDeploymentEscrow
     function settleMany(uint256[] calldata leaseIds) external {
-        FeeState memory fees = _fees;
-        uint256 tips = 0;
-        uint256 count = leaseIds.length;
-        for (uint256 i = 0; i < count; ++i) {
-            uint256 leaseId = leaseIds[i];
-            uint256 word = _leases[leaseId];
-            // Exact zero / state / day checks on our own accounting, not on balances an attacker can nudge.
-            // slither-disable-next-line incorrect-equality
-            if (_rate(word) == 0) continue;
-            uint256 tip;
-            (word, tip) = _accrue(leaseId, word, fees, true, msg.sender);
-            _leases[leaseId] = word;
-            tips += tip;
+        uint256 feeWord = _feeWord;
+        // The data of {LeasesSettled} is built in place as the leases are settled: the ABI encoding of one
+        // dynamic `(uint256 leaseId, uint256 due, uint256 balance)[]` is [0x20, length, entries...]. The
+        // buffer (room for every id) is allocated, the free memory pointer moved past it, before anything
+        // else uses memory; `entry` is where the next entry goes.
+        uint256 entry;
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
+            entry := add(mload(0x40), 0x40)
+            mstore(0x40, add(entry, mul(leaseIds.length, 0x60)))
         }
-        _fees.feesOwed = fees.feesOwed;
-        if (tips != 0) _tips[msg.sender] += tips;
+        // Two sums per word keep the loop within the stack: each per-lease amount is below 2**96 and a
+        // calldata array has far fewer than 2**32 entries, so every sum stays below 2**128 and never carries
+        // into the next field.
+        // `amounts`: keeper tips (high 128 bits) | protocol fees, i.e. fee - tip (low 128 bits).
+        uint256 amounts = 0;
+        // `run`: the node of the current run of consecutive leases on the same node (bits 128..191) | its
+        // earnings not yet added to its owed word (low 128 bits) | bit 255 set once a lease was emptied.
+        uint256 run = 0;
+        // {settle} for each lease: {_settlement} and {_tipOf} inlined with the same bounds and rounding (rate <
+        // 2**64 and elapsed < 2**32, so rate * elapsed < 2**96; feeBps <= 2_000 and keeperShareBps <= 10_000,
+        // so tip <= fee <= due <= balance < 2**96). Literals (assembly takes no computed constants): lease
+        // word balance 0..95 | rate 96..159 | settledAt 160..191 | nodeId 192..255; fee word feeBps 128..143 |
+        // keeperShareBps 144..159 | maxTip 160..223; KEEP = _KEEP_ON_SETTLE (rate and node bits), NODE =
+        // the node bits.
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
+            for {
+                let p := leaseIds.offset
+                let end := add(p, shl(5, leaseIds.length))
+            } lt(p, end) { p := add(p, 0x20) } {
+                let leaseId := calldataload(p)
+                mstore(0x00, leaseId)
+                mstore(0x20, _leases.slot)
+                let slot := keccak256(0x00, 0x40)
+                let word := sload(slot)
+                let left := and(word, 0xffffffffffffffffffffffff)
+                // Closed or unknown leases have rate 0, so nothing is due: skipped like a lease settled this
+                // second already. Nothing is written for them.
+                let due := mul(and(shr(96, word), 0xffffffffffffffff), sub(timestamp(), and(shr(160, word), 0xffffffff)))
+                if gt(due, left) { due := left }
+                if iszero(due) { continue }
+                left := sub(left, due)
+                switch left
+                case 0 {
+                    // Emptied: closed (rate and balance zero), settledAt now, node kept.
+                    sstore(slot, or(and(word, 0xffffffffffffffff000000000000000000000000000000000000000000000000), shl(160, timestamp())))
+                    run := or(run, shl(255, 1))
+                }
+                default {
+                    sstore(slot, or(or(and(word, 0xffffffffffffffff00000000ffffffffffffffff000000000000000000000000), left), shl(160, timestamp())))
+                }
+                // Fee rounded up (protocol's favour).
+                slot := div(add(mul(due, and(shr(128, feeWord), 0xffff)), 9999), 10000) // now the fee
+                word := shr(192, word) // now the node id
+                // Node ids compared exactly (our own accounting).
+                // slither-disable-next-line incorrect-equality
+                if iszero(eq(word, and(shr(128, run), 0xffffffffffffffff))) {
+                    // Another node: add the finished run's earnings to its owed word (bounded by the credit
+                    // held here, see {_creditNode}).
+                    if and(run, 0xffffffffffffffffffffffffffffffff) {
+                        mstore(0x00, and(shr(128, run), 0xffffffffffffffff))
+                        mstore(0x20, _nodeOwed.slot)
+                        let owedSlot := keccak256(0x00, 0x40)
+                        sstore(owedSlot, add(sload(owedSlot), and(run, 0xffffffffffffffffffffffffffffffff)))
+                    }
+                    run := or(and(run, shl(255, 1)), shl(128, word))
+                }
+                run := add(run, sub(due, slot))
+                // Tip: share of the fee rounded down, capped at maxTip. Intended: the tip is a share of the fee
+                // as rounded up; the division rounds the tip down.
+                // slither-disable-next-line divide-before-multiply
+                word := div(mul(slot, and(shr(144, feeWord), 0xffff)), 10000) // now the tip
+                if gt(word, shr(160, feeWord)) { word := shr(160, feeWord) }
+                amounts := add(amounts, or(shl(128, word), sub(slot, word)))
+                mstore(entry, leaseId)
+                mstore(add(entry, 0x20), due)
+                mstore(add(entry, 0x40), left)
+                entry := add(entry, 0x60)
+            }
+        }
+        if (run & _MASK128 != 0) _creditNode(uint64(run >> 128), run & _MASK128);
+        if (amounts & _MASK128 != 0) _feeWord = _addFees(feeWord, amounts & _MASK128);
+        if (amounts >> 128 != 0) _creditTips(msg.sender, amounts >> 128);
+        _emitBatch(entry, leaseIds.length, run >> 255 != 0);
     }
 
     /// @inheritdoc IDeploymentEscrow
@@ -263,9 +343,12 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl, EIP712, Nonces {
 
     /// @inheritdoc IDeploymentEscrow
     function withdrawFees() external {
-        uint256 amount = _fees.feesOwed;
+        uint256 feeWord = _feeWord;
+        uint256 amount = feeWord & _MASK128;
+        // Exact zero / state / day checks on our own accounting, not on balances an attacker can nudge.
+        // slither-disable-next-line incorrect-equality
         if (amount == 0) revert NothingToWithdraw();
-        _fees.feesOwed = 0;
+        _feeWord = feeWord & ~_MASK128;
         address treasury_ = _treasury;
         emit FeesWithdrawn(treasury_, amount);
         _token.safeTransfer(treasury_, amount);
@@ -365,13 +448,13 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl, EIP712, Nonces {
 
     /// @inheritdoc IDeploymentEscrow
     function feesOwed() external view returns (uint256) {
-        return _fees.feesOwed;
+        return _feeWord & _MASK128;
     }
 
     /// @inheritdoc IDeploymentEscrow
     function feeParams() external view returns (uint256 feeBps, uint256 keeperShareBps, uint256 maxTip) {
-        FeeState memory fees = _fees;
-        return (fees.feeBps, fees.keeperShareBps, fees.maxTip);
+        uint256 feeWord = _feeWord;
+        return ((feeWord >> _FEE_BPS_SHIFT) & _MASK16, (feeWord >> _SHARE_SHIFT) & _MASK16, feeWord >> _MAX_TIP_SHIFT);
     }
 
     /// @inheritdoc IDeploymentEscrow
@@ -473,9 +556,18 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl, EIP712, Nonces {
     /// @dev Settles the open lease `word` of `payer`, zeroes it and refunds the rest to `payer`; `closer` is
     /// reported in {LeaseClosed}.
     function _close(uint256 leaseId, uint256 word, address payer, address closer) private {
-        FeeState memory fees = _fees;
-        (word,) = _accrue(leaseId, word, fees, false, closer);
-        _fees.feesOwed = fees.feesOwed;
+        uint256 feeWord = _feeWord;
+        (uint256 newWord, uint256 due, uint256 fee) = _settlement(word, feeWord);
+        if (due != 0) {
+            // No keeper tip on close: the whole fee is the protocol's.
+            _creditNode(_nodeId(word), due - fee);
+            _feeWord = _addFees(feeWord, fee);
+            word = newWord;
+            emit LeaseSettled(leaseId, due, word & _MASK96);
+            // Emptied by this settlement: closed already, nothing to refund.
+            // slither-disable-next-line incorrect-equality
+            if (_rate(word) == 0) emit LeaseClosed(leaseId, closer, 0);
+        }
         uint256 refund = word & _MASK96;
         if (_rate(word) != 0) {
             // Not emptied by the settlement above (which would have closed it already): zero balance and
@@ -543,57 +635,116 @@ contract DeploymentEscrow is IDeploymentEscrow, AccessControl, EIP712, Nonces {
     }
 
     /**
-     * @dev Settles the packed lease `word` up to now: moves what is due to the node and to the fee
-     * accumulator in `fees` (memory), closes the lease when it empties, and returns the new word and the
-     * keeper tip (zero unless `payTip`); `closer` is reported if it closes. The caller writes the word, `fees.feesOwed` and the tip to storage.
+     * @dev Emits the {LeasesSettled} built by {settleMany} (allocated for `capacity` entries, filled up to
+     * `entry`), nothing if it is empty, then {LeaseClosed} for its entries with a zero balance if `emptied`.
+     * The buffer is the LAST memory allocation (its start is recomputed from the free memory pointer, which
+     * saves a stack slot in the loop): between the allocation and this call {settleMany} only writes
+     * mappings (scratch space) and would revert before allocating.
      */
-    function _accrue(uint256 leaseId, uint256 word, FeeState memory fees, bool payTip, address closer)
+    function _emitBatch(uint256 entry, uint256 capacity, bool emptied) private {
+        uint256 data;
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
+            data := sub(mload(0x40), add(0x40, mul(capacity, 0x60)))
+        }
+        uint256 first = data + 0x40;
+        // Nothing settled: nothing changed, no event.
+        if (entry == first) return;
+        bytes32 topic = LeasesSettled.selector;
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
+            mstore(data, 0x20)
+            mstore(add(data, 0x20), div(sub(entry, first), 0x60))
+            log2(data, sub(entry, data), topic, caller())
+        }
+        if (!emptied) return;
+        // Leases the batch emptied close, reported after the settlement that emptied them (as {settle}).
+        for (uint256 p = first; p < entry; p += 0x60) {
+            uint256 leaseId;
+            uint256 left;
+            // solhint-disable-next-line no-inline-assembly
+            assembly ("memory-safe") {
+                leaseId := mload(p)
+                left := mload(add(p, 0x40))
+            }
+            // slither-disable-next-line incorrect-equality
+            if (left == 0) emit LeaseClosed(leaseId, msg.sender, 0);
+        }
+    }
+
+    /**
+     * @dev The settlement of the open lease `word` up to now under the fee parameters in `feeWord`, without
+     * writing anything: `due = min(balance, rate * elapsed)`, `fee = ceil(due * feeBps / 10_000)`, and the
+     * new word (balance - due, settledAt = now, rate zeroed when the balance empties, node kept). When
+     * nothing is due (no time elapsed) the word comes back unchanged with `due == 0`.
+     */
+    function _settlement(uint256 word, uint256 feeWord)
         private
-        returns (uint256 newWord, uint256 tip)
+        view
+        returns (uint256 newWord, uint256 due, uint256 fee)
     {
         uint256 balance = word & _MASK96;
-        uint256 rate = _rate(word);
-        uint64 nodeId = _nodeId(word);
-        uint256 due;
         // rate < 2**64 and elapsed < 2**32 (settledAt <= now, both uint32 seconds): the product is below
-        // 2**96 and cannot overflow.
+        // 2**96. due <= balance < 2**96 and feeBps <= MAX_FEE_BPS < 10_000, so the fee product is below
+        // 2**110 and fee <= due; balance - due >= 0.
         unchecked {
-            due = rate * (block.timestamp - ((word >> _SETTLED_SHIFT) & _MASK32));
-        }
-        if (due > balance) due = balance;
-        // Exact zero / state / day checks on our own accounting, not on balances an attacker can nudge.
-        // slither-disable-next-line incorrect-equality
-        if (due == 0) return (word, 0);
-        uint256 fee;
-        // due < 2**96 and feeBps, keeperShareBps < 2**16: products stay below 2**112; tip <= fee <= due
-        // (ceil(due * feeBps / 10_000) <= due since feeBps <= 10_000) and due <= balance.
-        unchecked {
-            // Intended: the tip is a share of the fee as rounded up; the later division rounds the tip down.
-            // slither-disable-next-line divide-before-multiply
-            fee = (due * fees.feeBps + _BPS - 1) / _BPS;
-            if (payTip) tip = Math.min((fee * fees.keeperShareBps) / _BPS, fees.maxTip);
+            due = _rate(word) * (block.timestamp - ((word >> _SETTLED_SHIFT) & _MASK32));
+            if (due > balance) due = balance;
+            // Exact zero checks on our own accounting, not on balances an attacker can nudge.
+            // slither-disable-next-line incorrect-equality
+            if (due == 0) return (word, 0, 0);
+            fee = (due * ((feeWord >> _FEE_BPS_SHIFT) & _MASK16) + _BPS - 1) / _BPS;
             balance -= due;
         }
-        _nodeOwed[nodeId] += due - fee;
-        // Fees owed stay below the credit held here, far below 2**128.
-        fees.feesOwed += uint128(fee - tip);
-        emit LeaseSettled(leaseId, due, balance);
-        // Exact zero / state / day checks on our own accounting, not on balances an attacker can nudge.
+        // Emptied: rate and balance zero (closed), settledAt now, node kept. Otherwise only balance and
+        // settledAt change. block.timestamp fits uint32 until 2106.
         // slither-disable-next-line incorrect-equality
-        if (balance == 0) rate = 0;
-        newWord = _pack(balance, rate, block.timestamp, nodeId);
-        // Exact zero / state / day checks on our own accounting, not on balances an attacker can nudge.
-        // slither-disable-next-line incorrect-equality
-        if (balance == 0) emit LeaseClosed(leaseId, closer, 0);
+        uint256 kept = balance == 0 ? word & (_MASK64 << _NODE_SHIFT) : word & _KEEP_ON_SETTLE;
+        newWord = kept | balance | (block.timestamp << _SETTLED_SHIFT);
+    }
+
+    /// @dev The keeper tip out of `fee`: `min(fee * keeperShareBps / 10_000, maxTip)`, rounded down, <= fee.
+    function _tipOf(uint256 fee, uint256 feeWord) private pure returns (uint256 tip) {
+        // fee < 2**96 and keeperShareBps < 2**16: no overflow; keeperShareBps <= 10_000, so tip <= fee.
+        unchecked {
+            // Intended: the tip is a share of the fee as rounded up; the division rounds the tip down.
+            // slither-disable-next-line divide-before-multiply
+            tip = (fee * ((feeWord >> _SHARE_SHIFT) & _MASK16)) / _BPS;
+        }
+        uint256 maxTip = feeWord >> _MAX_TIP_SHIFT;
+        if (tip > maxTip) tip = maxTip;
+    }
+
+    /// @dev `feeWord` with `amount` added to its fee accumulator (the low 128 bits; reverts rather than
+    /// carry into the parameters).
+    function _addFees(uint256 feeWord, uint256 amount) private pure returns (uint256) {
+        uint256 owed = (feeWord & _MASK128) + amount;
+        if (owed > _MASK128) revert AmountTooLarge(owed, _MASK128);
+        return (feeWord & ~_MASK128) | owed;
+    }
+
+    /// @dev Adds settled earnings to a node's owed balance.
+    function _creditNode(uint64 nodeId, uint256 amount) private {
+        // Every unit owed to a node came out of a lease balance, i.e. credit this contract holds, which is
+        // at most the token's total supply (< 2**256, checked by the token): the sum cannot overflow.
+        unchecked {
+            _nodeOwed[nodeId] += amount;
+        }
+    }
+
+    /// @dev Adds keeper tips; bounded like {_creditNode}.
+    function _creditTips(address keeper, uint256 amount) private {
+        // Tips are paid out of fees on credit this contract holds (<= the token's total supply < 2**256).
+        unchecked {
+            _tips[keeper] += amount;
+        }
     }
 
     function _setFeeParams(uint16 feeBps, uint16 keeperShareBps, uint64 maxTip) private {
         if (feeBps > MAX_FEE_BPS) revert InvalidBps(feeBps, MAX_FEE_BPS);
         if (keeperShareBps > _BPS) revert InvalidBps(keeperShareBps, _BPS);
-        FeeState storage fees = _fees;
-        fees.feeBps = feeBps;
-        fees.keeperShareBps = keeperShareBps;
-        fees.maxTip = maxTip;
+        _feeWord = (_feeWord & _MASK128) | (uint256(feeBps) << _FEE_BPS_SHIFT)
+            | (uint256(keeperShareBps) << _SHARE_SHIFT) | (uint256(maxTip) << _MAX_TIP_SHIFT);
         emit FeeParamsSet(feeBps, keeperShareBps, maxTip);
     }
 

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {DeploymentEscrow} from "../src/DeploymentEscrow.sol";
 import {IDeploymentEscrow} from "../src/interfaces/IDeploymentEscrow.sol";
+import {Vm} from "forge-std/Vm.sol";
 import {FixedDiscountOracle, MarketplaceFixture} from "./MarketplaceFixture.sol";
 
 contract DeploymentEscrowTest is MarketplaceFixture {
@@ -166,6 +167,113 @@ contract DeploymentEscrowTest is MarketplaceFixture {
         vm.prank(keeper);
         escrow.settleMany(ids);
         assertEq(escrow.nodeOwed(node), RATE * 100 - _fee(RATE * 100));
+    }
+
+    /// settleMany reports the batch in ONE LeasesSettled (keeper, [(id, due, balance)...]) in call order,
+    /// skipping closed and unknown leases, then LeaseClosed for each lease it emptied; no LeaseSettled.
+    function test_SettleManyEmitsOneBatchEventThenClosures() public {
+        uint64 node2 = _addNode(provider, address(0));
+        uint256 a = _open(payer, node, RATE, DEPOSIT);
+        uint256 dry = _open(payer, node2, RATE, 50_000); // runs dry after 50 s
+        uint256 closed = _open(payer, node, RATE, DEPOSIT);
+        uint256 b = _open(payer, node2, 3 * RATE, DEPOSIT);
+        vm.prank(payer);
+        escrow.close(closed);
+        vm.warp(block.timestamp + 100);
+        uint256[] memory ids = new uint256[](5);
+        (ids[0], ids[1], ids[2], ids[3], ids[4]) = (a, dry, closed, 12_345, b);
+        vm.recordLogs();
+        vm.prank(keeper);
+        escrow.settleMany(ids);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        assertEq(logs.length, 2);
+        assertEq(logs[0].emitter, address(escrow));
+        assertEq(logs[0].topics.length, 2);
+        assertEq(logs[0].topics[0], IDeploymentEscrow.LeasesSettled.selector);
+        assertEq(logs[0].topics[1], bytes32(uint256(uint160(keeper))));
+        IDeploymentEscrow.Settlement[] memory got = abi.decode(logs[0].data, (IDeploymentEscrow.Settlement[]));
+        assertEq(got.length, 3);
+        _assertSettlement(got[0], a, RATE * 100, DEPOSIT - RATE * 100);
+        _assertSettlement(got[1], dry, 50_000, 0);
+        _assertSettlement(got[2], b, 3 * RATE * 100, DEPOSIT - 3 * RATE * 100);
+        // The data is exactly the ABI encoding of the declared event (what a generic indexer decodes).
+        assertEq(logs[0].data, abi.encode(got));
+        assertEq(logs[1].topics[0], IDeploymentEscrow.LeaseClosed.selector);
+        assertEq(logs[1].topics[1], bytes32(dry));
+        assertEq(logs[1].topics[2], bytes32(uint256(uint160(keeper))));
+        assertEq(abi.decode(logs[1].data, (uint256)), 0);
+        assertFalse(escrow.lease(dry).open);
+        // Same second again: nothing due anywhere, nothing written, no event at all.
+        vm.recordLogs();
+        vm.prank(keeper);
+        escrow.settleMany(ids);
+        assertEq(vm.getRecordedLogs().length, 0);
+        assertEq(escrow.lease(a).balance, DEPOSIT - RATE * 100);
+    }
+
+    function _assertSettlement(IDeploymentEscrow.Settlement memory s, uint256 id, uint256 due, uint256 balance)
+        internal
+        pure
+    {
+        assertEq(s.leaseId, id, "leaseId");
+        assertEq(s.due, due, "due");
+        assertEq(s.balance, balance, "balance");
+    }
+
+    /// settleMany (batched fee/tip writes, node runs, assembly loop) leaves exactly the state that settling
+    /// the same ids one by one with settle leaves: node owed, fees, tips, every lease. Node assignment,
+    /// order, duplicates, unknown ids, depletion and fee parameters are fuzzed.
+    function testFuzz_SettleManyEqualsSettleEach(
+        uint8[6] memory nodePick,
+        uint32[6] memory rates,
+        uint8[8] memory order,
+        uint32 elapsed,
+        uint16 keeperShareBps,
+        uint64 maxTip
+    ) public {
+        vm.prank(admin);
+        escrow.setFeeParams(FEE_BPS, uint16(bound(keeperShareBps, 0, 10_000)), uint64(bound(maxTip, 0, 1e6)));
+        uint64[3] memory nodes = [node, _addNode(provider, address(0)), _addNode(provider, alliance)];
+        uint256[] memory leases = new uint256[](6);
+        for (uint256 i = 0; i < 6; ++i) {
+            leases[i] = _open(payer, nodes[nodePick[i] % 3], bound(rates[i], 1, 5_000), (i + 1) * 2e6);
+        }
+        vm.warp(block.timestamp + bound(elapsed, 1, 3_000));
+        uint256[] memory ids = new uint256[](8);
+        for (uint256 i = 0; i < 8; ++i) {
+            ids[i] = order[i] % 7 == 6 ? 777 : leases[order[i] % 7]; // 777: unknown
+        }
+        uint256 snap = vm.snapshotState();
+        vm.startPrank(keeper);
+        for (uint256 i = 0; i < 8; ++i) {
+            try escrow.settle(ids[i]) {} catch {} // closed / unknown revert; settleMany skips them
+        }
+        vm.stopPrank();
+        uint256[12] memory each = _settlementState(nodes, leases);
+        vm.revertToState(snap);
+        vm.prank(keeper);
+        escrow.settleMany(ids);
+        uint256[12] memory batch = _settlementState(nodes, leases);
+        for (uint256 i = 0; i < 12; ++i) {
+            assertEq(batch[i], each[i]);
+        }
+    }
+
+    function _settlementState(uint64[3] memory nodes, uint256[] memory leases)
+        internal
+        view
+        returns (uint256[12] memory st)
+    {
+        for (uint256 i = 0; i < 3; ++i) {
+            st[i] = escrow.nodeOwed(nodes[i]);
+        }
+        st[3] = escrow.feesOwed();
+        st[4] = escrow.tipsOwed(keeper);
+        for (uint256 i = 0; i < 6; ++i) {
+            IDeploymentEscrow.LeaseView memory l = escrow.lease(leases[i]);
+            st[6 + i] = l.balance | (l.ratePerSecond << 96) | (l.settledAt << 160) | (uint256(l.nodeId) << 192);
+        }
+        st[5] = token.balanceOf(address(escrow));
     }
 
     // ---- top-up ---------------------------------------------------------------------------------------

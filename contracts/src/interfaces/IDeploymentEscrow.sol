@@ -53,6 +53,18 @@ interface IDeploymentEscrow {
     }
 
     /**
+     * @notice One lease's settlement in a {LeasesSettled} batch (same meaning as {LeaseSettled}).
+     * @param leaseId The lease id.
+     * @param due Amount taken from the lease (`min(balance, rate * elapsed)`); the node got `due - fee`.
+     * @param balance The lease balance afterwards (zero: the lease closed, see {LeaseClosed}).
+     */
+    struct Settlement {
+        uint256 leaseId;
+        uint256 due;
+        uint256 balance;
+    }
+
+    /**
      * @notice A lease opening signed by the payer (EIP-712 `OpenRequest`).
      * @param payer Who funds the lease (signer).
      * @param nodeId The node.
@@ -259,6 +271,21 @@ interface IDeploymentEscrow {
     event LeaseSettled(uint256 indexed leaseId, uint256 due, uint256 balance);
 
     /**
+     * @notice Emitted once per {settleMany} call that settled anything, instead of one {LeaseSettled} per
+     * lease (one log with three words per lease is about 850 gas cheaper per lease than a log each).
+     * @dev An indexer handles each entry exactly as a {LeaseSettled} with the same fields, in array order.
+     * Leases skipped by the call (closed, unknown, or already settled this second) are absent. Every entry
+     * was settled by `keeper`, who earned `min(fee * keeperShareBps / 10_000, maxTip)` per entry
+     * (`fee = ceil(due * feeBps / 10_000)`, parameters of the last {FeeParamsSet}). Entries with
+     * `balance == 0` closed: their {LeaseClosed} events (`closedBy = keeper`, `refund = 0`) follow this
+     * event, in array order. Topic-filtering by lease id is not possible for batch settlements; filter on
+     * this event and read the entries.
+     * @param keeper The caller, credited with the tips.
+     * @param settlements The settlements, in the order of the call's `leaseIds`.
+     */
+    event LeasesSettled(address indexed keeper, Settlement[] settlements);
+
+    /**
      * @notice Emitted when a lease closed, by {close} or because settlement emptied it.
      * @param leaseId The lease id.
      * @param closedBy The caller of the transaction that closed it ({closeBySig}: the payer).
@@ -413,7 +440,8 @@ interface IDeploymentEscrow {
 
     /**
      * @notice Settles an open lease; the caller earns the keeper tip. Closes the lease if it ran dry.
-     * @dev Reverts with {LeaseNotOpen}. Emits {LeaseSettled} (and {LeaseClosed} when emptied).
+     * @dev Reverts with {LeaseNotOpen}. Emits {LeaseSettled} (and {LeaseClosed} when emptied); writes and
+     * emits nothing when nothing is due (already settled this second).
      * @param leaseId The lease.
      */
     function settle(uint256 leaseId) external;
@@ -421,6 +449,9 @@ interface IDeploymentEscrow {
     /**
      * @notice Settles every open lease in `leaseIds` (closed or unknown ones are skipped); the caller earns
      * the tips.
+     * @dev Emits ONE {LeasesSettled} (not {LeaseSettled} per lease) when anything was due, then {LeaseClosed}
+     * for each lease the batch emptied. Earnings of consecutive leases on the same node are added to the
+     * node's owed balance in one write, so callers should group `leaseIds` by node.
      * @param leaseIds The leases.
      */
     function settleMany(uint256[] calldata leaseIds) external;

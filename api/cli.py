@@ -60,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     devsub = dev.add_subparsers(dest="dev_command", required=True)
     tok = devsub.add_parser("token", help="print an access token from the dev issuer (dev only)")
     tok.add_argument(
-        "--role", action="append", default=[], choices=sorted(KNOWN_ROLES),
+        "--role",
+        action="append",
+        default=[],
+        choices=sorted(KNOWN_ROLES),
         help="a role the token holds (repeatable; none: a signed-in user without roles)",
     )
     tok.add_argument("--sub", default=DEFAULT_SUB, help=f"the token's subject (default {DEFAULT_SUB})")

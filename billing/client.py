@@ -54,8 +54,11 @@ def map_stripe_error(exc: stripe.StripeError, idempotency_key: str | None = None
     """Translate a stripe-python exception into our tree, keeping Stripe's ids and codes."""
     err = exc.error
     common: dict[str, Any] = {
-        "stripe_code": exc.code, "http_status": exc.http_status, "request_id": exc.request_id,
-        "param": getattr(exc, "param", None), "error_type": getattr(err, "type", None) if err else None,
+        "stripe_code": exc.code,
+        "http_status": exc.http_status,
+        "request_id": exc.request_id,
+        "param": getattr(exc, "param", None),
+        "error_type": getattr(err, "type", None) if err else None,
         "idempotency_key": idempotency_key,
     }
     message = exc.user_message or str(exc)
@@ -64,9 +67,13 @@ def map_stripe_error(exc: stripe.StripeError, idempotency_key: str | None = None
         detail = body.get("error", {}) if isinstance(body.get("error"), dict) else {}
         pi = detail.get("payment_intent") or {}
         pm = detail.get("payment_method") or {}
-        return CardDeclinedError(message, decline_code=detail.get("decline_code"),
-                                 payment_intent_id=pi.get("id") if isinstance(pi, dict) else None,
-                                 payment_method_id=pm.get("id") if isinstance(pm, dict) else None, **common)
+        return CardDeclinedError(
+            message,
+            decline_code=detail.get("decline_code"),
+            payment_intent_id=pi.get("id") if isinstance(pi, dict) else None,
+            payment_method_id=pm.get("id") if isinstance(pm, dict) else None,
+            **common,
+        )
     if isinstance(exc, stripe.IdempotencyError):
         return IdempotencyConflictError(message, **common)
     if isinstance(exc, stripe.InvalidRequestError):
@@ -90,14 +97,24 @@ class StripeBilling:
         self._http = http_client
 
     @classmethod
-    def create(cls, api_key: str | None, *, api_base: str | None = None, max_network_retries: int = 2,
-               timeout: float = DEFAULT_TIMEOUT) -> StripeBilling:
+    def create(
+        cls,
+        api_key: str | None,
+        *,
+        api_base: str | None = None,
+        max_network_retries: int = 2,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> StripeBilling:
         if not api_key:
             raise PaymentsDisabledError("payments are disabled: CLOUDMARKET_STRIPE_SECRET_KEY is not set")
         http = stripe.AIOHTTPClient(timeout=timeout)
         base: dict[str, str] = {"api": api_base.rstrip("/")} if api_base else {}
-        client = stripe.StripeClient(api_key, base_addresses=base,  # type: ignore[arg-type]
-                                     http_client=http, max_network_retries=max_network_retries)
+        client = stripe.StripeClient(
+            api_key,
+            base_addresses=base,  # type: ignore[arg-type]
+            http_client=http,
+            max_network_retries=max_network_retries,
+        )
         return cls(client, http)
 
     async def aclose(self) -> None:
@@ -122,8 +139,14 @@ class StripeBilling:
         return self._client.v1
 
     # ---- customers -------------------------------------------------------------------------------
-    async def ensure_customer(self, *, user_id: str | int, existing_customer_id: str | None,
-                              email: str | None = None, idempotency_key: IdempotencyKey) -> str:
+    async def ensure_customer(
+        self,
+        *,
+        user_id: str | int,
+        existing_customer_id: str | None,
+        email: str | None = None,
+        idempotency_key: IdempotencyKey,
+    ) -> str:
         """The user's Stripe customer id: the stored one, or a new customer (key from the user row, so a
         crash before the id is stored re-finds the same customer instead of making a second)."""
         if existing_customer_id:
@@ -139,12 +162,22 @@ class StripeBilling:
         return await self._call(self._v1.customers.retrieve_async(customer_id))
 
     # ---- payment methods -------------------------------------------------------------------------
-    async def create_setup_intent(self, *, customer: str, idempotency_key: IdempotencyKey,
-                                  metadata: Mapping[str, str | int] | None = None) -> Obj:
-        params = {"customer": customer, "usage": "off_session", "payment_method_types": ["card"],
-                  "metadata": _our_metadata(metadata)}
-        return await self._call(self._v1.setup_intents.create_async(params, self._opts(idempotency_key)),
-                                idempotency_key)
+    async def create_setup_intent(
+        self,
+        *,
+        customer: str,
+        idempotency_key: IdempotencyKey,
+        metadata: Mapping[str, str | int] | None = None,
+    ) -> Obj:
+        params = {
+            "customer": customer,
+            "usage": "off_session",
+            "payment_method_types": ["card"],
+            "metadata": _our_metadata(metadata),
+        }
+        return await self._call(
+            self._v1.setup_intents.create_async(params, self._opts(idempotency_key)), idempotency_key
+        )
 
     async def retrieve_setup_intent(self, setup_intent_id: str) -> Obj:
         return await self._call(self._v1.setup_intents.retrieve_async(setup_intent_id))
@@ -157,24 +190,38 @@ class StripeBilling:
     async def detach_payment_method(self, payment_method: str, *, idempotency_key: IdempotencyKey) -> Obj:
         return await self._call(
             self._v1.payment_methods.detach_async(payment_method, None, self._opts(idempotency_key)),
-            idempotency_key)
+            idempotency_key,
+        )
 
-    async def set_default_payment_method(self, customer: str, payment_method: str, *,
-                                         idempotency_key: IdempotencyKey) -> Obj:
+    async def set_default_payment_method(
+        self, customer: str, payment_method: str, *, idempotency_key: IdempotencyKey
+    ) -> Obj:
         params = {"invoice_settings": {"default_payment_method": payment_method}}
         return await self._call(
-            self._v1.customers.update_async(customer, params, self._opts(idempotency_key)), idempotency_key)
+            self._v1.customers.update_async(customer, params, self._opts(idempotency_key)), idempotency_key
+        )
 
     # ---- payment intents -------------------------------------------------------------------------
-    async def create_payment_intent(self, amount_cents: int, currency: str, customer: str | None,
-                                    metadata: Mapping[str, str | int] | None, idempotency_key: IdempotencyKey,
-                                    *, payment_method: str | None = None, confirm: bool = False,
-                                    description: str | None = None) -> Obj:
+    async def create_payment_intent(
+        self,
+        amount_cents: int,
+        currency: str,
+        customer: str | None,
+        metadata: Mapping[str, str | int] | None,
+        idempotency_key: IdempotencyKey,
+        *,
+        payment_method: str | None = None,
+        confirm: bool = False,
+        description: str | None = None,
+    ) -> Obj:
         """A PaymentIntent for ``amount_cents`` (an int; floats are refused). Metadata gets our marker."""
         if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents <= 0:
             raise ValueError(f"amount_cents must be a positive int, got {amount_cents!r}")
-        params: Obj = {"amount": amount_cents, "currency": currency.lower(),
-                       "metadata": _our_metadata(metadata)}
+        params: Obj = {
+            "amount": amount_cents,
+            "currency": currency.lower(),
+            "metadata": _our_metadata(metadata),
+        }
         if customer:
             params["customer"] = customer
         if payment_method:
@@ -184,20 +231,24 @@ class StripeBilling:
         if description:
             params["description"] = description
         return await self._call(
-            self._v1.payment_intents.create_async(params, self._opts(idempotency_key)), idempotency_key)
+            self._v1.payment_intents.create_async(params, self._opts(idempotency_key)), idempotency_key
+        )
 
-    async def confirm_payment_intent(self, payment_intent: str, *, payment_method: str | None = None,
-                                     idempotency_key: IdempotencyKey) -> Obj:
+    async def confirm_payment_intent(
+        self, payment_intent: str, *, payment_method: str | None = None, idempotency_key: IdempotencyKey
+    ) -> Obj:
         params: Obj = {"payment_method": payment_method} if payment_method else {}
         return await self._call(
             self._v1.payment_intents.confirm_async(payment_intent, params, self._opts(idempotency_key)),
-            idempotency_key)
+            idempotency_key,
+        )
 
     async def retrieve_payment_intent(self, payment_intent: str) -> Obj:
         return await self._call(self._v1.payment_intents.retrieve_async(payment_intent))
 
-    async def list_recent_payment_intents(self, since: int, *, customer: str | None = None,
-                                          page_size: int = 100) -> list[Obj]:
+    async def list_recent_payment_intents(
+        self, since: int, *, customer: str | None = None, page_size: int = 100
+    ) -> list[Obj]:
         """Every PaymentIntent created at or after ``since`` (unix seconds), newest first, following
         ``has_more``/``starting_after`` until exhausted (bounded by ``MAX_LIST_PAGES``)."""
         params: Obj = {"created": {"gte": since}, "limit": page_size}
@@ -216,38 +267,65 @@ class StripeBilling:
         raise StripeCallError(f"more than {MAX_LIST_PAGES} pages; narrow the window")
 
     # ---- products, prices, subscriptions ---------------------------------------------------------
-    async def create_price(self, *, product_name: str, unit_amount_cents: int, currency: str,
-                           interval: str, idempotency_key: IdempotencyKey,
-                           metadata: Mapping[str, str | int] | None = None) -> Obj:
+    async def create_price(
+        self,
+        *,
+        product_name: str,
+        unit_amount_cents: int,
+        currency: str,
+        interval: str,
+        idempotency_key: IdempotencyKey,
+        metadata: Mapping[str, str | int] | None = None,
+    ) -> Obj:
         """A recurring price (and its product) for an operator-defined plan."""
-        params = {"unit_amount": unit_amount_cents, "currency": currency.lower(),
-                  "recurring": {"interval": interval}, "product_data": {"name": product_name},
-                  "metadata": _our_metadata(metadata)}
-        return await self._call(self._v1.prices.create_async(params, self._opts(idempotency_key)),
-                                idempotency_key)
+        params = {
+            "unit_amount": unit_amount_cents,
+            "currency": currency.lower(),
+            "recurring": {"interval": interval},
+            "product_data": {"name": product_name},
+            "metadata": _our_metadata(metadata),
+        }
+        return await self._call(
+            self._v1.prices.create_async(params, self._opts(idempotency_key)), idempotency_key
+        )
 
-    async def create_subscription(self, *, customer: str, price: str, idempotency_key: IdempotencyKey,
-                                  metadata: Mapping[str, str | int] | None = None,
-                                  default_payment_method: str | None = None) -> Obj:
+    async def create_subscription(
+        self,
+        *,
+        customer: str,
+        price: str,
+        idempotency_key: IdempotencyKey,
+        metadata: Mapping[str, str | int] | None = None,
+        default_payment_method: str | None = None,
+    ) -> Obj:
         params: Obj = {"customer": customer, "items": [{"price": price}], "metadata": _our_metadata(metadata)}
         if default_payment_method:
             params["default_payment_method"] = default_payment_method
-        return await self._call(self._v1.subscriptions.create_async(params, self._opts(idempotency_key)),
-                                idempotency_key)
+        return await self._call(
+            self._v1.subscriptions.create_async(params, self._opts(idempotency_key)), idempotency_key
+        )
 
     async def retrieve_subscription(self, subscription: str) -> Obj:
         return await self._call(self._v1.subscriptions.retrieve_async(subscription))
 
-    async def cancel_subscription_at_period_end(self, subscription: str, *,
-                                                idempotency_key: IdempotencyKey) -> Obj:
+    async def cancel_subscription_at_period_end(
+        self, subscription: str, *, idempotency_key: IdempotencyKey
+    ) -> Obj:
         params = {"cancel_at_period_end": True}
         return await self._call(
             self._v1.subscriptions.update_async(subscription, params, self._opts(idempotency_key)),
-            idempotency_key)
+            idempotency_key,
+        )
 
     # ---- invoices, charges, refunds --------------------------------------------------------------
-    async def list_invoices(self, *, customer: str | None = None, subscription: str | None = None,
-                            since: int | None = None, page_size: int = 100) -> list[Obj]:
+    async def list_invoices(
+        self,
+        *,
+        customer: str | None = None,
+        subscription: str | None = None,
+        since: int | None = None,
+        page_size: int = 100,
+    ) -> list[Obj]:
         params: Obj = {"limit": page_size}
         if customer:
             params["customer"] = customer
@@ -263,11 +341,17 @@ class StripeBilling:
     async def retrieve_charge(self, charge: str) -> Obj:
         return await self._call(self._v1.charges.retrieve_async(charge))
 
-    async def create_refund(self, *, payment_intent: str, idempotency_key: IdempotencyKey,
-                            amount_cents: int | None = None,
-                            metadata: Mapping[str, str | int] | None = None) -> Obj:
+    async def create_refund(
+        self,
+        *,
+        payment_intent: str,
+        idempotency_key: IdempotencyKey,
+        amount_cents: int | None = None,
+        metadata: Mapping[str, str | int] | None = None,
+    ) -> Obj:
         params: Obj = {"payment_intent": payment_intent, "metadata": _our_metadata(metadata)}
         if amount_cents is not None:
             params["amount"] = amount_cents
-        return await self._call(self._v1.refunds.create_async(params, self._opts(idempotency_key)),
-                                idempotency_key)
+        return await self._call(
+            self._v1.refunds.create_async(params, self._opts(idempotency_key)), idempotency_key
+        )

@@ -33,9 +33,17 @@ class StripeCallError(BillingError):
 
     retryable = False
 
-    def __init__(self, message: str, *, stripe_code: str | None = None, http_status: int | None = None,
-                 request_id: str | None = None, param: str | None = None, error_type: str | None = None,
-                 idempotency_key: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        stripe_code: str | None = None,
+        http_status: int | None = None,
+        request_id: str | None = None,
+        param: str | None = None,
+        error_type: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.stripe_code = stripe_code
         self.http_status = http_status
@@ -48,8 +56,15 @@ class StripeCallError(BillingError):
 class CardDeclinedError(StripeCallError):
     """The card was declined (``card_error``)."""
 
-    def __init__(self, message: str, *, decline_code: str | None = None, payment_intent_id: str | None = None,
-                 payment_method_id: str | None = None, **kw: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        decline_code: str | None = None,
+        payment_intent_id: str | None = None,
+        payment_method_id: str | None = None,
+        **kw: object,
+    ) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.decline_code = decline_code
         self.payment_intent_id = payment_intent_id

@@ -42,5 +42,6 @@ class FeeSchedule:
         return amount
 
     def quote(self, amount_cents: Cents) -> Quote:
-        return quote_topup(amount_cents, fee_bearer=self.fee_bearer, pct_bps=self.pct_bps,
-                           fixed_cents=self.fixed_cents)
+        return quote_topup(
+            amount_cents, fee_bearer=self.fee_bearer, pct_bps=self.pct_bps, fixed_cents=self.fixed_cents
+        )

@@ -42,6 +42,7 @@ _MAX_HEADER_CHARS = 4096
 
 # ---- signature -----------------------------------------------------------------------------------
 
+
 def compute_signature(payload: bytes, timestamp: int, secret: str) -> str:
     """Hex HMAC-SHA256 of ``b"<timestamp>." + payload`` under ``secret``."""
     signed = str(timestamp).encode("ascii") + b"." + payload
@@ -71,8 +72,14 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
     return timestamp, v1
 
 
-def verify_signature(payload: bytes, header: str | None, secrets: Sequence[str], *, now: int,
-                     tolerance: int = DEFAULT_TOLERANCE) -> dict[str, Any]:
+def verify_signature(
+    payload: bytes,
+    header: str | None,
+    secrets: Sequence[str],
+    *,
+    now: int,
+    tolerance: int = DEFAULT_TOLERANCE,
+) -> dict[str, Any]:
     """Check ``header`` against the raw ``payload`` and return the decoded JSON body.
 
     Raises ``SignatureError`` (``.reason``) unless some ``v1`` value matches some secret and the
@@ -107,6 +114,7 @@ def verify_signature(payload: bytes, header: str | None, secrets: Sequence[str],
 
 
 # ---- events --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Event:
@@ -150,11 +158,16 @@ def parse_event(payload: bytes | Mapping[str, Any]) -> Event:
         raise MalformedEventError("missing_field", "event has no data.object")
     previous = data.get("previous_attributes")
     api_version = body.get("api_version")
-    return Event(id=event_id, type=event_type, created=created, livemode=bool(body.get("livemode")),
-                 api_version=api_version if isinstance(api_version, str) else None,
-                 object=data["object"],
-                 previous_attributes=previous if isinstance(previous, Mapping) else None,
-                 raw=body)
+    return Event(
+        id=event_id,
+        type=event_type,
+        created=created,
+        livemode=bool(body.get("livemode")),
+        api_version=api_version if isinstance(api_version, str) else None,
+        object=data["object"],
+        previous_attributes=previous if isinstance(previous, Mapping) else None,
+        raw=body,
+    )
 
 
 def _marker_in(metadata: object) -> bool:
@@ -213,9 +226,11 @@ class Dispatcher(Generic[C]):
 
     def on(self, event_type: str, *, require_marker: bool = True) -> Callable[[Handler[C]], Handler[C]]:
         """Decorator form of ``register``."""
+
         def deco(handler: Handler[C]) -> Handler[C]:
             self.register(event_type, handler, require_marker=require_marker)
             return handler
+
         return deco
 
     @property

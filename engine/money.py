@@ -72,8 +72,9 @@ def _require_int(name: str, value: object, *, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise MoneyError("not_an_integer", f"{name} must be an int, got {type(value).__name__}", value)
     if value < minimum:
-        raise MoneyError("negative" if minimum == 0 else "out_of_range",
-                         f"{name} must be >= {minimum}, got {value}", value)
+        raise MoneyError(
+            "negative" if minimum == 0 else "out_of_range", f"{name} must be >= {minimum}, got {value}", value
+        )
     return value
 
 
@@ -84,6 +85,7 @@ def _div(numerator: int, denominator: int, rounding: Rounding) -> int:
 
 
 # ---- conversions ---------------------------------------------------------------------------------
+
 
 def cents_to_credit(amount: Cents) -> CreditUnits:
     """Exact: 1 cent = 10_000 credit units."""
@@ -111,6 +113,7 @@ def apply_bps(amount: int, bps: Bps | int, rounding: Rounding) -> int:
 
 # ---- parsing user input --------------------------------------------------------------------------
 
+
 def parse_usd_amount(value: str | int) -> Cents:
     """A dollar amount typed by a user (``"12"``, ``"12.5"``, ``"12.34"``, or an int of whole dollars)
     → cents.
@@ -119,8 +122,11 @@ def parse_usd_amount(value: str | int) -> Cents:
     empty strings, more than ``MAX_CENTS``.
     """
     if isinstance(value, bool) or isinstance(value, float):
-        raise MoneyError("float_refused" if isinstance(value, float) else "not_a_number",
-                         f"amount must be a decimal string or an int, got {type(value).__name__}", value)
+        raise MoneyError(
+            "float_refused" if isinstance(value, float) else "not_a_number",
+            f"amount must be a decimal string or an int, got {type(value).__name__}",
+            value,
+        )
     if isinstance(value, int):
         _require_int("amount", value)
         cents = value * 100
@@ -160,8 +166,12 @@ def parse_cents(value: object) -> Cents:
 
 # ---- Stripe fee and top-up quote -----------------------------------------------------------------
 
-def stripe_fee(amount_cents: Cents | int, pct_bps: Bps | int = DEFAULT_STRIPE_PCT_BPS,
-               fixed_cents: Cents | int = DEFAULT_STRIPE_FIXED_CENTS) -> Cents:
+
+def stripe_fee(
+    amount_cents: Cents | int,
+    pct_bps: Bps | int = DEFAULT_STRIPE_PCT_BPS,
+    fixed_cents: Cents | int = DEFAULT_STRIPE_FIXED_CENTS,
+) -> Cents:
     """Stripe's processing fee on a charge: ``ceil(amount * pct) + fixed`` (rounded up: an estimate that
     never under-states the cost)."""
     _require_int("fixed_cents", fixed_cents)
@@ -199,9 +209,13 @@ def gross_up(net_cents: Cents | int, pct_bps: Bps | int, fixed_cents: Cents | in
     return Cents(charge)
 
 
-def quote_topup(amount_cents: Cents | int, *, fee_bearer: FeeBearer,
-                pct_bps: Bps | int = DEFAULT_STRIPE_PCT_BPS,
-                fixed_cents: Cents | int = DEFAULT_STRIPE_FIXED_CENTS) -> Quote:
+def quote_topup(
+    amount_cents: Cents | int,
+    *,
+    fee_bearer: FeeBearer,
+    pct_bps: Bps | int = DEFAULT_STRIPE_PCT_BPS,
+    fixed_cents: Cents | int = DEFAULT_STRIPE_FIXED_CENTS,
+) -> Quote:
     """Quote a top-up of ``amount_cents`` of credit.
 
     - ``FeeBearer.PLATFORM``: the card is charged ``amount_cents``; the platform absorbs the fee.
@@ -216,5 +230,10 @@ def quote_topup(amount_cents: Cents | int, *, fee_bearer: FeeBearer,
     else:
         charge = gross_up(amount, pct_bps, fixed_cents)
     fee = stripe_fee(charge, pct_bps, fixed_cents)
-    return Quote(amount_cents=amount, charge_cents=charge, fee_cents=fee,
-                 credit_units=cents_to_credit(amount), fee_bearer=bearer)
+    return Quote(
+        amount_cents=amount,
+        charge_cents=charge,
+        fee_cents=fee,
+        credit_units=cents_to_credit(amount),
+        fee_bearer=bearer,
+    )

@@ -138,9 +138,7 @@ class Settings:
         if self.stripe_fee_bearer not in ("user", "platform"):
             raise SettingsError("stripe_fee_bearer", "must be 'user' or 'platform'")
         if not (0 <= self.stripe_fee_pct_bps <= 10_000) or self.stripe_fee_fixed_cents < 0:
-            raise SettingsError(
-                "stripe_fee_pct_bps", "fee must be 0..10000 bps, fixed part >= 0"
-            )
+            raise SettingsError("stripe_fee_pct_bps", "fee must be 0..10000 bps, fixed part >= 0")
         if not (0 < self.topup_min_cents <= self.topup_max_cents):
             raise SettingsError("topup_min_cents", "need 0 < min <= max")
         if self.is_production:

@@ -88,7 +88,10 @@ class Authenticator:
         if claims.address not in wallets:
             raise Unauthorized("session wallet is no longer linked")
         return Principal(
-            source=SOURCE_SESSION, user_id=user.id, sub=user.sub, roles=frozenset({CLOUD_USER}),
+            source=SOURCE_SESSION,
+            user_id=user.id,
+            sub=user.sub,
+            roles=frozenset({CLOUD_USER}),
             wallets=tuple(wallets),
         )
 

@@ -73,8 +73,14 @@ class SessionTokens:
     def issue(self, user_id: int, sub: str, address: str) -> str:
         now = int(self.clock())
         claims: dict[str, Any] = {
-            "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "uid": user_id, "addr": address,
-            "iat": now, "exp": now + self.ttl, "jti": uuid.uuid4().hex,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": sub,
+            "uid": user_id,
+            "addr": address,
+            "iat": now,
+            "exp": now + self.ttl,
+            "jti": uuid.uuid4().hex,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE})
 
@@ -92,7 +98,12 @@ class SessionTokens:
             if header.get("typ") != TOKEN_TYPE or header.get("alg") != ALGORITHM:
                 raise Unauthorized("not a session token")
             claims = jwt.decode(
-                token, self._secret, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER, leeway=5,
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                leeway=5,
                 options={"require": ["exp", "iss", "aud", "sub", "iat"]},
             )
         except jwt.ExpiredSignatureError as exc:

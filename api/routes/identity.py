@@ -327,11 +327,17 @@ async def get_session(request: web.Request) -> web.Response:
     assert principal.user_id is not None
     async with request.app[RUNTIME].sessionmaker() as session:
         user = await services.get_user(session, principal.user_id)
-    return web.json_response({
-        "user_id": user.id, "sub": user.sub, "roles": sorted(principal.roles),
-        "wallets": list(principal.wallets), "source": principal.source, "email": user.email,
-        "name": user.name,
-    })
+    return web.json_response(
+        {
+            "user_id": user.id,
+            "sub": user.sub,
+            "roles": sorted(principal.roles),
+            "wallets": list(principal.wallets),
+            "source": principal.source,
+            "email": user.email,
+            "name": user.name,
+        }
+    )
 
 
 @routes.get("/api/me/settings", summary="The caller's settings object", response=SETTINGS_SCHEMA)
@@ -344,8 +350,10 @@ async def get_settings(request: web.Request) -> web.Response:
 
 
 @routes.put(
-    "/api/me/settings", summary="Replace the caller's settings (JSON object, <= 16 KiB)",
-    request=SETTINGS_SCHEMA, response=SETTINGS_SCHEMA,
+    "/api/me/settings",
+    summary="Replace the caller's settings (JSON object, <= 16 KiB)",
+    request=SETTINGS_SCHEMA,
+    response=SETTINGS_SCHEMA,
 )
 async def put_settings(request: web.Request) -> web.Response:
     principal = await require_user(request)
@@ -366,8 +374,13 @@ async def siwe_nonce(request: web.Request) -> web.Response:
         row = await ident.siwe.issue_nonce(session)
     cfg = ident.siwe.config
     return web.json_response(
-        {"nonce": row.nonce, "expires_at": row.expires_at, "domain": cfg.domain, "uri": cfg.uri,
-         "chain_id": cfg.chain_id},
+        {
+            "nonce": row.nonce,
+            "expires_at": row.expires_at,
+            "domain": cfg.domain,
+            "uri": cfg.uri,
+            "chain_id": cfg.chain_id,
+        },
         status=201,
     )
 
@@ -375,7 +388,8 @@ async def siwe_nonce(request: web.Request) -> web.Response:
 @routes.post(
     "/api/auth/siwe/verify",
     summary="Verify a signed SIWE message: link the wallet, or sign a wallet-only user in",
-    request=VERIFY_REQUEST, response=VERIFY_RESPONSE,
+    request=VERIFY_REQUEST,
+    response=VERIFY_RESPONSE,
 )
 async def siwe_verify(request: web.Request) -> web.Response:
     ident = _identity(request)
@@ -400,8 +414,9 @@ async def siwe_verify(request: web.Request) -> web.Response:
     return web.json_response(out)
 
 
-@routes.get("/api/auth/dev/jwks.json", summary="The dev issuer's public keys (dev only)",
-            response=JWKS_SCHEMA)
+@routes.get(
+    "/api/auth/dev/jwks.json", summary="The dev issuer's public keys (dev only)", response=JWKS_SCHEMA
+)
 async def dev_jwks(request: web.Request) -> web.Response:
     ident = _identity(request)
     if ident.dev_issuer is None:
@@ -409,8 +424,12 @@ async def dev_jwks(request: web.Request) -> web.Response:
     return web.json_response(ident.dev_issuer.jwks())
 
 
-@routes.post("/api/cloud-provider/nodes/{node_id:\\d+}/tokens", summary="Issue a node token (shown once)",
-             response=TOKEN_SCHEMA, status=201)
+@routes.post(
+    "/api/cloud-provider/nodes/{node_id:\\d+}/tokens",
+    summary="Issue a node token (shown once)",
+    response=TOKEN_SCHEMA,
+    status=201,
+)
 async def issue_node_token(request: web.Request) -> web.Response:
     principal = await require_role(request, CLOUD_PROVIDER)
     assert principal.user_id is not None
@@ -421,13 +440,17 @@ async def issue_node_token(request: web.Request) -> web.Response:
         except NodeNotFound as exc:
             raise _api_error(exc) from exc
     return web.json_response(
-        {"id": issued.id, "node_id": issued.node_id, "token": issued.token}, status=201,
+        {"id": issued.id, "node_id": issued.node_id, "token": issued.token},
+        status=201,
         headers={"Cache-Control": "no-store"},
     )
 
 
-@routes.delete("/api/cloud-provider/nodes/{node_id:\\d+}/tokens/{token_id:\\d+}",
-               summary="Revoke a node token", response=REVOKED_SCHEMA)
+@routes.delete(
+    "/api/cloud-provider/nodes/{node_id:\\d+}/tokens/{token_id:\\d+}",
+    summary="Revoke a node token",
+    response=REVOKED_SCHEMA,
+)
 async def revoke_node_token(request: web.Request) -> web.Response:
     principal = await require_role(request, CLOUD_PROVIDER)
     assert principal.user_id is not None

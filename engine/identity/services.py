@@ -88,9 +88,9 @@ async def wallet_links(session: AsyncSession, user_id: int) -> list[WalletLink]:
 
 async def user_for_address(session: AsyncSession, address: str) -> User | None:
     row = await session.execute(
-        select(User).join(WalletLink, WalletLink.user_id == User.id).where(
-            WalletLink.address == checksum(address)
-        )
+        select(User)
+        .join(WalletLink, WalletLink.user_id == User.id)
+        .where(WalletLink.address == checksum(address))
     )
     return row.scalar_one_or_none()
 

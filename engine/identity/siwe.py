@@ -59,9 +59,7 @@ RE_REQUEST_ID = re.compile(rf"{_PCHAR}*")
 RE_ADDRESS = re.compile(r"0x[0-9A-Fa-f]{40}")
 RE_NONCE = re.compile(r"[A-Za-z0-9]{8,}")
 RE_CHAIN_ID = re.compile(r"[0-9]{1,20}")
-RE_DATETIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
-)
+RE_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
 @dataclass(frozen=True)
@@ -152,7 +150,7 @@ class _Lines:
             if optional:
                 return None
             raise SiweParseError(self.i + 1, f"expected '{prefix}'")
-        value = line[len(prefix):]
+        value = line[len(prefix) :]
         if not pattern.fullmatch(value):
             raise SiweParseError(self.i + 1, f"invalid {label}: {value!r}")
         self.i += 1

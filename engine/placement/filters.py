@@ -34,8 +34,19 @@ from engine.placement.models import NodeCandidate, PricingPolicy
 from engine.placement.pricing import RATE_DENOMINATOR, scaled_cost
 from engine.placement.scoring import INDEX_BITS, ScoreWeights
 
-FILTERS = ("provider_approved", "online", "maintenance", "region", "gpu", "country", "excluded",
-           "capacity", "attributes", "uptime", "price")
+FILTERS = (
+    "provider_approved",
+    "online",
+    "maintenance",
+    "region",
+    "gpu",
+    "country",
+    "excluded",
+    "capacity",
+    "attributes",
+    "uptime",
+    "price",
+)
 STATIC_FILTERS = FILTERS[:5]
 
 
@@ -50,9 +61,15 @@ def floor_exact(spec: DeploymentSpec, pricing: PricingPolicy) -> int:
     return max(scaled_cost(spec.resources, pricing.floor, pricing.floor) * BPS_DENOMINATOR, 1)
 
 
-def scan(nodes: Sequence[NodeCandidate], positions: Iterable[int] | None, spec: DeploymentSpec,
-         pricing: PricingPolicy, weights: ScoreWeights, exclude_nodes: frozenset[str],
-         exclude_providers: frozenset[str]) -> ScanResult:
+def scan(
+    nodes: Sequence[NodeCandidate],
+    positions: Iterable[int] | None,
+    spec: DeploymentSpec,
+    pricing: PricingPolicy,
+    weights: ScoreWeights,
+    exclude_nodes: frozenset[str],
+    exclude_providers: frozenset[str],
+) -> ScanResult:
     """Filter and score. ``positions is None``: every node, all filters. Otherwise only those positions,
     which the caller guarantees already pass the ``STATIC_FILTERS`` (``CandidateIndex``)."""
     res = spec.resources
@@ -141,6 +158,11 @@ def scan(nodes: Sequence[NodeCandidate], positions: Iterable[int] | None, spec: 
         if pref is not None and n.alliance_id != pref:
             s += bonus
         append(s << INDEX_BITS | i)
-    rejections = dict(zip(FILTERS, (r_appr, r_online, r_maint, r_region, r_gpu, r_country, r_excl, r_cap,
-                                    r_attr, r_up, r_price), strict=True))
+    rejections = dict(
+        zip(
+            FILTERS,
+            (r_appr, r_online, r_maint, r_region, r_gpu, r_country, r_excl, r_cap, r_attr, r_up, r_price),
+            strict=True,
+        )
+    )
     return ScanResult(keys, rejections)

@@ -134,8 +134,16 @@ class NoNodeFits(PlacementError):
     ``floor_rate`` is the cheapest rate any node could quote for these resources, and ``reason`` is
     ``"max_price_below_floor"`` when the user's cap is below it, else ``"filters"``."""
 
-    def __init__(self, *, role: str, needed: int, found: int, rejections: dict[str, int],
-                 floor_rate: int, reason: str = "filters") -> None:
+    def __init__(
+        self,
+        *,
+        role: str,
+        needed: int,
+        found: int,
+        rejections: dict[str, int],
+        floor_rate: int,
+        reason: str = "filters",
+    ) -> None:
         self.role = role
         self.needed = needed
         self.found = found

@@ -26,10 +26,12 @@ def _ceil_div(numerator: int, denominator: int) -> int:
 
 def scaled_cost(resources: Resources, prices: UnitPrices, floor: UnitPrices) -> int:
     """``base`` above: exact price units per second, each unit price clamped to its floor."""
-    return (max(prices.per_cpu_millicore, floor.per_cpu_millicore) * resources.cpu_millicores
-            + max(prices.per_memory_mb, floor.per_memory_mb) * resources.memory_mb
-            + max(prices.per_disk_gb, floor.per_disk_gb) * resources.disk_gb
-            + max(prices.per_gpu, floor.per_gpu) * resources.gpu_count)
+    return (
+        max(prices.per_cpu_millicore, floor.per_cpu_millicore) * resources.cpu_millicores
+        + max(prices.per_memory_mb, floor.per_memory_mb) * resources.memory_mb
+        + max(prices.per_disk_gb, floor.per_disk_gb) * resources.disk_gb
+        + max(prices.per_gpu, floor.per_gpu) * resources.gpu_count
+    )
 
 
 def quote_rate(resources: Resources, node: NodeCandidate, pricing: PricingPolicy) -> int:

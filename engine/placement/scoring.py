@@ -52,10 +52,21 @@ def load_bps_after(capacity: int, free: int, request: int) -> int:
     return (capacity - free + request) * BPS_DENOMINATOR // capacity
 
 
-def score(*, exact: int, floor_exact: int, uptime_bps: int, load_bps: int, alliance_miss: bool,
-          weights: ScoreWeights = DEFAULT_WEIGHTS) -> int:
+def score(
+    *,
+    exact: int,
+    floor_exact: int,
+    uptime_bps: int,
+    load_bps: int,
+    alliance_miss: bool,
+    weights: ScoreWeights = DEFAULT_WEIGHTS,
+) -> int:
     """Reference implementation of the formula in the module docstring."""
     floor_exact = max(floor_exact, 1)
     price_points = (exact - floor_exact) * BPS_DENOMINATOR // floor_exact
-    return (weights.price * price_points + weights.uptime * (BPS_DENOMINATOR - uptime_bps)
-            + weights.load * load_bps + (weights.alliance_bonus if alliance_miss else 0))
+    return (
+        weights.price * price_points
+        + weights.uptime * (BPS_DENOMINATOR - uptime_bps)
+        + weights.load * load_bps
+        + (weights.alliance_bonus if alliance_miss else 0)
+    )

@@ -67,9 +67,14 @@ class _Order:
             k += 1
 
 
-def _pick_primaries(order: Iterable[tuple[int, int]], nodes: Sequence[NodeCandidate], replicas: int,
-                    ban_provider: str | None, ban_region: str | None,
-                    ban_node: str | None) -> list[tuple[int, int]]:
+def _pick_primaries(
+    order: Iterable[tuple[int, int]],
+    nodes: Sequence[NodeCandidate],
+    replicas: int,
+    ban_provider: str | None,
+    ban_region: str | None,
+    ban_node: str | None,
+) -> list[tuple[int, int]]:
     chosen: list[tuple[int, int]] = []
     providers: set[str] = set()
     ids: set[str] = set()
@@ -98,8 +103,12 @@ def _pick_primaries(order: Iterable[tuple[int, int]], nodes: Sequence[NodeCandid
     return chosen
 
 
-def _pick_backup(order: Iterable[tuple[int, int]], nodes: Sequence[NodeCandidate],
-                 primaries: list[tuple[int, int]], different_region: bool) -> tuple[int, int] | None:
+def _pick_backup(
+    order: Iterable[tuple[int, int]],
+    nodes: Sequence[NodeCandidate],
+    primaries: list[tuple[int, int]],
+    different_region: bool,
+) -> tuple[int, int] | None:
     providers = {nodes[i].provider_id for i, _ in primaries}
     regions = {nodes[i].region for i, _ in primaries}
     ids = {nodes[i].node_id for i, _ in primaries}
@@ -111,20 +120,30 @@ def _pick_backup(order: Iterable[tuple[int, int]], nodes: Sequence[NodeCandidate
     return None
 
 
-def _placed(item: tuple[int, int], nodes: Sequence[NodeCandidate], spec: DeploymentSpec,
-            pricing: PricingPolicy) -> PlacedNode:
+def _placed(
+    item: tuple[int, int], nodes: Sequence[NodeCandidate], spec: DeploymentSpec, pricing: PricingPolicy
+) -> PlacedNode:
     n = nodes[item[0]]
     res = spec.resources
     cap = n.capacity
-    load = max((cap.cpu_millicores - n.free_cpu + res.cpu_millicores) * BPS_DENOMINATOR // cap.cpu_millicores,
-               (cap.memory_mb - n.free_memory + res.memory_mb) * BPS_DENOMINATOR // cap.memory_mb)
-    return PlacedNode(n.node_id, n.provider_id, n.alliance_id, n.region, quote_rate(res, n, pricing),
-                      item[1], load)
+    load = max(
+        (cap.cpu_millicores - n.free_cpu + res.cpu_millicores) * BPS_DENOMINATOR // cap.cpu_millicores,
+        (cap.memory_mb - n.free_memory + res.memory_mb) * BPS_DENOMINATOR // cap.memory_mb,
+    )
+    return PlacedNode(
+        n.node_id, n.provider_id, n.alliance_id, n.region, quote_rate(res, n, pricing), item[1], load
+    )
 
 
-def place(spec: DeploymentSpec, candidates: Sequence[NodeCandidate] | CandidateIndex,
-          pricing: PricingPolicy, *, exclude_nodes: Iterable[str] = (), exclude_providers: Iterable[str] = (),
-          weights: ScoreWeights = DEFAULT_WEIGHTS) -> Placement:
+def place(
+    spec: DeploymentSpec,
+    candidates: Sequence[NodeCandidate] | CandidateIndex,
+    pricing: PricingPolicy,
+    *,
+    exclude_nodes: Iterable[str] = (),
+    exclude_providers: Iterable[str] = (),
+    weights: ScoreWeights = DEFAULT_WEIGHTS,
+) -> Placement:
     """Place ``spec.replicas`` primaries (distinct nodes, distinct providers when possible) and, if
     ``spec.backup.enabled``, one backup on a provider (and region, if asked) no primary uses.
 
@@ -138,17 +157,29 @@ def place(spec: DeploymentSpec, candidates: Sequence[NodeCandidate] | CandidateI
         nodes, positions, pre = candidates, None, {}
     cheapest = floor_rate(spec.resources, pricing)
     if spec.max_price_per_second is not None and spec.max_price_per_second < cheapest:
-        raise NoNodeFits(role="primary", needed=spec.replicas, found=0, rejections={"price": len(candidates)},
-                         floor_rate=cheapest, reason="max_price_below_floor")
-    result = scan(nodes, positions, spec, pricing, weights, frozenset(exclude_nodes),
-                  frozenset(exclude_providers))
+        raise NoNodeFits(
+            role="primary",
+            needed=spec.replicas,
+            found=0,
+            rejections={"price": len(candidates)},
+            floor_rate=cheapest,
+            reason="max_price_below_floor",
+        )
+    result = scan(
+        nodes, positions, spec, pricing, weights, frozenset(exclude_nodes), frozenset(exclude_providers)
+    )
     rejections = {name: result.rejections[name] + pre.get(name, 0) for name in FILTERS}
     eligible = len(result.keys)
     order = _Order(result.keys, nodes)
     primaries = _pick_primaries(order, nodes, spec.replicas, None, None, None)
     if len(primaries) < spec.replicas:
-        raise NoNodeFits(role="primary", needed=spec.replicas, found=len(primaries), rejections=rejections,
-                         floor_rate=cheapest)
+        raise NoNodeFits(
+            role="primary",
+            needed=spec.replicas,
+            found=len(primaries),
+            rejections=rejections,
+            floor_rate=cheapest,
+        )
     backup: tuple[int, int] | None = None
     if spec.backup.enabled:
         backup = _pick_backup(order, nodes, primaries, spec.backup.different_region)
@@ -167,8 +198,9 @@ def place(spec: DeploymentSpec, candidates: Sequence[NodeCandidate] | CandidateI
     )
 
 
-def _backup_first(order: _Order, nodes: Sequence[NodeCandidate],
-                  spec: DeploymentSpec) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+def _backup_first(
+    order: _Order, nodes: Sequence[NodeCandidate], spec: DeploymentSpec
+) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
     tried: set[tuple[str, str]] = set()
     for item in order:
         n = nodes[item[0]]
@@ -176,8 +208,14 @@ def _backup_first(order: _Order, nodes: Sequence[NodeCandidate],
         if key in tried:
             continue
         tried.add(key)
-        primaries = _pick_primaries(order, nodes, spec.replicas, n.provider_id,
-                                    n.region if spec.backup.different_region else None, n.node_id)
+        primaries = _pick_primaries(
+            order,
+            nodes,
+            spec.replicas,
+            n.provider_id,
+            n.region if spec.backup.different_region else None,
+            n.node_id,
+        )
         if len(primaries) == spec.replicas:
             return primaries, item
         if len(tried) >= _BACKUP_FIRST_TRIES:

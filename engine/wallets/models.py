@@ -32,5 +32,7 @@ class ManagedWallet(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
     def __repr__(self) -> str:  # never show key material, even encrypted
-        return f"ManagedWallet(id={self.id!r}, user_id={self.user_id!r}, address={self.address!r}, " \
-               f"key_id={self.key_id!r}, ciphertext=<redacted>)"
+        return (
+            f"ManagedWallet(id={self.id!r}, user_id={self.user_id!r}, address={self.address!r}, "
+            f"key_id={self.key_id!r}, ciphertext=<redacted>)"
+        )

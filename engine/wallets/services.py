@@ -38,7 +38,10 @@ async def ensure_managed_wallet(session: AsyncSession, user_id: int, keyring: Ke
     address = acct.address  # EIP-55
     sealed = keyring.seal(bytes(acct.key), user_id=user_id, address=address)
     row = ManagedWallet(
-        user_id=user_id, address=address, key_id=sealed.key_id, nonce=sealed.nonce,
+        user_id=user_id,
+        address=address,
+        key_id=sealed.key_id,
+        nonce=sealed.nonce,
         ciphertext=sealed.ciphertext,
     )
     session.add(row)

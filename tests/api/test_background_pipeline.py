@@ -19,8 +19,14 @@ async def test_outbox_mint_is_sent_then_indexed(eth_runtime):
     to = str(Account.create().address)
     ref = secrets.token_bytes(32)
     async with eth_runtime.sessionmaker() as session, session.begin():
-        await enqueue(session, kind="mint", to=token.address, data=token.encode_mint(to, 4_200_000, ref),
-                      idempotency_key=f"pipeline-{ref.hex()}", args={"to": to})
+        await enqueue(
+            session,
+            kind="mint",
+            to=token.address,
+            data=token.encode_mint(to, 4_200_000, ref),
+            idempotency_key=f"pipeline-{ref.hex()}",
+            args={"to": to},
+        )
     async with serve(create_app(eth_runtime)):
         for _ in range(200):
             async with eth_runtime.sessionmaker() as session:

@@ -18,8 +18,9 @@ async def stripe_server() -> AsyncIterator[StripeTestServer]:
 
 @pytest.fixture
 async def billing(stripe_server: StripeTestServer) -> AsyncIterator[StripeBilling]:
-    client = StripeBilling.create(stripe_server.secret_key, api_base=stripe_server.api_base,
-                                  max_network_retries=0, timeout=10)
+    client = StripeBilling.create(
+        stripe_server.secret_key, api_base=stripe_server.api_base, max_network_retries=0, timeout=10
+    )
     try:
         yield client
     finally:

@@ -26,11 +26,18 @@ def _auth(server: StripeTestServer) -> dict[str, str]:
     return {"Authorization": f"Bearer {server.secret_key}"}
 
 
-async def _post(http: aiohttp.ClientSession, server: StripeTestServer, path: str, data: str,
-                key: str | None = None,
-                auth: dict[str, str] | None = None) -> tuple[int, dict[str, Any], Any]:
-    headers = {**(auth if auth is not None else _auth(server)),
-               "Content-Type": "application/x-www-form-urlencoded"}
+async def _post(
+    http: aiohttp.ClientSession,
+    server: StripeTestServer,
+    path: str,
+    data: str,
+    key: str | None = None,
+    auth: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any], Any]:
+    headers = {
+        **(auth if auth is not None else _auth(server)),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
     if key:
         headers["Idempotency-Key"] = key
     async with http.post(server.api_base + path, data=data, headers=headers) as resp:
@@ -38,14 +45,28 @@ async def _post(http: aiohttp.ClientSession, server: StripeTestServer, path: str
 
 
 def test_decode_form_bracket_syntax() -> None:
-    assert decode_form([("metadata[user_id]", "7"), ("items[0][price]", "price_1"), ("items[1][price]", "p2"),
-                        ("expand[]", "a"), ("expand[]", "b"), ("created[gte]", "10"), ("amount", "5")]) == {
-        "metadata": {"user_id": "7"}, "items": [{"price": "price_1"}, {"price": "p2"}], "expand": ["a", "b"],
-        "created": {"gte": "10"}, "amount": "5"}
+    assert decode_form(
+        [
+            ("metadata[user_id]", "7"),
+            ("items[0][price]", "price_1"),
+            ("items[1][price]", "p2"),
+            ("expand[]", "a"),
+            ("expand[]", "b"),
+            ("created[gte]", "10"),
+            ("amount", "5"),
+        ]
+    ) == {
+        "metadata": {"user_id": "7"},
+        "items": [{"price": "price_1"}, {"price": "p2"}],
+        "expand": ["a", "b"],
+        "created": {"gte": "10"},
+        "amount": "5",
+    }
 
 
-async def test_replay_returns_same_object_and_creates_nothing(stripe_server: StripeTestServer,
-                                                              http: aiohttp.ClientSession) -> None:
+async def test_replay_returns_same_object_and_creates_nothing(
+    stripe_server: StripeTestServer, http: aiohttp.ClientSession
+) -> None:
     body = "amount=1500&currency=usd&metadata[cm_topup_id]=3"
     s1, first, h1 = await _post(http, stripe_server, "/v1/payment_intents", body, key="cm-topup-3")
     s2, second, h2 = await _post(http, stripe_server, "/v1/payment_intents", body, key="cm-topup-3")
@@ -57,35 +78,45 @@ async def test_replay_returns_same_object_and_creates_nothing(stripe_server: Str
     assert s3 == 200 and third["id"] != first["id"]
 
 
-async def test_same_key_different_params_400(stripe_server: StripeTestServer,
-                                             http: aiohttp.ClientSession) -> None:
+async def test_same_key_different_params_400(
+    stripe_server: StripeTestServer, http: aiohttp.ClientSession
+) -> None:
     await _post(http, stripe_server, "/v1/payment_intents", "amount=1500&currency=usd", key="cm-topup-9")
-    status, body, _ = await _post(http, stripe_server, "/v1/payment_intents", "amount=1501&currency=usd",
-                                  key="cm-topup-9")
+    status, body, _ = await _post(
+        http, stripe_server, "/v1/payment_intents", "amount=1501&currency=usd", key="cm-topup-9"
+    )
     assert status == 400 and body["error"]["type"] == "idempotency_error"
     assert set(body["error"]) >= {"type", "code", "message", "param"}
     assert len(stripe_server.of_kind("payment_intent")) == 1
 
 
-async def test_validation_errors_are_not_stored_for_replay(stripe_server: StripeTestServer,
-                                                           http: aiohttp.ClientSession) -> None:
-    status, body, _ = await _post(http, stripe_server, "/v1/payment_intents", "amount=abc&currency=usd",
-                                  key="cm-topup-11")
-    assert status == 400 and body["error"] == {"type": "invalid_request_error", "code":
-                                               "parameter_invalid_integer", "param": "amount",
-                                               "message": "Invalid integer: abc"}
-    status, body, _ = await _post(http, stripe_server, "/v1/payment_intents", "amount=700&currency=usd",
-                                  key="cm-topup-11")
+async def test_validation_errors_are_not_stored_for_replay(
+    stripe_server: StripeTestServer, http: aiohttp.ClientSession
+) -> None:
+    status, body, _ = await _post(
+        http, stripe_server, "/v1/payment_intents", "amount=abc&currency=usd", key="cm-topup-11"
+    )
+    assert status == 400 and body["error"] == {
+        "type": "invalid_request_error",
+        "code": "parameter_invalid_integer",
+        "param": "amount",
+        "message": "Invalid integer: abc",
+    }
+    status, body, _ = await _post(
+        http, stripe_server, "/v1/payment_intents", "amount=700&currency=usd", key="cm-topup-11"
+    )
     assert status == 200 and body["amount"] == 700
 
 
-async def test_auth_bearer_basic_and_wrong(stripe_server: StripeTestServer,
-                                           http: aiohttp.ClientSession) -> None:
+async def test_auth_bearer_basic_and_wrong(
+    stripe_server: StripeTestServer, http: aiohttp.ClientSession
+) -> None:
     basic = {"Authorization": "Basic " + base64.b64encode(f"{stripe_server.secret_key}:".encode()).decode()}
     status, cus, _ = await _post(http, stripe_server, "/v1/customers", "email=a@b.c", auth=basic)
     assert status == 200 and cus["id"].startswith("cus_") and cus["object"] == "customer"
-    status, err, _ = await _post(http, stripe_server, "/v1/customers", "email=a@b.c",
-                                 auth={"Authorization": "Bearer sk_test_nope"})
+    status, err, _ = await _post(
+        http, stripe_server, "/v1/customers", "email=a@b.c", auth={"Authorization": "Bearer sk_test_nope"}
+    )
     assert status == 401 and err["error"]["type"] == "invalid_request_error"
     status, err, _ = await _post(http, stripe_server, "/v1/customers", "email=a@b.c", auth={})
     assert status == 401
@@ -94,8 +125,7 @@ async def test_auth_bearer_basic_and_wrong(stripe_server: StripeTestServer,
     assert len(stripe_server.of_kind("customer")) == 1
 
 
-async def test_signed_webhook_delivery_end_to_end(stripe_server: StripeTestServer,
-                                                  billing: Any) -> None:
+async def test_signed_webhook_delivery_end_to_end(stripe_server: StripeTestServer, billing: Any) -> None:
     """The server signs and POSTs events like Stripe; a receiver using billing.webhooks accepts them,
     rejects tampered ones and ignores events that are not ours."""
     outcomes: list[str] = []
@@ -108,8 +138,12 @@ async def test_signed_webhook_delivery_end_to_end(stripe_server: StripeTestServe
 
     async def receive(request: web.Request) -> web.Response:
         try:
-            body = verify_signature(await request.read(), request.headers.get("Stripe-Signature"),
-                                    [stripe_server.webhook_secret], now=int(time.time()))
+            body = verify_signature(
+                await request.read(),
+                request.headers.get("Stripe-Signature"),
+                [stripe_server.webhook_secret],
+                now=int(time.time()),
+            )
         except SignatureError as exc:
             return web.json_response({"error": exc.reason}, status=400)
         outcome = await dispatcher.dispatch(parse_event(body), None)
@@ -125,8 +159,10 @@ async def test_signed_webhook_delivery_end_to_end(stripe_server: StripeTestServe
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     try:
         from billing.idempotency import idempotency_key
-        ours = await billing.create_payment_intent(2000, "usd", None, {"cm_topup_id": 1},
-                                                   idempotency_key("t", 1))
+
+        ours = await billing.create_payment_intent(
+            2000, "usd", None, {"cm_topup_id": 1}, idempotency_key("t", 1)
+        )
         foreign = await billing.create_payment_intent(2000, "usd", None, None, idempotency_key("t", 2))
         stripe_server.objects[foreign["id"]]["metadata"] = {"shop": "other-app"}
         event = stripe_server.payment_intent_succeeded_event(ours["id"])
@@ -143,14 +179,24 @@ async def test_signed_webhook_delivery_end_to_end(stripe_server: StripeTestServe
         foreign_event = stripe_server.payment_intent_succeeded_event(foreign["id"])
         assert (await stripe_server.send_event(url, foreign_event))[0] == 200
         charge = stripe_server.objects[ours["id"]]["latest_charge"]
-        for evt in (stripe_server.charge_refunded_event(charge), stripe_server.dispute_created_event(charge),
-                    stripe_server.checkout_session_completed_event(ours["id"])):
+        for evt in (
+            stripe_server.charge_refunded_event(charge),
+            stripe_server.dispute_created_event(charge),
+            stripe_server.checkout_session_completed_event(ours["id"]),
+        ):
             assert evt["object"] == "event" and evt["livemode"] is False and evt["api_version"]
             assert (await stripe_server.send_event(url, evt))[0] == 200
     finally:
         await runner.cleanup()
-    assert outcomes == [f"payment_intent.succeeded:{ours['id']}", "handled",
-                        f"payment_intent.succeeded:{ours['id']}", "handled", "not_ours",
-                        "no_handler", "no_handler", "no_handler"]
+    assert outcomes == [
+        f"payment_intent.succeeded:{ours['id']}",
+        "handled",
+        f"payment_intent.succeeded:{ours['id']}",
+        "handled",
+        "not_ours",
+        "no_handler",
+        "no_handler",
+        "no_handler",
+    ]
     assert parse_event(stripe_server.events[-1]).object["payment_intent"] == ours["id"]
     assert Outcome.HANDLED.value == "handled"

@@ -92,7 +92,8 @@ async def test_anvil_fresh_chain_redeploys(fresh_anvil: Anvil, tmp_path: Path) -
         signer = LocalSigner(dev_signer_key(conn))
         try:
             manifest = await deploy_suite(conn, signer, manifest_dir=tmp_path)
-            assert await conn.w3.eth.get_transaction_count(signer.address) == 7  # 4 contracts + OPERATOR, SEIZER, TOPUP role grants
+            # 4 contracts + OPERATOR, SEIZER, TOPUP role grants
+            assert await conn.w3.eth.get_transaction_count(signer.address) == 7
             assert load_manifest(tmp_path, conn.chain_id) == manifest
         finally:
             await conn.close()

@@ -48,8 +48,11 @@ TEST_CARDS: dict[str, dict[str, Any]] = {
     "pm_card_visa": {"brand": "visa", "last4": "4242", "decline": None},
     "pm_card_mastercard": {"brand": "mastercard", "last4": "4444", "decline": None},
     "pm_card_chargeDeclined": {"brand": "visa", "last4": "0002", "decline": "generic_decline"},
-    "pm_card_chargeDeclinedInsufficientFunds": {"brand": "visa", "last4": "9995",
-                                                "decline": "insufficient_funds"},
+    "pm_card_chargeDeclinedInsufficientFunds": {
+        "brand": "visa",
+        "last4": "9995",
+        "decline": "insufficient_funds",
+    },
 }
 
 Obj = dict[str, Any]
@@ -107,30 +110,51 @@ class RecordedRequest:
 
 
 class StripeApiError(Exception):
-    def __init__(self, status: int, type_: str, message: str, *, code: str | None = None,
-                 param: str | None = None, extra: Obj | None = None, store: bool = False) -> None:
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        extra: Obj | None = None,
+        store: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
-        self.body: Obj = {"error": {"type": type_, "message": message, "code": code, "param": param,
-                                    **(extra or {})}}
+        self.body: Obj = {
+            "error": {"type": type_, "message": message, "code": code, "param": param, **(extra or {})}
+        }
         self.store = store  # card errors happen after execution started: Stripe stores them for replay
 
 
 def _missing(kind: str, oid: str, param: str = "id") -> StripeApiError:
-    return StripeApiError(404, "invalid_request_error", f"No such {kind}: '{oid}'",
-                          code="resource_missing", param=param)
+    return StripeApiError(
+        404, "invalid_request_error", f"No such {kind}: '{oid}'", code="resource_missing", param=param
+    )
 
 
 def _int_param(params: Obj, name: str, *, required: bool = True) -> int | None:
     raw = params.get(name)
     if raw is None:
         if required:
-            raise StripeApiError(400, "invalid_request_error", f"Missing required param: {name}.",
-                                 code="parameter_missing", param=name)
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                f"Missing required param: {name}.",
+                code="parameter_missing",
+                param=name,
+            )
         return None
     if not isinstance(raw, str) or not re.fullmatch(r"-?[0-9]+", raw):
-        raise StripeApiError(400, "invalid_request_error", f"Invalid integer: {raw}",
-                             code="parameter_invalid_integer", param=name)
+        raise StripeApiError(
+            400,
+            "invalid_request_error",
+            f"Invalid integer: {raw}",
+            code="parameter_invalid_integer",
+            param=name,
+        )
     return int(raw)
 
 
@@ -224,27 +248,57 @@ class StripeTestServer:
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
         form_pairs = [(k, v) for k, v in _parse_qsl(raw.decode())] if request.method == "POST" else []
-        rec = RecordedRequest(method=request.method, path=request.path, headers=dict(request.headers),
-                              form=decode_form(form_pairs), query=decode_form(list(request.query.items())))
+        rec = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers=dict(request.headers),
+            form=decode_form(form_pairs),
+            query=decode_form(list(request.query.items())),
+        )
         self.requests.append(rec)
         if not self._authorized(request):
-            return self._reply(rec, 401, {"error": {
-                "type": "invalid_request_error", "code": None, "param": None,
-                "message": "Invalid API Key provided: " + _redact(request.headers.get("Authorization", ""))}})
+            return self._reply(
+                rec,
+                401,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": None,
+                        "param": None,
+                        "message": "Invalid API Key provided: "
+                        + _redact(request.headers.get("Authorization", "")),
+                    }
+                },
+            )
         key = rec.idempotency_key if request.method == "POST" else None
         fingerprint = json.dumps([request.method, request.path, sorted(form_pairs)])
         if key is not None:
             stored = self._idem.get((self.secret_key, key))
             if stored is not None:
                 if stored.fingerprint != fingerprint:
-                    return self._reply(rec, 400, {"error": {
-                        "type": "idempotency_error", "code": None, "param": None,
-                        "message": "Keys for idempotent requests can only be used with the same parameters "
-                                   f"they were first used with. Try using a key other than '{key}' if you "
-                                   "meant to execute a different request."}})
+                    return self._reply(
+                        rec,
+                        400,
+                        {
+                            "error": {
+                                "type": "idempotency_error",
+                                "code": None,
+                                "param": None,
+                                "message": (
+                                    "Keys for idempotent requests can only be used with the same "
+                                    f"parameters they were first used with. Try using a key other than "
+                                    f"'{key}' if you meant to execute a different request."
+                                ),
+                            }
+                        },
+                    )
                 rec.status, rec.replayed = stored.status, True
-                return web.Response(status=stored.status, body=stored.body, content_type="application/json",
-                                    headers={"Idempotent-Replayed": "true", "Idempotency-Key": key})
+                return web.Response(
+                    status=stored.status,
+                    body=stored.body,
+                    content_type="application/json",
+                    headers={"Idempotent-Replayed": "true", "Idempotency-Key": key},
+                )
         try:
             status, body = 200, self._route(request.method, request.path, rec.form if rec.form else rec.query)
             store = True
@@ -272,16 +326,18 @@ class StripeTestServer:
             if m:
                 result: Obj = fn(params, *m.groups())
                 return result
-        raise StripeApiError(404, "invalid_request_error",
-                             f"Unrecognized request URL ({method}: {path}).")
+        raise StripeApiError(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
 
     def _table(self) -> list[tuple[str, str, Callable[..., Obj]]]:
         return [
             (r"/v1/customers", "POST", self._create_customer),
             (r"/v1/customers/([^/]+)", "GET", lambda p, i: self._get("customer", i)),
             (r"/v1/customers/([^/]+)", "POST", self._update_customer),
-            (r"/v1/customers/([^/]+)/payment_methods", "GET",
-             lambda p, i: self._list_payment_methods({**p, "customer": i})),
+            (
+                r"/v1/customers/([^/]+)/payment_methods",
+                "GET",
+                lambda p, i: self._list_payment_methods({**p, "customer": i}),
+            ),
             (r"/v1/payment_methods", "GET", self._list_payment_methods),
             (r"/v1/payment_methods/([^/]+)", "GET", lambda p, i: self._get("payment_method", i)),
             (r"/v1/payment_methods/([^/]+)/attach", "POST", self._attach_pm),
@@ -289,8 +345,11 @@ class StripeTestServer:
             (r"/v1/setup_intents", "POST", self._create_setup_intent),
             (r"/v1/setup_intents/([^/]+)", "GET", lambda p, i: self._get("setup_intent", i, "intent")),
             (r"/v1/payment_intents", "POST", self._create_payment_intent),
-            (r"/v1/payment_intents", "GET", lambda p: self._list("payment_intent", p, "/v1/payment_intents",
-                                                                 ("customer",))),
+            (
+                r"/v1/payment_intents",
+                "GET",
+                lambda p: self._list("payment_intent", p, "/v1/payment_intents", ("customer",)),
+            ),
             (r"/v1/payment_intents/([^/]+)", "GET", lambda p, i: self._get("payment_intent", i, "intent")),
             (r"/v1/payment_intents/([^/]+)/confirm", "POST", self._confirm_pi),
             (r"/v1/products", "POST", self._create_product),
@@ -298,8 +357,11 @@ class StripeTestServer:
             (r"/v1/subscriptions", "POST", self._create_subscription),
             (r"/v1/subscriptions/([^/]+)", "GET", lambda p, i: self._get("subscription", i)),
             (r"/v1/subscriptions/([^/]+)", "POST", self._update_subscription),
-            (r"/v1/invoices", "GET", lambda p: self._list("invoice", p, "/v1/invoices",
-                                                          ("customer", "subscription"))),
+            (
+                r"/v1/invoices",
+                "GET",
+                lambda p: self._list("invoice", p, "/v1/invoices", ("customer", "subscription")),
+            ),
             (r"/v1/invoices/([^/]+)", "GET", lambda p, i: self._get("invoice", i, "invoice")),
             (r"/v1/refunds", "POST", self._create_refund),
             (r"/v1/charges/([^/]+)", "GET", lambda p, i: self._get("charge", i, "charge")),
@@ -307,12 +369,19 @@ class StripeTestServer:
 
     # ---- customers ------------------------------------------------------------------------------
     def _create_customer(self, p: Obj) -> Obj:
-        return self._put({
-            "id": self._new_id("cus"), "object": "customer", "created": self.now(), "livemode": False,
-            "email": p.get("email"), "name": p.get("name"), "description": p.get("description"),
-            "metadata": dict(p.get("metadata") or {}),
-            "invoice_settings": {"default_payment_method": None, "custom_fields": None, "footer": None},
-        })
+        return self._put(
+            {
+                "id": self._new_id("cus"),
+                "object": "customer",
+                "created": self.now(),
+                "livemode": False,
+                "email": p.get("email"),
+                "name": p.get("name"),
+                "description": p.get("description"),
+                "metadata": dict(p.get("metadata") or {}),
+                "invoice_settings": {"default_payment_method": None, "custom_fields": None, "footer": None},
+            }
+        )
 
     def _update_customer(self, p: Obj, cid: str) -> Obj:
         cus = self._get("customer", cid)
@@ -327,10 +396,13 @@ class StripeTestServer:
             if pm_id is not None:
                 pm = self._get("payment_method", pm_id, "invoice_settings[default_payment_method]")
                 if pm["customer"] != cid:
-                    raise StripeApiError(400, "invalid_request_error",
-                                         f"The payment method {pm_id} is not attached to customer {cid}.",
-                                         code="resource_missing",
-                                         param="invoice_settings[default_payment_method]")
+                    raise StripeApiError(
+                        400,
+                        "invalid_request_error",
+                        f"The payment method {pm_id} is not attached to customer {cid}.",
+                        code="resource_missing",
+                        param="invoice_settings[default_payment_method]",
+                    )
             cus["invoice_settings"]["default_payment_method"] = pm_id
         return cus
 
@@ -339,12 +411,26 @@ class StripeTestServer:
         """A test token (``pm_card_visa``) becomes a fresh pm_ object; an existing pm_ id is returned."""
         if token in TEST_CARDS:
             card = TEST_CARDS[token]
-            pm = self._put({
-                "id": self._new_id("pm"), "object": "payment_method", "type": "card", "created": self.now(),
-                "livemode": False, "customer": None, "metadata": {}, "billing_details": {"email": None},
-                "card": {"brand": card["brand"], "last4": card["last4"], "exp_month": 12, "exp_year": 2034,
-                         "funding": "credit", "country": "US"},
-            })
+            pm = self._put(
+                {
+                    "id": self._new_id("pm"),
+                    "object": "payment_method",
+                    "type": "card",
+                    "created": self.now(),
+                    "livemode": False,
+                    "customer": None,
+                    "metadata": {},
+                    "billing_details": {"email": None},
+                    "card": {
+                        "brand": card["brand"],
+                        "last4": card["last4"],
+                        "exp_month": 12,
+                        "exp_year": 2034,
+                        "funding": "credit",
+                        "country": "US",
+                    },
+                }
+            )
             self._declines[pm["id"]] = card["decline"]
             return pm
         return self._get("payment_method", token, param)
@@ -352,23 +438,34 @@ class StripeTestServer:
     def _attach_pm(self, p: Obj, pm_id: str) -> Obj:
         cid = p.get("customer")
         if not cid:
-            raise StripeApiError(400, "invalid_request_error", "Missing required param: customer.",
-                                 code="parameter_missing", param="customer")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "Missing required param: customer.",
+                code="parameter_missing",
+                param="customer",
+            )
         self._get("customer", cid, "customer")
         pm = self._materialize_pm(pm_id)
         if pm["customer"] not in (None, cid):
-            raise StripeApiError(400, "invalid_request_error",
-                                 "The payment method you provided has already been attached to a customer.",
-                                 code="payment_method_already_attached")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "The payment method you provided has already been attached to a customer.",
+                code="payment_method_already_attached",
+            )
         pm["customer"] = cid
         return pm
 
     def _detach_pm(self, p: Obj, pm_id: str) -> Obj:
         pm = self._get("payment_method", pm_id, "payment_method")
         if pm["customer"] is None:
-            raise StripeApiError(400, "invalid_request_error",
-                                 "The payment method you provided is not attached to a customer so "
-                                 "detachment is impossible.", code="payment_method_unexpected_state")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "The payment method you provided is not attached to a customer so detachment is impossible.",
+                code="payment_method_unexpected_state",
+            )
         cus = self.objects.get(pm["customer"])
         if cus and cus["invoice_settings"]["default_payment_method"] == pm_id:
             cus["invoice_settings"]["default_payment_method"] = None
@@ -379,9 +476,13 @@ class StripeTestServer:
         cid = p.get("customer")
         if cid:
             self._get("customer", cid, "customer")
-        items = [o for o in reversed(self.of_kind("payment_method"))
-                 if o["customer"] is not None and (not cid or o["customer"] == cid)
-                 and o["type"] == p.get("type", o["type"])]
+        items = [
+            o
+            for o in reversed(self.of_kind("payment_method"))
+            if o["customer"] is not None
+            and (not cid or o["customer"] == cid)
+            and o["type"] == p.get("type", o["type"])
+        ]
         return self._page(items, p, "/v1/payment_methods")
 
     # ---- setup intents --------------------------------------------------------------------------
@@ -390,13 +491,21 @@ class StripeTestServer:
         if cid:
             self._get("customer", cid, "customer")
         sid = self._new_id("seti")
-        return self._put({
-            "id": sid, "object": "setup_intent", "created": self.now(), "livemode": False, "customer": cid,
-            "client_secret": f"{sid}_secret_{secrets.token_hex(8)}", "status": "requires_payment_method",
-            "usage": p.get("usage", "off_session"), "payment_method": None,
-            "payment_method_types": p.get("payment_method_types") or ["card"],
-            "metadata": dict(p.get("metadata") or {}),
-        })
+        return self._put(
+            {
+                "id": sid,
+                "object": "setup_intent",
+                "created": self.now(),
+                "livemode": False,
+                "customer": cid,
+                "client_secret": f"{sid}_secret_{secrets.token_hex(8)}",
+                "status": "requires_payment_method",
+                "usage": p.get("usage", "off_session"),
+                "payment_method": None,
+                "payment_method_types": p.get("payment_method_types") or ["card"],
+                "metadata": dict(p.get("metadata") or {}),
+            }
+        )
 
     # ---- payment intents ------------------------------------------------------------------------
     def _create_payment_intent(self, p: Obj) -> Obj:
@@ -404,27 +513,57 @@ class StripeTestServer:
         assert amount is not None
         currency = p.get("currency")
         if not currency:
-            raise StripeApiError(400, "invalid_request_error", "Missing required param: currency.",
-                                 code="parameter_missing", param="currency")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "Missing required param: currency.",
+                code="parameter_missing",
+                param="currency",
+            )
         if currency not in SUPPORTED_CURRENCIES:
-            raise StripeApiError(400, "invalid_request_error", f"Invalid currency: {currency}.",
-                                 code="parameter_invalid_string", param="currency")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                f"Invalid currency: {currency}.",
+                code="parameter_invalid_string",
+                param="currency",
+            )
         if amount < MIN_CHARGE_CENTS:
-            raise StripeApiError(400, "invalid_request_error",
-                                 "Amount must be at least $0.50 usd", code="amount_too_small", param="amount")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "Amount must be at least $0.50 usd",
+                code="amount_too_small",
+                param="amount",
+            )
         cid = p.get("customer")
         if cid:
             self._get("customer", cid, "customer")
         pid = self._new_id("pi")
-        pi = self._put({
-            "id": pid, "object": "payment_intent", "created": self.now(), "livemode": False,
-            "amount": amount, "amount_received": 0, "amount_capturable": 0, "currency": currency,
-            "customer": cid, "description": p.get("description"), "metadata": dict(p.get("metadata") or {}),
-            "client_secret": f"{pid}_secret_{secrets.token_hex(8)}", "status": "requires_payment_method",
-            "payment_method": None, "latest_charge": None, "last_payment_error": None,
-            "receipt_email": p.get("receipt_email"), "capture_method": "automatic",
-            "confirmation_method": "automatic", "payment_method_types": ["card"],
-        })
+        pi = self._put(
+            {
+                "id": pid,
+                "object": "payment_intent",
+                "created": self.now(),
+                "livemode": False,
+                "amount": amount,
+                "amount_received": 0,
+                "amount_capturable": 0,
+                "currency": currency,
+                "customer": cid,
+                "description": p.get("description"),
+                "metadata": dict(p.get("metadata") or {}),
+                "client_secret": f"{pid}_secret_{secrets.token_hex(8)}",
+                "status": "requires_payment_method",
+                "payment_method": None,
+                "latest_charge": None,
+                "last_payment_error": None,
+                "receipt_email": p.get("receipt_email"),
+                "capture_method": "automatic",
+                "confirmation_method": "automatic",
+                "payment_method_types": ["card"],
+            }
+        )
         if p.get("payment_method"):
             pm = self._materialize_pm(p["payment_method"])
             pi["payment_method"] = pm["id"]
@@ -436,52 +575,96 @@ class StripeTestServer:
     def _confirm_pi(self, p: Obj, pid: str) -> Obj:
         pi = self._get("payment_intent", pid, "intent")
         if pi["status"] == "succeeded":
-            raise StripeApiError(400, "invalid_request_error",
-                                 "This PaymentIntent's payment_method could not be updated because it has a "
-                                 "status of succeeded.", code="payment_intent_unexpected_state")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "This PaymentIntent's payment_method could not be updated because it has a "
+                "status of succeeded.",
+                code="payment_intent_unexpected_state",
+            )
         if p.get("payment_method"):
             pi["payment_method"] = self._materialize_pm(p["payment_method"])["id"]
         if not pi["payment_method"]:
-            raise StripeApiError(400, "invalid_request_error",
-                                 "You cannot confirm this PaymentIntent because it's missing a payment "
-                                 "method.",
-                                 code="payment_intent_unexpected_state")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                code="payment_intent_unexpected_state",
+            )
         decline = self._declines.get(pi["payment_method"])
         if decline:
             charge = self._new_charge(pi, paid=False, failure_code="card_declined")
             pi["status"] = "requires_payment_method"
             pi["latest_charge"] = charge["id"]
-            error = {"type": "card_error", "code": "card_declined", "decline_code": decline,
-                     "message": "Your card was declined.", "param": None, "charge": charge["id"],
-                     "payment_method": {"id": pi["payment_method"]}}
+            error = {
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": decline,
+                "message": "Your card was declined.",
+                "param": None,
+                "charge": charge["id"],
+                "payment_method": {"id": pi["payment_method"]},
+            }
             pi["last_payment_error"] = error
             pi["payment_method"] = None
-            raise StripeApiError(402, "card_error", "Your card was declined.", code="card_declined",
-                                 extra={"decline_code": decline, "charge": charge["id"],
-                                        "payment_intent": dict(pi)}, store=True)
+            raise StripeApiError(
+                402,
+                "card_error",
+                "Your card was declined.",
+                code="card_declined",
+                extra={"decline_code": decline, "charge": charge["id"], "payment_intent": dict(pi)},
+                store=True,
+            )
         return self.succeed_payment_intent(pid)
 
     def _new_charge(self, pi: Obj, *, paid: bool, failure_code: str | None = None) -> Obj:
         cid = self._new_id("ch")
-        return self._put({
-            "id": cid, "object": "charge", "created": self.now(), "livemode": False,
-            "amount": pi["amount"], "amount_captured": pi["amount"] if paid else 0, "amount_refunded": 0,
-            "currency": pi["currency"], "customer": pi["customer"], "payment_intent": pi["id"],
-            "payment_method": pi["payment_method"], "metadata": dict(pi["metadata"]),
-            "paid": paid, "captured": paid, "refunded": False, "disputed": False,
-            "status": "succeeded" if paid else "failed", "failure_code": failure_code,
-            "receipt_url": f"https://pay.stripe.com/receipts/payment/{cid}" if paid else None,
-            "invoice": pi.get("invoice"),
-        })
+        return self._put(
+            {
+                "id": cid,
+                "object": "charge",
+                "created": self.now(),
+                "livemode": False,
+                "amount": pi["amount"],
+                "amount_captured": pi["amount"] if paid else 0,
+                "amount_refunded": 0,
+                "currency": pi["currency"],
+                "customer": pi["customer"],
+                "payment_intent": pi["id"],
+                "payment_method": pi["payment_method"],
+                "metadata": dict(pi["metadata"]),
+                "paid": paid,
+                "captured": paid,
+                "refunded": False,
+                "disputed": False,
+                "status": "succeeded" if paid else "failed",
+                "failure_code": failure_code,
+                "receipt_url": f"https://pay.stripe.com/receipts/payment/{cid}" if paid else None,
+                "invoice": pi.get("invoice"),
+            }
+        )
 
     # ---- products, prices, subscriptions, invoices ----------------------------------------------
     def _create_product(self, p: Obj) -> Obj:
         if not p.get("name"):
-            raise StripeApiError(400, "invalid_request_error", "Missing required param: name.",
-                                 code="parameter_missing", param="name")
-        return self._put({"id": self._new_id("prod"), "object": "product", "created": self.now(),
-                          "livemode": False, "name": p["name"], "active": True,
-                          "metadata": dict(p.get("metadata") or {})})
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "Missing required param: name.",
+                code="parameter_missing",
+                param="name",
+            )
+        return self._put(
+            {
+                "id": self._new_id("prod"),
+                "object": "product",
+                "created": self.now(),
+                "livemode": False,
+                "name": p["name"],
+                "active": True,
+                "metadata": dict(p.get("metadata") or {}),
+            }
+        )
 
     def _create_price(self, p: Obj) -> Obj:
         unit_amount = _int_param(p, "unit_amount")
@@ -491,46 +674,93 @@ class StripeTestServer:
         elif isinstance(p.get("product_data"), dict):
             product = self._create_product(p["product_data"])["id"]
         else:
-            raise StripeApiError(400, "invalid_request_error", "Missing required param: product.",
-                                 code="parameter_missing", param="product")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "Missing required param: product.",
+                code="parameter_missing",
+                param="product",
+            )
         recurring = p.get("recurring")
-        return self._put({
-            "id": self._new_id("price"), "object": "price", "created": self.now(), "livemode": False,
-            "unit_amount": unit_amount, "currency": p.get("currency", "usd"), "product": product,
-            "active": True, "type": "recurring" if recurring else "one_time",
-            "recurring": ({"interval": recurring.get("interval", "month"),
-                           "interval_count": int(recurring.get("interval_count", "1"))}
-                          if recurring else None),
-            "metadata": dict(p.get("metadata") or {}),
-        })
+        return self._put(
+            {
+                "id": self._new_id("price"),
+                "object": "price",
+                "created": self.now(),
+                "livemode": False,
+                "unit_amount": unit_amount,
+                "currency": p.get("currency", "usd"),
+                "product": product,
+                "active": True,
+                "type": "recurring" if recurring else "one_time",
+                "recurring": (
+                    {
+                        "interval": recurring.get("interval", "month"),
+                        "interval_count": int(recurring.get("interval_count", "1")),
+                    }
+                    if recurring
+                    else None
+                ),
+                "metadata": dict(p.get("metadata") or {}),
+            }
+        )
 
     def _create_subscription(self, p: Obj) -> Obj:
         cid = p.get("customer")
         if not cid:
-            raise StripeApiError(400, "invalid_request_error", "Missing required param: customer.",
-                                 code="parameter_missing", param="customer")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "Missing required param: customer.",
+                code="parameter_missing",
+                param="customer",
+            )
         cus = self._get("customer", cid, "customer")
         items = p.get("items") or []
         if not items or not isinstance(items, list) or not items[0].get("price"):
-            raise StripeApiError(400, "invalid_request_error", "Missing required param: items.",
-                                 code="parameter_missing", param="items")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "Missing required param: items.",
+                code="parameter_missing",
+                param="items",
+            )
         price = self._get("price", items[0]["price"], "items[0][price]")
         pm_id = p.get("default_payment_method") or cus["invoice_settings"]["default_payment_method"]
         now = self.now()
         sid = self._new_id("sub")
-        sub = self._put({
-            "id": sid, "object": "subscription", "created": now, "livemode": False, "customer": cid,
-            "status": "incomplete", "cancel_at_period_end": False, "canceled_at": None,
-            "default_payment_method": p.get("default_payment_method"),
-            "metadata": dict(p.get("metadata") or {}),
-            "current_period_start": now, "current_period_end": now + 30 * 86400,
-            "items": {"object": "list", "has_more": False,
-                      "url": f"/v1/subscription_items?subscription={sid}",
-                      "data": [{"id": self._new_id("si"), "object": "subscription_item", "price": price,
-                                "quantity": 1, "current_period_start": now,
-                                "current_period_end": now + 30 * 86400}]},
-            "latest_invoice": None,
-        })
+        sub = self._put(
+            {
+                "id": sid,
+                "object": "subscription",
+                "created": now,
+                "livemode": False,
+                "customer": cid,
+                "status": "incomplete",
+                "cancel_at_period_end": False,
+                "canceled_at": None,
+                "default_payment_method": p.get("default_payment_method"),
+                "metadata": dict(p.get("metadata") or {}),
+                "current_period_start": now,
+                "current_period_end": now + 30 * 86400,
+                "items": {
+                    "object": "list",
+                    "has_more": False,
+                    "url": f"/v1/subscription_items?subscription={sid}",
+                    "data": [
+                        {
+                            "id": self._new_id("si"),
+                            "object": "subscription_item",
+                            "price": price,
+                            "quantity": 1,
+                            "current_period_start": now,
+                            "current_period_end": now + 30 * 86400,
+                        }
+                    ],
+                },
+                "latest_invoice": None,
+            }
+        )
         invoice = self._new_invoice(sub, price, pm_id)
         sub["status"] = "active" if invoice["status"] == "paid" else "incomplete"
         return sub
@@ -539,46 +769,99 @@ class StripeTestServer:
         now = self.now()
         inv_id = self._new_id("in")
         sub_meta = dict(sub["metadata"])
-        invoice = self._put({
-            "id": inv_id, "object": "invoice", "created": now, "livemode": False,
-            "customer": sub["customer"], "subscription": sub["id"], "currency": price["currency"],
-            "amount_due": price["unit_amount"], "amount_paid": 0, "amount_remaining": price["unit_amount"],
-            "status": "open", "paid": False, "billing_reason": "subscription_create"
-            if sub["latest_invoice"] is None else "subscription_cycle",
-            "period_start": sub["current_period_start"], "period_end": sub["current_period_end"],
-            "hosted_invoice_url": f"https://invoice.stripe.com/i/{inv_id}",
-            "invoice_pdf": f"https://pay.stripe.com/invoice/{inv_id}/pdf",
-            "metadata": {}, "subscription_details": {"metadata": sub_meta},
-            "parent": {"type": "subscription_details",
-                       "subscription_details": {"subscription": sub["id"], "metadata": sub_meta}},
-            "lines": {"object": "list", "has_more": False, "url": f"/v1/invoices/{inv_id}/lines",
-                      "data": [{"id": self._new_id("il"), "object": "line_item",
-                                "amount": price["unit_amount"], "currency": price["currency"],
-                                "period": {"start": sub["current_period_start"],
-                                           "end": sub["current_period_end"]},
-                                "metadata": sub_meta}]},
-            "payment_intent": None, "charge": None,
-        })
+        invoice = self._put(
+            {
+                "id": inv_id,
+                "object": "invoice",
+                "created": now,
+                "livemode": False,
+                "customer": sub["customer"],
+                "subscription": sub["id"],
+                "currency": price["currency"],
+                "amount_due": price["unit_amount"],
+                "amount_paid": 0,
+                "amount_remaining": price["unit_amount"],
+                "status": "open",
+                "paid": False,
+                "billing_reason": "subscription_create"
+                if sub["latest_invoice"] is None
+                else "subscription_cycle",
+                "period_start": sub["current_period_start"],
+                "period_end": sub["current_period_end"],
+                "hosted_invoice_url": f"https://invoice.stripe.com/i/{inv_id}",
+                "invoice_pdf": f"https://pay.stripe.com/invoice/{inv_id}/pdf",
+                "metadata": {},
+                "subscription_details": {"metadata": sub_meta},
+                "parent": {
+                    "type": "subscription_details",
+                    "subscription_details": {"subscription": sub["id"], "metadata": sub_meta},
+                },
+                "lines": {
+                    "object": "list",
+                    "has_more": False,
+                    "url": f"/v1/invoices/{inv_id}/lines",
+                    "data": [
+                        {
+                            "id": self._new_id("il"),
+                            "object": "line_item",
+                            "amount": price["unit_amount"],
+                            "currency": price["currency"],
+                            "period": {
+                                "start": sub["current_period_start"],
+                                "end": sub["current_period_end"],
+                            },
+                            "metadata": sub_meta,
+                        }
+                    ],
+                },
+                "payment_intent": None,
+                "charge": None,
+            }
+        )
         sub["latest_invoice"] = inv_id
         if pm_id is not None and self._declines.get(pm_id) is None and pm_id in self.objects:
-            pi = self._put({
-                "id": self._new_id("pi"), "object": "payment_intent", "created": now, "livemode": False,
-                "amount": price["unit_amount"], "amount_received": 0, "currency": price["currency"],
-                "customer": sub["customer"], "metadata": {}, "status": "processing",
-                "payment_method": pm_id, "latest_charge": None, "invoice": inv_id,
-                "client_secret": None, "last_payment_error": None, "description": None,
-            })
+            pi = self._put(
+                {
+                    "id": self._new_id("pi"),
+                    "object": "payment_intent",
+                    "created": now,
+                    "livemode": False,
+                    "amount": price["unit_amount"],
+                    "amount_received": 0,
+                    "currency": price["currency"],
+                    "customer": sub["customer"],
+                    "metadata": {},
+                    "status": "processing",
+                    "payment_method": pm_id,
+                    "latest_charge": None,
+                    "invoice": inv_id,
+                    "client_secret": None,
+                    "last_payment_error": None,
+                    "description": None,
+                }
+            )
             self.succeed_payment_intent(pi["id"])
-            invoice.update({"status": "paid", "paid": True, "amount_paid": price["unit_amount"],
-                            "amount_remaining": 0, "payment_intent": pi["id"], "charge": pi["latest_charge"]})
+            invoice.update(
+                {
+                    "status": "paid",
+                    "paid": True,
+                    "amount_paid": price["unit_amount"],
+                    "amount_remaining": 0,
+                    "payment_intent": pi["id"],
+                    "charge": pi["latest_charge"],
+                }
+            )
         return invoice
 
     def _update_subscription(self, p: Obj, sid: str) -> Obj:
         sub = self._get("subscription", sid, "subscription_exposed_id")
         if sub["status"] == "canceled":
-            raise StripeApiError(400, "invalid_request_error",
-                                 "A canceled subscription can only update its cancellation_details and "
-                                 "metadata.", code="resource_missing")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "A canceled subscription can only update its cancellation_details and metadata.",
+                code="resource_missing",
+            )
         if "cancel_at_period_end" in p:
             sub["cancel_at_period_end"] = _bool_param(p, "cancel_at_period_end")
             sub["cancel_at"] = sub["current_period_end"] if sub["cancel_at_period_end"] else None
@@ -591,34 +874,58 @@ class StripeTestServer:
         if p.get("payment_intent"):
             pi = self._get("payment_intent", p["payment_intent"], "payment_intent")
             if not pi.get("latest_charge") or self.objects[pi["latest_charge"]]["paid"] is False:
-                raise StripeApiError(400, "invalid_request_error",
-                                     f"This PaymentIntent ({pi['id']}) does not have a successful charge to "
-                                     "refund.", code="charge_not_refundable", param="payment_intent")
+                raise StripeApiError(
+                    400,
+                    "invalid_request_error",
+                    f"This PaymentIntent ({pi['id']}) does not have a successful charge to refund.",
+                    code="charge_not_refundable",
+                    param="payment_intent",
+                )
             charge = self.objects[pi["latest_charge"]]
         elif p.get("charge"):
             charge = self._get("charge", p["charge"], "charge")
         else:
-            raise StripeApiError(400, "invalid_request_error", "Missing required param: charge.",
-                                 code="parameter_missing", param="charge")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "Missing required param: charge.",
+                code="parameter_missing",
+                param="charge",
+            )
         remaining = charge["amount_captured"] - charge["amount_refunded"]
         amount = _int_param(p, "amount", required=False)
         amount = remaining if amount is None else amount
         if remaining <= 0:
-            raise StripeApiError(400, "invalid_request_error",
-                                 f"Charge {charge['id']} has already been refunded.",
-                                 code="charge_already_refunded")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                f"Charge {charge['id']} has already been refunded.",
+                code="charge_already_refunded",
+            )
         if amount <= 0 or amount > remaining:
-            raise StripeApiError(400, "invalid_request_error",
-                                 f"Refund amount ({amount}) is greater than unrefunded amount on charge "
-                                 f"({remaining})", code="amount_too_large", param="amount")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+                code="amount_too_large",
+                param="amount",
+            )
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
-        return self._put({
-            "id": self._new_id("re"), "object": "refund", "created": self.now(), "amount": amount,
-            "currency": charge["currency"], "charge": charge["id"],
-            "payment_intent": charge["payment_intent"],
-            "status": "succeeded", "reason": p.get("reason"), "metadata": dict(p.get("metadata") or {}),
-        })
+        return self._put(
+            {
+                "id": self._new_id("re"),
+                "object": "refund",
+                "created": self.now(),
+                "amount": amount,
+                "currency": charge["currency"],
+                "charge": charge["id"],
+                "payment_intent": charge["payment_intent"],
+                "status": "succeeded",
+                "reason": p.get("reason"),
+                "metadata": dict(p.get("metadata") or {}),
+            }
+        )
 
     # ---- lists ----------------------------------------------------------------------------------
     def _list(self, kind: str, p: Obj, url: str, filters: tuple[str, ...]) -> Obj:
@@ -628,8 +935,12 @@ class StripeTestServer:
                 items = [o for o in items if o.get(name) == p[name]]
         created = p.get("created")
         if isinstance(created, dict):
-            for op, test in (("gte", operator.ge), ("gt", operator.gt), ("lte", operator.le),
-                             ("lt", operator.lt)):
+            for op, test in (
+                ("gte", operator.ge),
+                ("gt", operator.gt),
+                ("lte", operator.le),
+                ("lt", operator.lt),
+            ):
                 if op in created:
                     bound = _int_param(created, op) or 0
                     items = [o for o in items if test(o["created"], bound)]
@@ -641,16 +952,19 @@ class StripeTestServer:
     def _page(self, items: list[Obj], p: Obj, url: str) -> Obj:
         limit = _int_param(p, "limit", required=False) or 10
         if not 1 <= limit <= 100:
-            raise StripeApiError(400, "invalid_request_error",
-                                 "This value must be greater than or equal to 1 and less than or equal "
-                                 "to 100",
-                                 code="parameter_invalid_integer", param="limit")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "This value must be greater than or equal to 1 and less than or equal to 100",
+                code="parameter_invalid_integer",
+                param="limit",
+            )
         after = p.get("starting_after")
         if after:
             ids = [o["id"] for o in items]
             if after not in ids:
                 raise _missing("object", after, "starting_after")
-            items = items[ids.index(after) + 1:]
+            items = items[ids.index(after) + 1 :]
         return {"object": "list", "url": url, "has_more": len(items) > limit, "data": items[:limit]}
 
     # ---- test controls --------------------------------------------------------------------------
@@ -663,8 +977,14 @@ class StripeTestServer:
         if not pi.get("payment_method"):
             pi["payment_method"] = self._materialize_pm(payment_method)["id"]
         charge = self._new_charge(pi, paid=True)
-        pi.update({"status": "succeeded", "amount_received": pi["amount"], "latest_charge": charge["id"],
-                   "last_payment_error": None})
+        pi.update(
+            {
+                "status": "succeeded",
+                "amount_received": pi["amount"],
+                "latest_charge": charge["id"],
+                "last_payment_error": None,
+            }
+        )
         return pi
 
     def complete_setup_intent(self, sid: str, payment_method: str = "pm_card_visa") -> Obj:
@@ -685,16 +1005,24 @@ class StripeTestServer:
         pm_id = sub["default_payment_method"] or cus["invoice_settings"]["default_payment_method"]
         return self._new_invoice(sub, price, pm_id)
 
-    def event(self, type_: str, obj: Obj, *, previous_attributes: Obj | None = None,
-              created: int | None = None) -> Obj:
+    def event(
+        self, type_: str, obj: Obj, *, previous_attributes: Obj | None = None, created: int | None = None
+    ) -> Obj:
         """An event with Stripe's shape around a snapshot of ``obj`` (a deep copy, as Stripe sends)."""
         data: Obj = {"object": json.loads(json.dumps(obj))}
         if previous_attributes is not None:
             data["previous_attributes"] = previous_attributes
-        evt = {"id": self._new_id("evt"), "object": "event", "api_version": API_VERSION,
-               "created": self.now() if created is None else created, "livemode": False,
-               "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
-               "type": type_, "data": data}
+        evt = {
+            "id": self._new_id("evt"),
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": self.now() if created is None else created,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": type_,
+            "data": data,
+        }
         self.events.append(evt)
         return evt
 
@@ -711,35 +1039,59 @@ class StripeTestServer:
     def dispute_created_event(self, charge_id: str, *, reason: str = "fraudulent") -> Obj:
         charge = self._get("charge", charge_id)
         charge["disputed"] = True
-        dispute = self._put({
-            "id": self._new_id("dp"), "object": "dispute", "created": self.now(), "livemode": False,
-            "amount": charge["amount"], "currency": charge["currency"], "charge": charge_id,
-            "payment_intent": charge["payment_intent"], "reason": reason, "status": "needs_response",
-            "metadata": {},
-        })
+        dispute = self._put(
+            {
+                "id": self._new_id("dp"),
+                "object": "dispute",
+                "created": self.now(),
+                "livemode": False,
+                "amount": charge["amount"],
+                "currency": charge["currency"],
+                "charge": charge_id,
+                "payment_intent": charge["payment_intent"],
+                "reason": reason,
+                "status": "needs_response",
+                "metadata": {},
+            }
+        )
         return self.event("charge.dispute.created", dispute)
 
     def checkout_session_completed_event(self, pid: str) -> Obj:
         pi = self._get("payment_intent", pid, "intent")
-        session = {"id": self._new_id("cs"), "object": "checkout.session", "created": self.now(),
-                   "livemode": False, "mode": "payment", "payment_status": "paid", "status": "complete",
-                   "amount_total": pi["amount"], "currency": pi["currency"], "customer": pi["customer"],
-                   "payment_intent": pid, "metadata": dict(pi["metadata"])}
+        session = {
+            "id": self._new_id("cs"),
+            "object": "checkout.session",
+            "created": self.now(),
+            "livemode": False,
+            "mode": "payment",
+            "payment_status": "paid",
+            "status": "complete",
+            "amount_total": pi["amount"],
+            "currency": pi["currency"],
+            "customer": pi["customer"],
+            "payment_intent": pid,
+            "metadata": dict(pi["metadata"]),
+        }
         return self.event("checkout.session.completed", session)
 
-    def signed(self, event: Obj, *, timestamp: int | None = None,
-               secrets_: Sequence[str] | None = None) -> tuple[bytes, str]:
+    def signed(
+        self, event: Obj, *, timestamp: int | None = None, secrets_: Sequence[str] | None = None
+    ) -> tuple[bytes, str]:
         """The exact body bytes and ``Stripe-Signature`` header Stripe would send for ``event``."""
         body = json.dumps(event, indent=2).encode()
         ts = self.now() if timestamp is None else timestamp
         return body, sign_payload(body, timestamp=ts, secrets_=secrets_ or [self.webhook_secret])
 
-    async def send_event(self, url: str, event: Obj, *, timestamp: int | None = None,
-                         secrets_: Sequence[str] | None = None) -> tuple[int, str]:
+    async def send_event(
+        self, url: str, event: Obj, *, timestamp: int | None = None, secrets_: Sequence[str] | None = None
+    ) -> tuple[int, str]:
         """POST ``event`` to ``url`` as Stripe does; returns the receiver's status and body."""
         body, header = self.signed(event, timestamp=timestamp, secrets_=secrets_)
-        headers = {"Stripe-Signature": header, "Content-Type": "application/json; charset=utf-8",
-                   "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}
+        headers = {
+            "Stripe-Signature": header,
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        }
         async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as resp:
             return resp.status, await resp.text()
 

@@ -36,8 +36,12 @@ async def agent_probe(request: web.Request) -> web.Response:
 @pytest.fixture
 async def env(eth_runtime: Runtime, tmp_path: Path) -> AsyncIterator[tuple[object, DevIssuer, Runtime]]:
     options = identity.IdentityOptions(
-        env="dev", data_dir=tmp_path, chain_id=eth_runtime.chain.chain_id, dev_issuer=True,
-        siwe_domain="app.test", siwe_uri="https://app.test",
+        env="dev",
+        data_dir=tmp_path,
+        chain_id=eth_runtime.chain.chain_id,
+        dev_issuer=True,
+        siwe_domain="app.test",
+        siwe_uri="https://app.test",
     )
     app = create_app(eth_runtime, extra_routes=[node_agent], background=False, identity_options=options)
     async with serve(app) as client:
@@ -81,8 +85,13 @@ async def test_siwe_wallet_sign_in_then_session_token(env) -> None:
     assert n.status == 201
     nonce = (await n.json())["nonce"]
     text = SiweMessage(
-        domain="app.test", address=acct.address, uri="https://app.test/login", version="1",
-        chain_id=runtime.chain.chain_id, nonce=nonce, issued_at="2020-01-01T00:00:00Z",
+        domain="app.test",
+        address=acct.address,
+        uri="https://app.test/login",
+        version="1",
+        chain_id=runtime.chain.chain_id,
+        nonce=nonce,
+        issued_at="2020-01-01T00:00:00Z",
     ).to_text()
     sig = "0x" + acct.sign_message(encode_defunct(text=text)).signature.hex()
     r = await client.post("/api/auth/siwe/verify", json={"message": text, "signature": sig})
@@ -116,10 +125,16 @@ async def test_nodes_tokens_and_role_matrix(env) -> None:
         ("GET", "/api/auth/session", {None: 401, "user": 200, "prov": 200, "oper": 200, "node": 403}),
         ("GET", "/api/me/settings", {None: 401, "user": 200, "prov": 200, "oper": 200, "node": 403}),
         ("GET", "/api/cloud-provider/nodes", {None: 401, "user": 403, "prov": 200, "oper": 403, "node": 403}),
-        ("POST", f"/api/cloud-provider/nodes/{node_id}/tokens",
-         {None: 401, "user": 403, "prov": 201, "oper": 403, "node": 403, "prov2": 404}),
-        ("GET", f"/api/cloud-provider/nodes/{node_id}/test-agent",
-         {None: 401, "user": 403, "prov": 403, "oper": 403, "node": 200}),
+        (
+            "POST",
+            f"/api/cloud-provider/nodes/{node_id}/tokens",
+            {None: 401, "user": 403, "prov": 201, "oper": 403, "node": 403, "prov2": 404},
+        ),
+        (
+            "GET",
+            f"/api/cloud-provider/nodes/{node_id}/test-agent",
+            {None: 401, "user": 403, "prov": 403, "oper": 403, "node": 200},
+        ),
         ("GET", f"/api/cloud-provider/nodes/{node_id + 1000}/test-agent", {"node": 403}),
     ]
     who = {None: {}, "user": user, "prov": prov, "oper": oper, "node": node, "prov2": other_prov}
@@ -142,4 +157,3 @@ async def test_dev_jwks_served_and_bad_tokens_401(env, tmp_path_factory) -> None
     for token in ("garbage", other.mint(["cloud-user"]), "cmn_nope"):
         resp = await client.get("/api/auth/session", headers=bearer(token))
         assert resp.status == 401, token
-

@@ -13,11 +13,15 @@ def test_fee_schedule_bounds_and_currency() -> None:
     fees = FeeSchedule(min_cents=Cents(500), max_cents=Cents(100_000), fee_bearer=FeeBearer.USER)
     assert fees.check_amount(500, "usd") == 500
     assert fees.check_amount(100_000, "USD") == 100_000
-    for amount, currency, reason in [(499, "usd", "below_minimum"), (100_001, "usd", "above_maximum"),
-                                     (1000, "eur", "unsupported_currency"),
-                                     (1000, None, "unsupported_currency"),
-                                     (10.5, "usd", "float_refused"), ("1000", "usd", "not_an_integer"),
-                                     (-5, "usd", "negative")]:
+    for amount, currency, reason in [
+        (499, "usd", "below_minimum"),
+        (100_001, "usd", "above_maximum"),
+        (1000, "eur", "unsupported_currency"),
+        (1000, None, "unsupported_currency"),
+        (10.5, "usd", "float_refused"),
+        ("1000", "usd", "not_an_integer"),
+        (-5, "usd", "negative"),
+    ]:
         with pytest.raises(MoneyError) as info:
             fees.check_amount(amount, currency)
         assert info.value.reason == reason

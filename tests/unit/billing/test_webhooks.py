@@ -18,10 +18,22 @@ NOW = 1_750_000_000
 
 
 def _event(type_: str = "payment_intent.succeeded", metadata: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"id": "evt_123", "object": "event", "type": type_, "created": NOW - 5, "livemode": False,
-            "api_version": "2025-08-27.basil",
-            "data": {"object": {"id": "pi_1", "object": "payment_intent", "amount": 1000,
-                                "metadata": {"cm_app": "cloudmarket"} if metadata is None else metadata}}}
+    return {
+        "id": "evt_123",
+        "object": "event",
+        "type": type_,
+        "created": NOW - 5,
+        "livemode": False,
+        "api_version": "2025-08-27.basil",
+        "data": {
+            "object": {
+                "id": "pi_1",
+                "object": "payment_intent",
+                "amount": 1000,
+                "metadata": {"cm_app": "cloudmarket"} if metadata is None else metadata,
+            }
+        },
+    }
 
 
 BODY = json.dumps(_event(), indent=2).encode()
@@ -72,19 +84,33 @@ def test_missing_header(header: str | None) -> None:
     assert _reason(BODY, header) == "missing_header"
 
 
-@pytest.mark.parametrize(("header", "reason"), [
-    ("garbage", "malformed_header"), ("v1=abc", "malformed_header"), ("t=abc,v1=00", "malformed_header"),
-    (f"t={NOW},t={NOW},v1=00", "malformed_header"), (f"t={NOW}", "no_v1_signature"),
-    (f"t={NOW},v0=abcd", "no_v1_signature"), (f"t=-{NOW},v1=00", "malformed_header"),
-    ("t=" + "9" * 5000, "malformed_header"), (f"t={NOW},,v1=00", "malformed_header"),
-])
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ("garbage", "malformed_header"),
+        ("v1=abc", "malformed_header"),
+        ("t=abc,v1=00", "malformed_header"),
+        (f"t={NOW},t={NOW},v1=00", "malformed_header"),
+        (f"t={NOW}", "no_v1_signature"),
+        (f"t={NOW},v0=abcd", "no_v1_signature"),
+        (f"t=-{NOW},v1=00", "malformed_header"),
+        ("t=" + "9" * 5000, "malformed_header"),
+        (f"t={NOW},,v1=00", "malformed_header"),
+    ],
+)
 def test_malformed_header(header: str, reason: str) -> None:
     assert _reason(BODY, header) == reason
 
 
-@pytest.mark.parametrize(("skew", "reason"), [(301, "timestamp_too_old"), (-301, "timestamp_in_future"),
-                                              (10_000, "timestamp_too_old"),
-                                              (-86_400, "timestamp_in_future")])
+@pytest.mark.parametrize(
+    ("skew", "reason"),
+    [
+        (301, "timestamp_too_old"),
+        (-301, "timestamp_in_future"),
+        (10_000, "timestamp_too_old"),
+        (-86_400, "timestamp_in_future"),
+    ],
+)
 def test_timestamp_outside_tolerance(skew: int, reason: str) -> None:
     ts = NOW - skew
     assert _reason(BODY, sign_payload(BODY, timestamp=ts, secrets_=[SECRET])) == reason
@@ -119,12 +145,21 @@ def test_verified_body_must_be_json_object() -> None:
 
 def test_parse_event() -> None:
     event = parse_event(BODY)
-    assert (event.id, event.type, event.created, event.livemode) == ("evt_123", "payment_intent.succeeded",
-                                                                     NOW - 5, False)
+    assert (event.id, event.type, event.created, event.livemode) == (
+        "evt_123",
+        "payment_intent.succeeded",
+        NOW - 5,
+        False,
+    )
     assert event.object_id == "pi_1" and event.api_version == "2025-08-27.basil"
     assert parse_event(json.loads(BODY)) == event
-    for broken in [{**_event(), "object": "payment_intent"}, {**_event(), "id": "pi_1"},
-                   {**_event(), "created": "yesterday"}, {**_event(), "data": {}}, {**_event(), "type": ""}]:
+    for broken in [
+        {**_event(), "object": "payment_intent"},
+        {**_event(), "id": "pi_1"},
+        {**_event(), "created": "yesterday"},
+        {**_event(), "data": {}},
+        {**_event(), "type": ""},
+    ]:
         with pytest.raises(MalformedEventError):
             parse_event(broken)
 

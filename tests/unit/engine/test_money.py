@@ -36,6 +36,7 @@ fixed_st = st.integers(min_value=0, max_value=1_000)
 
 # ---- examples --------------------------------------------------------------------------------------
 
+
 def test_unit_constants() -> None:
     assert cents_to_credit(Cents(1)) == 10_000
     assert cents_to_credit(Cents(100)) == 1_000_000  # 1 USD = 1 credit = 10**6 units
@@ -43,23 +44,52 @@ def test_unit_constants() -> None:
     assert credit_to_cents(CreditUnits(19_999), Rounding.CEIL) == 2
 
 
-@pytest.mark.parametrize(("text", "cents"), [
-    ("0", 0), ("1", 100), ("12.5", 1250), ("12.34", 1234), (" 7.05 ", 705), ("0.01", 1), (3, 300),
-    ("00012.30", 1230),
-])
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [
+        ("0", 0),
+        ("1", 100),
+        ("12.5", 1250),
+        ("12.34", 1234),
+        (" 7.05 ", 705),
+        ("0.01", 1),
+        (3, 300),
+        ("00012.30", 1230),
+    ],
+)
 def test_parse_usd_amount_ok(text: str | int, cents: int) -> None:
     assert parse_usd_amount(text) == cents
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (12.5, "float_refused"), (0.1, "float_refused"), (True, "not_a_number"),
-    ("NaN", "not_a_number"), ("nan", "not_a_number"), ("Infinity", "not_a_number"), ("inf", "not_a_number"),
-    ("-1", "negative"), ("-0.01", "negative"), (-5, "negative"),
-    ("1.234", "too_many_decimals"), ("0.001", "too_many_decimals"),
-    ("1e3", "not_a_number"), ("", "not_a_number"), ("12.", "not_a_number"), (".5", "not_a_number"),
-    ("1,000", "not_a_number"), ("+5", "not_a_number"), ("0x10", "not_a_number"), ("١٢", "not_a_number"),
-    ("9" * 40, "too_large"), ("99999999999.99", "too_large"), (10**11, "too_large"), (None, "not_a_number"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (12.5, "float_refused"),
+        (0.1, "float_refused"),
+        (True, "not_a_number"),
+        ("NaN", "not_a_number"),
+        ("nan", "not_a_number"),
+        ("Infinity", "not_a_number"),
+        ("inf", "not_a_number"),
+        ("-1", "negative"),
+        ("-0.01", "negative"),
+        (-5, "negative"),
+        ("1.234", "too_many_decimals"),
+        ("0.001", "too_many_decimals"),
+        ("1e3", "not_a_number"),
+        ("", "not_a_number"),
+        ("12.", "not_a_number"),
+        (".5", "not_a_number"),
+        ("1,000", "not_a_number"),
+        ("+5", "not_a_number"),
+        ("0x10", "not_a_number"),
+        ("١٢", "not_a_number"),
+        ("9" * 40, "too_large"),
+        ("99999999999.99", "too_large"),
+        (10**11, "too_large"),
+        (None, "not_a_number"),
+    ],
+)
 def test_parse_usd_amount_rejects(value: object, reason: str) -> None:
     with pytest.raises(MoneyError) as info:
         parse_usd_amount(value)  # type: ignore[arg-type]
@@ -69,8 +99,13 @@ def test_parse_usd_amount_rejects(value: object, reason: str) -> None:
 
 def test_parse_cents() -> None:
     assert parse_cents(1234) == 1234
-    for bad, reason in [(12.0, "float_refused"), ("12", "not_an_integer"), (True, "not_an_integer"),
-                        (-1, "negative"), (MAX_CENTS + 1, "too_large")]:
+    for bad, reason in [
+        (12.0, "float_refused"),
+        ("12", "not_an_integer"),
+        (True, "not_an_integer"),
+        (-1, "negative"),
+        (MAX_CENTS + 1, "too_large"),
+    ]:
         with pytest.raises(MoneyError) as info:
             parse_cents(bad)
         assert info.value.reason == reason
@@ -108,6 +143,7 @@ def test_quote_examples() -> None:
 
 
 # ---- properties ------------------------------------------------------------------------------------
+
 
 @pytest.mark.fuzzing
 @given(cents_st)

@@ -70,9 +70,18 @@ def test_session_token_rejections(tmp_path) -> None:
         tokens.verify(expired.issue(1, "s", "0xA"))
     # right secret and typ, but claims of another issuer
     forged = jwt.encode(
-        {"iss": "someone", "aud": AUDIENCE, "sub": "s", "uid": 1, "addr": "0xA", "iat": int(time.time()),
-         "exp": int(time.time()) + 60},
-        b"k" * 32, algorithm="HS256", headers={"typ": TOKEN_TYPE},
+        {
+            "iss": "someone",
+            "aud": AUDIENCE,
+            "sub": "s",
+            "uid": 1,
+            "addr": "0xA",
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 60,
+        },
+        b"k" * 32,
+        algorithm="HS256",
+        headers={"typ": TOKEN_TYPE},
     )
     with pytest.raises(Unauthorized):
         tokens.verify(forged)
@@ -86,9 +95,16 @@ async def test_session_and_rs256_tokens_cannot_cross(tmp_path) -> None:
     # a session token dressed up with the dev issuer's iss is still HS256: the RS256 verifier refuses it
     now = int(time.time())
     dressed = jwt.encode(
-        {"iss": DEV_ISSUER, "aud": "cloudmarket-dev", "sub": "x", "exp": now + 60,
-         "permissions": [CLOUD_USER]},
-        derive_session_secret(b"m" * 32), algorithm="HS256", headers={"kid": dev.kid},
+        {
+            "iss": DEV_ISSUER,
+            "aud": "cloudmarket-dev",
+            "sub": "x",
+            "exp": now + 60,
+            "permissions": [CLOUD_USER],
+        },
+        derive_session_secret(b"m" * 32),
+        algorithm="HS256",
+        headers={"kid": dev.kid},
     )
     with pytest.raises(Unauthorized):
         await dev.verifier().verify(dressed)

@@ -93,7 +93,11 @@ async def verifier(jwks_server: tuple[Jwks, str]) -> AsyncIterator[tuple[JwtVeri
 def claims(**over: Any) -> dict[str, Any]:
     now = int(time.time())
     base: dict[str, Any] = {
-        "iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|alice", "iat": now, "exp": now + 600,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "auth0|alice",
+        "iat": now,
+        "exp": now + 600,
         "permissions": [CLOUD_USER, "read:unrelated"],
     }
     base.update(over)
@@ -132,8 +136,12 @@ async def test_no_roles_claim_means_no_roles(verifier, key_a) -> None:
 async def test_namespaced_roles_claim(jwks_server, key_a) -> None:
     _, url = jwks_server
     async with aiohttp.ClientSession() as http:
-        v = JwtVerifier(issuer=ISSUER, audience=AUDIENCE, keys=JwksCache(url, http, clock=Clock()),
-                        roles_claim="https://cloudmarket/roles")
+        v = JwtVerifier(
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            keys=JwksCache(url, http, clock=Clock()),
+            roles_claim="https://cloudmarket/roles",
+        )
         token = sign(key_a, **{"https://cloudmarket/roles": [CLOUD_PROVIDER, "admin"]})
         assert (await v.verify(token)).roles == frozenset({CLOUD_PROVIDER})
         assert (await v.verify(sign(key_a))).roles == frozenset()  # `permissions` is not the claim here
@@ -148,8 +156,19 @@ def _rsa_pem(key: rsa.RSAPrivateKey) -> bytes:
 @pytest.mark.parametrize(
     "case",
     [
-        "alg_none", "hs256_pem", "hs256_jwk", "wrong_aud", "wrong_iss", "iss_without_slash", "expired",
-        "nbf_future", "unknown_kid", "tampered", "no_exp", "garbage", "other_key_same_kid",
+        "alg_none",
+        "hs256_pem",
+        "hs256_jwk",
+        "wrong_aud",
+        "wrong_iss",
+        "iss_without_slash",
+        "expired",
+        "nbf_future",
+        "unknown_kid",
+        "tampered",
+        "no_exp",
+        "garbage",
+        "other_key_same_kid",
     ],
 )
 async def test_rejected(verifier, key_a, case: str) -> None:

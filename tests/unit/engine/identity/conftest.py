@@ -33,8 +33,14 @@ def iso(t: float) -> str:
 
 def message(account: LocalAccount, nonce: str, t: float = T0, **over: Any) -> str:
     fields: dict[str, Any] = {
-        "domain": DOMAIN, "address": account.address, "uri": URI + "/login", "version": "1",
-        "chain_id": CHAIN_ID, "nonce": nonce, "issued_at": iso(t), "statement": "Sign in to cloudmarket",
+        "domain": DOMAIN,
+        "address": account.address,
+        "uri": URI + "/login",
+        "version": "1",
+        "chain_id": CHAIN_ID,
+        "nonce": nonce,
+        "issued_at": iso(t),
+        "statement": "Sign in to cloudmarket",
     }
     fields.update(over)
     return SiweMessage(**fields).to_text()

@@ -24,9 +24,13 @@ from tests.unit.engine.identity.conftest import T0, message, sign
 
 
 async def links(session: AsyncSession, address: str) -> int:
-    return int((await session.execute(
-        select(func.count()).select_from(WalletLink).where(WalletLink.address == address)
-    )).scalar_one())
+    return int(
+        (
+            await session.execute(
+                select(func.count()).select_from(WalletLink).where(WalletLink.address == address)
+            )
+        ).scalar_one()
+    )
 
 
 async def test_wallet_only_sign_in_creates_user_and_link(db_session, siwe: SiweService, alice) -> None:
@@ -150,12 +154,13 @@ async def test_ensure_user_idempotent(db_session) -> None:
     a = await ensure_user(db_session, "auth0|same")
     b = await ensure_user(db_session, "auth0|same")
     assert a.id == b.id
-    n = (await db_session.execute(select(func.count()).select_from(User).where(User.sub == "auth0|same")))
+    n = await db_session.execute(select(func.count()).select_from(User).where(User.sub == "auth0|same"))
     assert n.scalar_one() == 1
 
 
-@pytest.mark.parametrize("database_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "database_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 async def test_concurrent_verify_one_nonce_exactly_one_wins(database_url, clock, alice) -> None:
     from engine.identity.siwe_service import SiweConfig
     from tests.unit.engine.identity.conftest import CHAIN_ID, DOMAIN, URI

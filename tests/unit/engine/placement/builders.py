@@ -14,11 +14,20 @@ POLICY = PricingPolicy(FLOOR, certified_premium_bps=1_000, platform_fee_bps=500)
 
 def node(node_id: str = "n1", **kw: Any) -> NodeCandidate:
     base: dict[str, Any] = dict(
-        node_id=node_id, provider_id=kw.pop("provider_id", "p-" + node_id), alliance_id=None,
-        region="eu-west", country="IE",
-        capacity=Capacity(8_000, 16_384, 200, None, 0), allocated=Capacity(0, 0, 0, None, 0),
-        prices=UnitPrices(2_000, 1_000, 20_000, 200_000_000), attributes=frozenset({"ssd"}),
-        certified=False, provider_approved=True, online=True, in_maintenance=False, uptime_bps=9_990,
+        node_id=node_id,
+        provider_id=kw.pop("provider_id", "p-" + node_id),
+        alliance_id=None,
+        region="eu-west",
+        country="IE",
+        capacity=Capacity(8_000, 16_384, 200, None, 0),
+        allocated=Capacity(0, 0, 0, None, 0),
+        prices=UnitPrices(2_000, 1_000, 20_000, 200_000_000),
+        attributes=frozenset({"ssd"}),
+        certified=False,
+        provider_approved=True,
+        online=True,
+        in_maintenance=False,
+        uptime_bps=9_990,
         bandwidth_mbps=1_000,
     )
     base.update(kw)

@@ -24,8 +24,12 @@ CASES = [
     ("capacity", spec(), dict(allocated=Capacity(0, 16_000, 0)), {}),
     ("capacity", spec(), dict(allocated=Capacity(0, 0, 195)), dict(allocated=Capacity(0, 0, 190))),
     ("capacity", gpu_spec("a100", 2), dict(capacity=GPU_CAP, allocated=Capacity(0, 0, 0, "a100", 1)), GPU_OK),
-    ("attributes", spec(required_attributes=frozenset({"ssd", "nvme"})), {},
-     dict(attributes=frozenset({"ssd", "nvme", "ipv6"}))),
+    (
+        "attributes",
+        spec(required_attributes=frozenset({"ssd", "nvme"})),
+        {},
+        dict(attributes=frozenset({"ssd", "nvme", "ipv6"})),
+    ),
     ("uptime", spec(min_uptime_bps=9_991), {}, dict(uptime_bps=9_991)),
     ("price", spec(max_price_per_second=3), {}, dict(prices=FLOOR)),  # the default node quotes 4, floor 2
 ]
@@ -55,8 +59,12 @@ def test_exclusions() -> None:
 
 
 def test_counts_first_failing_filter_only_and_sum() -> None:
-    nodes = [node("a", online=False, in_maintenance=True), node("b", in_maintenance=True, uptime_bps=1),
-             node("c", uptime_bps=1), node("d", allocated=Capacity(8_000, 0, 0), uptime_bps=1)]
+    nodes = [
+        node("a", online=False, in_maintenance=True),
+        node("b", in_maintenance=True, uptime_bps=1),
+        node("c", uptime_bps=1),
+        node("d", allocated=Capacity(8_000, 0, 0), uptime_bps=1),
+    ]
     with pytest.raises(NoNodeFits) as info:
         place(spec(min_uptime_bps=9_000), nodes, POLICY)
     assert info.value.rejections == {"online": 1, "maintenance": 1, "uptime": 1, "capacity": 1}

@@ -40,10 +40,14 @@ def test_certified_premium_and_fee() -> None:
     assert q.provider_per_second == 10 and q.rate_per_second == 11
 
 
-@given(prices=st.tuples(*[st.integers(0, 10**9)] * 4), qty=st.tuples(*[st.integers(0, 10**5)] * 4),
-       certified=st.booleans())
+@given(
+    prices=st.tuples(*[st.integers(0, 10**9)] * 4),
+    qty=st.tuples(*[st.integers(0, 10**5)] * 4),
+    certified=st.booleans(),
+)
 def test_rate_never_below_floor_and_is_ceil(prices, qty, certified) -> None:
     from engine.deployments.spec import GpuRequest
+
     res = Resources(qty[0], qty[1], qty[2], GpuRequest("a100", qty[3]) if qty[3] else None)
     n = node(prices=UnitPrices(*prices), certified=certified)
     rate = rate_of(res, n, POLICY)

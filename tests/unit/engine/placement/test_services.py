@@ -35,15 +35,21 @@ def test_same_provider_allowed_only_when_too_few_providers_never_same_node() -> 
 
 
 def test_worse_node_on_new_provider_beats_better_node_on_used_provider() -> None:
-    nodes = [node("a1", provider_id="A", uptime_bps=10_000), node("a2", provider_id="A", uptime_bps=10_000),
-             node("b1", provider_id="B", uptime_bps=9_000)]
+    nodes = [
+        node("a1", provider_id="A", uptime_bps=10_000),
+        node("a2", provider_id="A", uptime_bps=10_000),
+        node("b1", provider_id="B", uptime_bps=9_000),
+    ]
     assert ids(place(spec(replicas=2), nodes, POLICY)) == ["a1", "b1"]
 
 
 def test_backup_on_other_provider_and_region() -> None:
-    nodes = [node("a", provider_id="A", region="eu-west"), node("b", provider_id="B", region="eu-west"),
-             node("c", provider_id="A", region="us-east", uptime_bps=9_000),
-             node("d", provider_id="C", region="us-east", uptime_bps=8_000)]
+    nodes = [
+        node("a", provider_id="A", region="eu-west"),
+        node("b", provider_id="B", region="eu-west"),
+        node("c", provider_id="A", region="us-east", uptime_bps=9_000),
+        node("d", provider_id="C", region="us-east", uptime_bps=8_000),
+    ]
     r = place(with_backup(spec(replicas=2)), nodes, POLICY)
     assert ids(r) == ["a", "b"] and r.backup is not None and r.backup.provider_id not in {"A", "B"}
     r2 = place(with_backup(spec(replicas=1), different_region=True), nodes, POLICY)
@@ -56,8 +62,11 @@ def test_backup_on_other_provider_and_region() -> None:
 
 def test_backup_first_retry_finds_the_feasible_arrangement() -> None:
     # greedy would put 2 replicas on A and B and leave no provider for the backup; A,A + B works.
-    nodes = [node("a1", provider_id="A"), node("a2", provider_id="A", uptime_bps=9_900),
-             node("b1", provider_id="B", uptime_bps=9_950)]
+    nodes = [
+        node("a1", provider_id="A"),
+        node("a2", provider_id="A", uptime_bps=9_900),
+        node("b1", provider_id="B", uptime_bps=9_950),
+    ]
     r = place(with_backup(spec(replicas=2)), nodes, POLICY)
     assert r.backup is not None
     assert r.backup.provider_id not in {p.provider_id for p in r.primaries}
@@ -74,26 +83,35 @@ def test_backup_impossible() -> None:
 
 # ---- random snapshots -----------------------------------------------------------------------------
 
+
 def random_nodes(seed: int, count: int) -> list:
     rng = random.Random(seed)
     out = []
     for i in range(count):
         cpu = rng.choice([2_000, 4_000, 8_000])
-        out.append(node(
-            f"n{i:03d}", provider_id=f"p{rng.randrange(max(1, count // 3))}",
-            alliance_id=rng.choice([None, "al1", "al2"]),
-            region=rng.choice(["eu-west", "us-east", "ap-south"]), capacity=Capacity(cpu, 8_192, 100),
-            allocated=Capacity(rng.randrange(0, cpu), rng.randrange(0, 6_000), rng.randrange(0, 80)),
-            prices=UnitPrices(rng.choice([1_000, 2_000, 3_000]), rng.choice([500, 1_000]), 20_000, 0),
-            certified=rng.random() < 0.3, online=rng.random() < 0.9,
-            uptime_bps=rng.choice([9_000, 9_500, 10_000]),
-        ))
+        out.append(
+            node(
+                f"n{i:03d}",
+                provider_id=f"p{rng.randrange(max(1, count // 3))}",
+                alliance_id=rng.choice([None, "al1", "al2"]),
+                region=rng.choice(["eu-west", "us-east", "ap-south"]),
+                capacity=Capacity(cpu, 8_192, 100),
+                allocated=Capacity(rng.randrange(0, cpu), rng.randrange(0, 6_000), rng.randrange(0, 80)),
+                prices=UnitPrices(rng.choice([1_000, 2_000, 3_000]), rng.choice([500, 1_000]), 20_000, 0),
+                certified=rng.random() < 0.3,
+                online=rng.random() < 0.9,
+                uptime_bps=rng.choice([9_000, 9_500, 10_000]),
+            )
+        )
     return out
 
 
 def summary(p) -> tuple:
-    return (tuple((x.node_id, x.rate_per_second, x.score) for x in p.primaries),
-            None if p.backup is None else p.backup.node_id, p.eligible)
+    return (
+        tuple((x.node_id, x.rate_per_second, x.score) for x in p.primaries),
+        None if p.backup is None else p.backup.node_id,
+        p.eligible,
+    )
 
 
 def outcome(s, cands):
@@ -103,14 +121,22 @@ def outcome(s, cands):
         return ("nofit", exc.role, exc.rejections)
 
 
-SPECS = [spec(replicas=2), with_backup(spec(replicas=3)), spec(preferred_alliance="al1", replicas=2),
-         with_backup(spec(replicas=1, regions=frozenset({"eu-west", "us-east"})), different_region=True),
-         spec(max_price_per_second=3, min_uptime_bps=9_500)]
+SPECS = [
+    spec(replicas=2),
+    with_backup(spec(replicas=3)),
+    spec(preferred_alliance="al1", replicas=2),
+    with_backup(spec(replicas=1, regions=frozenset({"eu-west", "us-east"})), different_region=True),
+    spec(max_price_per_second=3, min_uptime_bps=9_500),
+]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10**6), count=st.integers(0, 40), which=st.integers(0, len(SPECS) - 1),
-       shuffle_seed=st.integers(0, 10**6))
+@given(
+    seed=st.integers(0, 10**6),
+    count=st.integers(0, 40),
+    which=st.integers(0, len(SPECS) - 1),
+    shuffle_seed=st.integers(0, 10**6),
+)
 def test_deterministic_and_index_equivalent(seed, count, which, shuffle_seed) -> None:
     nodes = random_nodes(seed, count)
     shuffled = list(nodes)
@@ -135,8 +161,10 @@ def test_chosen_node_is_never_dominated(seed, count, which) -> None:
     from engine.placement import quote_rate
 
     def metrics(n):
-        load = max(load_bps_after(n.capacity.cpu_millicores, n.free_cpu, s.resources.cpu_millicores),
-                   load_bps_after(n.capacity.memory_mb, n.free_memory, s.resources.memory_mb))
+        load = max(
+            load_bps_after(n.capacity.cpu_millicores, n.free_cpu, s.resources.cpu_millicores),
+            load_bps_after(n.capacity.memory_mb, n.free_memory, s.resources.memory_mb),
+        )
         return quote_rate(s.resources, n, POLICY), n.uptime_bps, load, n.alliance_id == s.preferred_alliance
 
     used: set[str] = set()
@@ -158,15 +186,22 @@ def test_hot_loop_score_matches_reference(seed, which) -> None:
     s = SPECS[which]
     result = scan(nodes, None, s, POLICY, DEFAULT_WEIGHTS, frozenset(), frozenset())
     from engine.placement.pricing import scaled_cost
+
     for key in result.keys:
         n = nodes[key & INDEX_MASK]
         mult = 10_000 + (POLICY.certified_premium_bps if n.certified else 0)
-        load = max(load_bps_after(n.capacity.cpu_millicores, n.free_cpu, s.resources.cpu_millicores),
-                   load_bps_after(n.capacity.memory_mb, n.free_memory, s.resources.memory_mb))
+        load = max(
+            load_bps_after(n.capacity.cpu_millicores, n.free_cpu, s.resources.cpu_millicores),
+            load_bps_after(n.capacity.memory_mb, n.free_memory, s.resources.memory_mb),
+        )
         miss = s.preferred_alliance is not None and n.alliance_id != s.preferred_alliance
-        expected = score(exact=scaled_cost(s.resources, n.prices, POLICY.floor) * mult,
-                         floor_exact=floor_exact(s, POLICY), uptime_bps=n.uptime_bps, load_bps=load,
-                         alliance_miss=miss)
+        expected = score(
+            exact=scaled_cost(s.resources, n.prices, POLICY.floor) * mult,
+            floor_exact=floor_exact(s, POLICY),
+            uptime_bps=n.uptime_bps,
+            load_bps=load,
+            alliance_miss=miss,
+        )
         assert key >> INDEX_BITS == expected
 
 

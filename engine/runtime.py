@@ -34,6 +34,7 @@ from engine.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from chain.deploy import Manifest, SuiteConfig
+    from engine.deployments.relay import Relay
     from engine.indexer.indexer import EventIndexer
     from engine.outbox.sender import OutboxSender
 
@@ -58,6 +59,7 @@ class Runtime:
     sender: OutboxSender
     indexer: EventIndexer
     anvil: Anvil | None = None
+    relay: Relay | None = None  # managed payers' escrow requests (None: no escrow deployed)
 
     @property
     def chain_url(self) -> str:
@@ -156,7 +158,11 @@ def suite_config(settings: Settings) -> SuiteConfig:
 
 async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: bool = False) -> Runtime:
     """Build the process's runtime. On failure everything started so far is stopped again."""
+    from chain.contracts import CreditTokenClient, EscrowClient
     from chain.deploy import deploy_suite
+    from engine.deployments.events import EscrowSubscriber
+    from engine.deployments.relay import Relay, keyring_from_settings
+    from engine.deployments.services import tenants_of as deployment_tenants
     from engine.indexer.indexer import EventIndexer
     from engine.outbox.sender import OutboxSender
     from engine.providers.subscriber import MarketplaceSubscriber
@@ -207,7 +213,15 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
             confirmations=max(1, settings.effective_confirmations),
             poll_interval=settings.indexer_poll_interval,
         )
-        indexer.on_events(MarketplaceSubscriber(sessionmaker, conn))
+        indexer.on_events(MarketplaceSubscriber(sessionmaker, conn, tenants_of=deployment_tenants))
+        relay = None
+        if "DeploymentEscrow" in manifest.contracts:
+            relay = Relay(
+                EscrowClient(conn.w3, manifest.address("DeploymentEscrow")),
+                CreditTokenClient(conn.w3, manifest.address("CreditToken")),
+                keyring_from_settings(settings),
+            )
+            indexer.on_events(EscrowSubscriber(sessionmaker, relay))
     except BaseException:
         await _close_parts(engine, conn, anvil)
         raise
@@ -230,4 +244,5 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
         sender=sender,
         indexer=indexer,
         anvil=anvil,
+        relay=relay,
     )

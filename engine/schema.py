@@ -14,6 +14,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "engine.payments.models",
     "engine.operator.models",
     "engine.providers.models",
+    "engine.deployments.models",
 )
 
 

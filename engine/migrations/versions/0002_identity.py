@@ -65,7 +65,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(100), nullable=False),
         _ts("created_at", nullable=False),
         sa.ForeignKeyConstraint(
-            ["provider_user_id"], ["users.id"], ondelete="CASCADE",
+            ["provider_user_id"],
+            ["users.id"],
+            ondelete="CASCADE",
             name=op.f("fk_nodes_provider_user_id_users"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_nodes")),

@@ -1,0 +1,545 @@
+"""Deployment routes (cloud users) and provider earnings.
+
+================================================  ==============================================
+route                                             who
+================================================  ==============================================
+GET  /api/cloud-user/deployments                  cloud-user (own deployments only)
+POST /api/cloud-user/deployments                  cloud-user (account not flagged)
+GET  /api/cloud-user/deployments/{id}             cloud-user owning it (else 404)
+POST /api/cloud-user/deployments/{id}/top-up      cloud-user owning it
+POST /api/cloud-user/deployments/{id}/close       cloud-user owning it
+GET  /api/cloud-provider/earnings                 cloud-provider (own nodes)
+POST /api/cloud-provider/nodes/{id}/withdraw      cloud-provider owning the node
+================================================  ==============================================
+
+Create = validate the spec (400 ``invalid_spec`` with every field error) → account check (403
+``account_flagged``) → quote + placement (409 ``no_node_fits`` with per-filter rejections; 422
+``max_price_below_floor``) → record (status ``funding``) → escrow open per replica. A wallet-connected payer
+gets ``transactions`` (an ERC-20 approve when the allowance is short, then one ``open`` per replica) to
+sign; a managed payer's opens are signed by the engine (EIP-712 + EIP-2612 permit) and relayed through
+the outbox (``funding: "managed"``, no transactions). Either way the lease is recorded when its
+``LeaseOpened`` event is indexed. Validation, account, placement and funding errors write nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from api.auth.errors import Conflict, Forbidden
+from api.auth.middleware import require_role
+from api.auth.principal import CLOUD_PROVIDER, CLOUD_USER
+from api.errors import ApiError, BadRequest, NotFound
+from api.keys import RUNTIME
+from api.openapi import RouteTable
+from api.validation import validated_body
+from chain.contracts import CreditTokenClient, EscrowClient, UnsignedTx
+from engine.deployments import models as m
+from engine.deployments import services as deployments
+from engine.deployments.errors import (
+    AccountBlocked,
+    BadFunding,
+    DeploymentError,
+    DeploymentNotFound,
+    NoPayer,
+    WrongState,
+)
+from engine.deployments.spec import SpecError, SpecLimits, parse_spec
+from engine.nodes.candidates import placement_candidates
+from engine.nodes.models import Node
+from engine.operator import services as operator
+from engine.placement import NoNodeFits, PricingPolicy, UnitPrices
+from engine.runtime import Runtime
+
+routes = RouteTable(tag="deployments")
+
+BASE = "/api/cloud-user/deployments"
+ONE = BASE + r"/{deployment_id:\d+}"
+MAX_ID = 2**31 - 1
+ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
+AMOUNT = {"type": "integer", "minimum": 1, "maximum": 2**96 - 1, "description": "credit units"}
+OBJ = {"type": "object"}
+TXS = {"type": "array", "items": OBJ}
+
+CREATE_REQUEST = {
+    "type": "object",
+    "required": ["spec"],
+    "properties": {
+        "spec": OBJ,
+        "deposit_per_replica": AMOUNT,
+        "duration_seconds": {"type": "integer", "minimum": 1, "maximum": 10 * 365 * 86_400},
+        "wallet": ADDRESS,
+    },
+    "additionalProperties": False,
+}
+DEPLOYMENT = {
+    "type": "object",
+    "required": ["id", "status", "spec_hash", "leases"],
+    "properties": {
+        "id": {"type": "integer"},
+        "status": {"type": "string"},
+        "spec_hash": {"type": "string"},
+        "leases": TXS,
+    },
+}
+CREATE_RESPONSE = {
+    "type": "object",
+    "required": ["deployment", "quote", "transactions"],
+    "properties": {"deployment": DEPLOYMENT, "quote": OBJ, "transactions": TXS},
+}
+TOP_UP_REQUEST = {
+    "type": "object",
+    "required": ["amount"],
+    "properties": {"amount": AMOUNT},
+    "additionalProperties": False,
+}
+ACTION_RESPONSE = {
+    "type": "object",
+    "required": ["deployment", "transactions"],
+    "properties": {"deployment": DEPLOYMENT, "transactions": TXS},
+}
+
+
+def _escrow(runtime: Runtime) -> EscrowClient:
+    return EscrowClient(runtime.chain.w3, runtime.manifest.address("DeploymentEscrow"))
+
+
+def _token(runtime: Runtime) -> CreditTokenClient:
+    return CreditTokenClient(runtime.chain.w3, runtime.manifest.address("CreditToken"))
+
+
+def _id(request: web.Request, name: str) -> int:
+    value = int(request.match_info[name])
+    if value > MAX_ID:
+        raise NotFound(f"{name} {value} not found")
+    return value
+
+
+def _error(exc: Exception) -> ApiError:
+    if isinstance(exc, SpecError):
+        return BadRequest(
+            "invalid spec",
+            code="invalid_spec",
+            details={
+                "errors": [{"field": e.field, "code": e.code, "message": e.message} for e in exc.errors]
+            },
+        )
+    if isinstance(exc, AccountBlocked):
+        return Forbidden(exc.reason, code="account_flagged")
+    if isinstance(exc, NoNodeFits):
+        details = {
+            "role": exc.role,
+            "needed": exc.needed,
+            "found": exc.found,
+            "rejections": exc.rejections,
+            "floor_rate": exc.floor_rate,
+            "reason": exc.reason,
+        }
+        if exc.reason == "max_price_below_floor":
+            return ApiError(str(exc), code="max_price_below_floor", status=422, details=details)
+        return Conflict(str(exc), code="no_node_fits", details=details)
+    if isinstance(exc, NoPayer):
+        return BadRequest(str(exc), code="no_wallet", details={"wallet": exc.wallet})
+    if isinstance(exc, BadFunding):
+        return BadRequest(str(exc), code=exc.reason, details=dict(exc.details))
+    if isinstance(exc, DeploymentNotFound):
+        return NotFound(str(exc), details={"deployment_id": exc.deployment_id})
+    if isinstance(exc, WrongState):
+        return Conflict(str(exc), code="wrong_state", details={"status": exc.status, "action": exc.action})
+    raise exc
+
+
+def lease_json(lease: m.Lease, chain: dict[str, int] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "replica_index": lease.replica_index,
+        "role": lease.role,
+        "node_id": lease.node_id,
+        "chain_node_id": lease.chain_node_id,
+        "lease_id": lease.chain_lease_id,
+        "rate_per_second": lease.rate_per_second,
+        "deposit": lease.deposit,
+        "status": lease.status,
+        "opened_block": lease.opened_block,
+        "closed_block": lease.closed_block,
+        "refund": lease.refund,
+    }
+    if chain is not None:
+        out["chain"] = chain
+    return out
+
+
+def deployment_json(dep: m.Deployment, leases: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": dep.id,
+        "status": dep.status,
+        "spec": dep.spec,
+        "spec_hash": dep.spec_hash,
+        "replicas": dep.replicas,
+        "rate_per_second": dep.rate_per_second,
+        "payer": dep.payer,
+        "funding": dep.funding,
+        "created_at": dep.created_at.isoformat(),
+        "updated_at": dep.updated_at.isoformat(),
+        "leases": leases,
+    }
+
+
+async def _config(runtime: Runtime, session: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    overrides = operator.overrides_from_settings(runtime.settings)
+    cfg = (await operator.current(session, operator.SETTINGS, overrides=overrides[operator.SETTINGS])).values
+    prices = (await operator.current(session, operator.PRICING, overrides=overrides[operator.PRICING])).values
+    return cfg, prices
+
+
+async def _chain_now(runtime: Runtime) -> int:
+    return int((await runtime.chain.w3.eth.get_block("latest"))["timestamp"])
+
+
+def _user(principal: Any) -> int:
+    assert principal.user_id is not None
+    return int(principal.user_id)
+
+
+# ---- create ----------------------------------------------------------------------------------------
+@routes.post(
+    BASE,
+    summary="Create a deployment: quote, place, and open escrow per replica",
+    request=CREATE_REQUEST,
+    response=CREATE_RESPONSE,
+    status=201,
+)
+async def create(request: web.Request) -> web.Response:
+    principal = await require_role(request, CLOUD_USER)
+    user_id = _user(principal)
+    body = validated_body(request)
+    runtime = request.app[RUNTIME]
+    escrow, token = _escrow(runtime), _token(runtime)
+    fee_bps, _share, _tip = await escrow.fee_params()
+    now = await _chain_now(runtime)
+    async with runtime.sessionmaker() as session:
+        try:
+            async with session.begin():
+                cfg, prices = await _config(runtime, session)
+                gpu_models = {
+                    g for g in (await session.scalars(select(Node.gpu_model).distinct())).all() if g
+                }
+                limits = SpecLimits(
+                    known_regions=cfg["regions"],
+                    known_gpu_models=gpu_models,
+                    max_replicas=cfg["max_replicas"],
+                )
+                spec = parse_spec(body["spec"], limits)
+                await deployments.check_account(session, user_id)
+                pricing = PricingPolicy(
+                    floor=UnitPrices(
+                        prices["floor_per_cpu_millicore"],
+                        prices["floor_per_memory_mb"],
+                        prices["floor_per_disk_gb"],
+                        prices["floor_per_gpu"],
+                    ),
+                    certified_premium_bps=prices["certified_premium_bps"],
+                    platform_fee_bps=fee_bps,
+                )
+                candidates = deployments.with_allocations(
+                    await placement_candidates(session, now=now, horizon=body.get("duration_seconds", 0)),
+                    await deployments.allocated_by_chain_node(session),
+                )
+                the_plan = deployments.plan(
+                    spec,
+                    candidates,
+                    pricing,
+                    deposit_per_replica=body.get("deposit_per_replica"),
+                    duration_seconds=body.get("duration_seconds"),
+                )
+                payer, funding = await deployments.choose_payer(session, user_id, body.get("wallet"))
+                dep, leases = await deployments.record(
+                    session, user_id=user_id, the_plan=the_plan, payer=payer, funding=funding
+                )
+                if funding == m.FUNDING_MANAGED:
+                    if runtime.relay is None:
+                        raise BadFunding("no_relay", "managed wallets cannot fund deployments here")
+                    for lease in leases:
+                        if lease.role == m.PRIMARY:
+                            await runtime.relay.queue(session, dep, lease, m.REQ_OPEN)
+                    await runtime.relay.advance(session, payer)
+        except (SpecError, DeploymentError, NoNodeFits) as exc:
+            raise _error(exc) from exc
+    txs: list[UnsignedTx] = []
+    chain_id = runtime.chain.chain_id
+    if funding == m.FUNDING_WALLET:
+        if await token.allowance(payer, escrow.address) < the_plan.total_deposit:
+            txs.append(
+                UnsignedTx(
+                    token.address,
+                    token.encode_approve(escrow.address, the_plan.total_deposit),
+                    chain_id,
+                    from_address=payer,
+                    description="allow the escrow to take the deposits",
+                )
+            )
+        for r in the_plan.primaries:
+            txs.append(
+                UnsignedTx(
+                    escrow.address,
+                    escrow.encode_open(r.chain_node_id, r.rate_per_second, r.deposit, the_plan.spec_hash),
+                    chain_id,
+                    from_address=payer,
+                    description=f"open the lease of replica {r.replica_index}",
+                )
+            )
+    return web.json_response(
+        {
+            "deployment": deployment_json(dep, [lease_json(x) for x in leases]),
+            "quote": the_plan.quote_json(),
+            "transactions": [t.to_json() for t in txs],
+        },
+        status=201,
+    )
+
+
+# ---- read ------------------------------------------------------------------------------------------
+@routes.get(
+    BASE,
+    summary="The caller's deployments",
+    response={
+        "type": "object",
+        "required": ["deployments"],
+        "properties": {"deployments": {"type": "array", "items": DEPLOYMENT}},
+    },
+)
+async def list_deployments(request: web.Request) -> web.Response:
+    user_id = _user(await require_role(request, CLOUD_USER))
+    async with request.app[RUNTIME].sessionmaker() as session:
+        deps = await deployments.list_own(session, user_id)
+        leases = await deployments.leases_of(session, [d.id for d in deps])
+    return web.json_response(
+        {"deployments": [deployment_json(d, [lease_json(x) for x in leases[d.id]]) for d in deps]}
+    )
+
+
+async def _lease_chain(escrow: EscrowClient, lease: m.Lease) -> dict[str, int] | None:
+    if lease.chain_lease_id is None:
+        return None
+    info = await escrow.lease(int(lease.chain_lease_id))
+    due = await escrow.due_now(int(lease.chain_lease_id)) if info.open else 0
+    return {
+        "balance": info.balance,
+        "due_now": due,
+        "balance_now": info.balance - due,
+        "rate_per_second": info.rate_per_second,
+        "settled_at": info.settled_at,
+        "open": int(info.open),
+    }
+
+
+@routes.get(
+    ONE, summary="One of the caller's deployments, with leases and on-chain balances", response=DEPLOYMENT
+)
+async def get_deployment(request: web.Request) -> web.Response:
+    user_id = _user(await require_role(request, CLOUD_USER))
+    deployment_id = _id(request, "deployment_id")
+    runtime = request.app[RUNTIME]
+    async with runtime.sessionmaker() as session:
+        try:
+            dep = await deployments.get_own(session, user_id, deployment_id)
+        except DeploymentError as exc:
+            raise _error(exc) from exc
+        leases = (await deployments.leases_of(session, [dep.id]))[dep.id]
+        history = await deployments.transitions_of(session, dep.id)
+    escrow = _escrow(runtime)
+    out = deployment_json(dep, [lease_json(x, await _lease_chain(escrow, x)) for x in leases])
+    out["transitions"] = [
+        {"from": t.from_status, "to": t.to_status, "reason": t.reason, "at": t.at.isoformat()}
+        for t in history
+    ]
+    return web.json_response(out)
+
+
+# ---- top-up / close ---------------------------------------------------------------------------------
+@routes.post(
+    ONE + "/top-up",
+    summary="Add credit to the deployment's open leases (split evenly)",
+    request=TOP_UP_REQUEST,
+    response=ACTION_RESPONSE,
+)
+async def top_up(request: web.Request) -> web.Response:
+    user_id = _user(await require_role(request, CLOUD_USER))
+    deployment_id = _id(request, "deployment_id")
+    amount = int(validated_body(request)["amount"])
+    runtime = request.app[RUNTIME]
+    escrow, token = _escrow(runtime), _token(runtime)
+    async with runtime.sessionmaker() as session:
+        try:
+            async with session.begin():
+                dep = await deployments.get_own(session, user_id, deployment_id)
+                leases = [
+                    x
+                    for x in (await deployments.leases_of(session, [dep.id]))[dep.id]
+                    if x.status == m.LEASE_OPEN
+                ]
+                if dep.status not in (m.FUNDING, m.STARTING) or not leases:
+                    raise WrongState(dep.id, dep.status, "top up")
+                if amount < len(leases):
+                    raise BadFunding(
+                        "amount_too_low",
+                        "at least one credit unit per open lease",
+                        amount=amount,
+                        leases=len(leases),
+                    )
+                shares = [amount // len(leases)] * len(leases)
+                shares[0] += amount - sum(shares)
+                if dep.funding == m.FUNDING_MANAGED:
+                    assert runtime.relay is not None
+                    for lease, share in zip(leases, shares, strict=True):
+                        await runtime.relay.queue(session, dep, lease, m.REQ_TOP_UP, share)
+                    await runtime.relay.advance(session, dep.payer)
+                out = deployment_json(dep, [lease_json(x) for x in leases])
+        except DeploymentError as exc:
+            raise _error(exc) from exc
+    txs: list[UnsignedTx] = []
+    if dep.funding == m.FUNDING_WALLET:
+        chain_id = runtime.chain.chain_id
+        if await token.allowance(dep.payer, escrow.address) < amount:
+            txs.append(
+                UnsignedTx(
+                    token.address,
+                    token.encode_approve(escrow.address, amount),
+                    chain_id,
+                    from_address=dep.payer,
+                    description="allow the escrow to take the top-up",
+                )
+            )
+        for lease, share in zip(leases, shares, strict=True):
+            txs.append(
+                UnsignedTx(
+                    escrow.address,
+                    escrow.encode_top_up(int(lease.chain_lease_id or 0), share),
+                    chain_id,
+                    from_address=dep.payer,
+                    description=f"top up replica {lease.replica_index}",
+                )
+            )
+    return web.json_response({"deployment": out, "transactions": [t.to_json() for t in txs]})
+
+
+@routes.post(
+    ONE + "/close",
+    summary="Close the deployment: its leases are closed and the rest refunded",
+    response=ACTION_RESPONSE,
+)
+async def close(request: web.Request) -> web.Response:
+    user_id = _user(await require_role(request, CLOUD_USER))
+    deployment_id = _id(request, "deployment_id")
+    runtime = request.app[RUNTIME]
+    escrow = _escrow(runtime)
+    async with runtime.sessionmaker() as session:
+        try:
+            async with session.begin():
+                dep = await deployments.get_own(session, user_id, deployment_id)
+                leases = (await deployments.leases_of(session, [dep.id]))[dep.id]
+                open_leases = [x for x in leases if x.status == m.LEASE_OPEN]
+                if dep.status != m.CLOSED:
+                    for x in leases:
+                        if x.status in (m.AWAITING_FUNDS, m.RESERVED):
+                            x.status = m.LEASE_CANCELLED
+                    if open_leases:
+                        await deployments.transition(session, dep, m.CLOSING, "close requested")
+                    else:
+                        await deployments.transition(session, dep, m.CLOSED, "closed before funding")
+                    if dep.funding == m.FUNDING_MANAGED and open_leases and dep.status == m.CLOSING:
+                        assert runtime.relay is not None
+                        for lease in open_leases:
+                            await runtime.relay.queue(session, dep, lease, m.REQ_CLOSE)
+                        await runtime.relay.advance(session, dep.payer)
+                out = deployment_json(dep, [lease_json(x) for x in leases])
+        except DeploymentError as exc:
+            raise _error(exc) from exc
+    txs = []
+    if dep.funding == m.FUNDING_WALLET:
+        txs = [
+            UnsignedTx(
+                escrow.address,
+                escrow.encode_close(int(x.chain_lease_id or 0)),
+                runtime.chain.chain_id,
+                from_address=dep.payer,
+                description=f"close replica {x.replica_index}",
+            ).to_json()
+            for x in open_leases
+        ]
+    return web.json_response({"deployment": out, "transactions": txs})
+
+
+# ---- provider earnings --------------------------------------------------------------------------------
+@routes.get(
+    "/api/cloud-provider/earnings",
+    summary="Settled earnings owed to each of the provider's nodes",
+    response={
+        "type": "object",
+        "required": ["nodes", "total"],
+        "properties": {"nodes": TXS, "total": {"type": "integer"}},
+    },
+)
+async def earnings(request: web.Request) -> web.Response:
+    principal = await require_role(request, CLOUD_PROVIDER)
+    runtime = request.app[RUNTIME]
+    escrow = _escrow(runtime)
+    async with runtime.sessionmaker() as session:
+        nodes = list(
+            (
+                await session.scalars(
+                    select(Node)
+                    .where(Node.provider_user_id == _user(principal), Node.chain_node_id.is_not(None))
+                    .order_by(Node.id)
+                )
+            ).all()
+        )
+    out = []
+    for node in nodes:
+        assert node is not None and node.chain_node_id is not None
+        out.append(
+            {
+                "node_id": node.id,
+                "chain_node_id": node.chain_node_id,
+                "payee": node.payee or node.wallet_address,
+                "owed": await escrow.node_owed(node.chain_node_id),
+            }
+        )
+    return web.json_response({"nodes": out, "total": sum(n["owed"] for n in out)})
+
+
+@routes.post(
+    r"/api/cloud-provider/nodes/{node_id:\d+}/withdraw",
+    summary="The unsigned withdraw(nodeId) tx for the node's payee",
+    response={
+        "type": "object",
+        "required": ["node_id", "owed", "transactions"],
+        "properties": {"node_id": {"type": "integer"}, "owed": {"type": "integer"}, "transactions": TXS},
+    },
+)
+async def withdraw(request: web.Request) -> web.Response:
+    principal = await require_role(request, CLOUD_PROVIDER)
+    node_id = _id(request, "node_id")
+    runtime = request.app[RUNTIME]
+    async with runtime.sessionmaker() as session:
+        node = await session.get(Node, node_id)
+    if node is None or node.provider_user_id != _user(principal):
+        raise NotFound(f"node {node_id} not found", details={"node_id": node_id})
+    if node.chain_node_id is None:
+        raise Conflict(
+            "the node is not registered on chain yet", code="node_not_on_chain", details={"node_id": node_id}
+        )
+    escrow = _escrow(runtime)
+    owed = await escrow.node_owed(node.chain_node_id)
+    if owed == 0:
+        raise Conflict("nothing to withdraw", code="nothing_to_withdraw", details={"node_id": node_id})
+    payee = node.payee or node.wallet_address
+    tx = UnsignedTx(
+        escrow.address,
+        escrow.encode_withdraw(node.chain_node_id),
+        runtime.chain.chain_id,
+        from_address=payee,
+        description=f"withdraw the earnings of node {node.id}",
+    )
+    return web.json_response({"node_id": node.id, "owed": owed, "transactions": [tx.to_json()]})

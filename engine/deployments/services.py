@@ -1,0 +1,320 @@
+"""Deployment lifecycle in the database: plan (quote + placement), record, transition, query.
+
+No chain writes here: the API turns a plan into unsigned transactions (wallet-connected payers) or queues
+:class:`~engine.deployments.models.EscrowRequest` rows the relay signs (managed payers); indexed escrow
+events move leases and deployments on (:mod:`engine.deployments.events`).
+
+Quote: each replica's rate is placement's quote on its node (operator floors x resources, certified
+premium); the platform fee is the escrow's ``feeBps`` share of it, shown separately (part of the rate).
+Deposit per replica: ``deposit_per_replica`` as given, or ``rate * duration_seconds`` for that replica.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.deployments import models as m
+from engine.deployments.errors import AccountBlocked, BadFunding, DeploymentNotFound, NoPayer
+from engine.deployments.spec import DeploymentSpec, canonical_json, spec_hash
+from engine.identity.models import WalletLink
+from engine.money import BPS_DENOMINATOR
+from engine.nodes.models import Node
+from engine.payments.reversals import can_create_deployments
+from engine.placement import Capacity, NodeCandidate, Placement, PricingPolicy, place
+
+MAX_DEPOSIT = 2**96 - 1  # the escrow's balance field
+
+
+@dataclass(frozen=True)
+class ReplicaPlan:
+    replica_index: int
+    role: str
+    chain_node_id: int
+    provider: str
+    region: str
+    rate_per_second: int
+    platform_fee_per_second: int
+    deposit: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: DeploymentSpec
+    spec_hash: bytes
+    replicas: tuple[ReplicaPlan, ...]  # primaries, then the backup (role backup, deposit 0) if any
+    fee_bps: int
+    eligible: int
+    considered: int
+
+    @property
+    def primaries(self) -> tuple[ReplicaPlan, ...]:
+        return tuple(r for r in self.replicas if r.role == m.PRIMARY)
+
+    @property
+    def total_rate(self) -> int:
+        return sum(r.rate_per_second for r in self.primaries)
+
+    @property
+    def total_deposit(self) -> int:
+        return sum(r.deposit for r in self.primaries)
+
+    def quote_json(self) -> dict[str, Any]:
+        prim = self.primaries
+        return {
+            "rate_per_replica": [r.rate_per_second for r in prim],
+            "platform_fee_bps": self.fee_bps,
+            "platform_fee_per_second": sum(r.platform_fee_per_second for r in prim),
+            "provider_per_second": self.total_rate - sum(r.platform_fee_per_second for r in prim),
+            "total_rate_per_second": self.total_rate,
+            "deposit_per_replica": [r.deposit for r in prim],
+            "total_deposit": self.total_deposit,
+        }
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -((-a) // b)
+
+
+async def check_account(session: AsyncSession, user_id: int) -> None:
+    ok, reason = await can_create_deployments(session, user_id)
+    if not ok:
+        raise AccountBlocked(user_id, reason or "account flagged")
+
+
+async def allocated_by_chain_node(session: AsyncSession) -> dict[int, Capacity]:
+    """What live leases (awaiting funds, open, reserved) hold on each on-chain node."""
+    stmt = (
+        select(m.Lease.chain_node_id, m.Deployment.spec)
+        .join(m.Deployment, m.Deployment.id == m.Lease.deployment_id)
+        .where(m.Lease.status.in_((m.AWAITING_FUNDS, m.LEASE_OPEN, m.RESERVED)))
+    )
+    out: dict[int, list[int]] = {}
+    for node_id, spec in (await session.execute(stmt)).all():
+        res = (spec or {}).get("resources", {})
+        gpu = res.get("gpu") or {}
+        acc = out.setdefault(int(node_id), [0, 0, 0, 0])
+        acc[0] += int(res.get("cpu_millicores", 0))
+        acc[1] += int(res.get("memory_mb", 0))
+        acc[2] += int(res.get("disk_gb", 0))
+        acc[3] += int(gpu.get("count", 0) or 0)
+    return {k: Capacity(v[0], v[1], v[2], None, v[3]) for k, v in out.items()}
+
+
+def with_allocations(candidates: Sequence[NodeCandidate], used: dict[int, Capacity]) -> list[NodeCandidate]:
+    out = []
+    for c in candidates:
+        u = used.get(int(c.node_id))
+        if u is None:
+            out.append(c)
+        else:
+            alloc = Capacity(u.cpu_millicores, u.memory_mb, u.disk_gb, c.capacity.gpu_model, u.gpu_count)
+            out.append(dataclasses.replace(c, allocated=alloc))
+    return out
+
+
+def plan(
+    spec: DeploymentSpec,
+    candidates: Sequence[NodeCandidate],
+    pricing: PricingPolicy,
+    *,
+    deposit_per_replica: int | None,
+    duration_seconds: int | None,
+) -> Plan:
+    """Quote and place; raises ``NoNodeFits`` or :class:`BadFunding`. Pure."""
+    if (deposit_per_replica is None) == (duration_seconds is None):
+        raise BadFunding("funding", "give exactly one of deposit_per_replica and duration_seconds")
+    placement: Placement = place(spec, candidates, pricing)
+    fee_bps = pricing.platform_fee_bps
+    rows: list[ReplicaPlan] = []
+    for i, p in enumerate(placement.primaries):
+        deposit = (
+            deposit_per_replica
+            if deposit_per_replica is not None
+            else p.rate_per_second * (duration_seconds or 0)
+        )
+        if deposit < p.rate_per_second:
+            raise BadFunding(
+                "deposit_too_low",
+                "the deposit must cover at least one second",
+                deposit=deposit,
+                rate_per_second=p.rate_per_second,
+            )
+        if deposit > MAX_DEPOSIT:
+            raise BadFunding("deposit_too_high", "the deposit does not fit the escrow", deposit=deposit)
+        fee = _ceil_div(p.rate_per_second * fee_bps, BPS_DENOMINATOR)
+        rows.append(
+            ReplicaPlan(
+                i, m.PRIMARY, int(p.node_id), p.provider_id, p.region, p.rate_per_second, fee, deposit
+            )
+        )
+    if placement.backup is not None:
+        b = placement.backup
+        fee = _ceil_div(b.rate_per_second * fee_bps, BPS_DENOMINATOR)
+        rows.append(
+            ReplicaPlan(0, m.BACKUP, int(b.node_id), b.provider_id, b.region, b.rate_per_second, fee, 0)
+        )
+    return Plan(spec, spec_hash(spec), tuple(rows), fee_bps, placement.eligible, placement.considered)
+
+
+async def choose_payer(session: AsyncSession, user_id: int, wallet: str | None) -> tuple[str, str]:
+    """``(address, funding)``: the named wallet, else the first wallet-connected link, else the managed
+    wallet. Raises :class:`NoPayer`."""
+    links = list(
+        (
+            await session.scalars(
+                select(WalletLink).where(WalletLink.user_id == user_id).order_by(WalletLink.id)
+            )
+        ).all()
+    )
+    if wallet is not None:
+        want = to_checksum_address(wallet)
+        for link in links:
+            if link.address == want:
+                return link.address, m.FUNDING_MANAGED if link.kind == "managed" else m.FUNDING_WALLET
+        raise NoPayer(user_id, want)
+    for link in links:
+        if link.kind != "managed":
+            return link.address, m.FUNDING_WALLET
+    for link in links:
+        return link.address, m.FUNDING_MANAGED
+    raise NoPayer(user_id, None)
+
+
+async def transition(session: AsyncSession, dep: m.Deployment, to: str, reason: str) -> None:
+    if dep.status == to:
+        return
+    session.add(
+        m.DeploymentTransition(
+            deployment_id=dep.id, from_status=dep.status, to_status=to, reason=reason[:200]
+        )
+    )
+    dep.status = to
+    dep.updated_at = m.utcnow()
+
+
+async def record(
+    session: AsyncSession, *, user_id: int, the_plan: Plan, payer: str, funding: str
+) -> tuple[m.Deployment, list[m.Lease]]:
+    """Insert the deployment (``funding``), its leases (``awaiting_funds``; the backup ``reserved``) and
+    the first transition. Flushes, does not commit."""
+    spec_json = json_spec(the_plan.spec)
+    dep = m.Deployment(
+        user_id=user_id,
+        spec=spec_json,
+        spec_hash="0x" + the_plan.spec_hash.hex(),
+        status=m.FUNDING,
+        replicas=len(the_plan.primaries),
+        rate_per_second=the_plan.total_rate,
+        payer=payer,
+        funding=funding,
+    )
+    session.add(dep)
+    await session.flush()
+    session.add(
+        m.DeploymentTransition(deployment_id=dep.id, from_status=None, to_status=m.FUNDING, reason="created")
+    )
+    chain_ids = [r.chain_node_id for r in the_plan.replicas]
+    nodes = {
+        int(n.chain_node_id): n.id
+        for n in (await session.scalars(select(Node).where(Node.chain_node_id.in_(chain_ids)))).all()
+        if n.chain_node_id is not None
+    }
+    leases = []
+    for r in the_plan.replicas:
+        lease = m.Lease(
+            deployment_id=dep.id,
+            replica_index=r.replica_index,
+            role=r.role,
+            node_id=nodes[r.chain_node_id],
+            chain_node_id=r.chain_node_id,
+            rate_per_second=r.rate_per_second,
+            deposit=r.deposit,
+            status=m.AWAITING_FUNDS if r.role == m.PRIMARY else m.RESERVED,
+        )
+        session.add(lease)
+        leases.append(lease)
+    await session.flush()
+    return dep, leases
+
+
+def json_spec(spec: DeploymentSpec) -> dict[str, Any]:
+    """The stored spec: its canonical form (what the spec hash commits to)."""
+    import json
+
+    out: dict[str, Any] = json.loads(canonical_json(spec))
+    return out
+
+
+async def get_own(session: AsyncSession, user_id: int, deployment_id: int) -> m.Deployment:
+    dep = await session.get(m.Deployment, deployment_id)
+    if dep is None or dep.user_id != user_id:
+        raise DeploymentNotFound(deployment_id)
+    return dep
+
+
+async def list_own(session: AsyncSession, user_id: int) -> list[m.Deployment]:
+    stmt = select(m.Deployment).where(m.Deployment.user_id == user_id).order_by(m.Deployment.id.desc())
+    return list((await session.scalars(stmt)).all())
+
+
+async def leases_of(session: AsyncSession, deployment_ids: Sequence[int]) -> dict[int, list[m.Lease]]:
+    out: dict[int, list[m.Lease]] = {i: [] for i in deployment_ids}
+    if not deployment_ids:
+        return out
+    stmt = (
+        select(m.Lease)
+        .where(m.Lease.deployment_id.in_(deployment_ids))
+        .order_by(m.Lease.deployment_id, m.Lease.role.desc(), m.Lease.replica_index)
+    )
+    for lease in (await session.scalars(stmt)).all():
+        out[lease.deployment_id].append(lease)
+    return out
+
+
+async def transitions_of(session: AsyncSession, deployment_id: int) -> list[m.DeploymentTransition]:
+    stmt = (
+        select(m.DeploymentTransition)
+        .where(m.DeploymentTransition.deployment_id == deployment_id)
+        .order_by(m.DeploymentTransition.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def tenants_of(session: AsyncSession, node_id: int) -> Sequence[int]:
+    """``engine.nodes.linking.TenantsOf``: users with a live lease on database node ``node_id``."""
+    stmt = (
+        select(m.Deployment.user_id)
+        .join(m.Lease, m.Lease.deployment_id == m.Deployment.id)
+        .where(
+            m.Lease.node_id == node_id,
+            m.Lease.status.in_((m.AWAITING_FUNDS, m.LEASE_OPEN)),
+            m.Deployment.status.in_(m.ACTIVE_STATUSES),
+        )
+        .distinct()
+    )
+    return [int(u) for u in (await session.scalars(stmt)).all()]
+
+
+async def count_deployments(session: AsyncSession, user_id: int) -> int:
+    stmt = select(func.count()).select_from(m.Deployment).where(m.Deployment.user_id == user_id)
+    return int(await session.scalar(stmt) or 0)
+
+
+async def settle_status(session: AsyncSession, dep: m.Deployment, reason: str) -> None:
+    """Derive the deployment status from its primary leases after a chain event."""
+    leases = [x for x in (await leases_of(session, [dep.id]))[dep.id] if x.role == m.PRIMARY]
+    live = [x for x in leases if x.status in (m.AWAITING_FUNDS, m.LEASE_OPEN)]
+    if not live and dep.status != m.CLOSED:
+        await transition(session, dep, m.CLOSED, reason)
+        for x in (await leases_of(session, [dep.id]))[dep.id]:
+            if x.status == m.RESERVED:
+                x.status = m.LEASE_CANCELLED
+    elif dep.status == m.FUNDING and leases and all(x.status == m.LEASE_OPEN for x in leases):
+        await transition(session, dep, m.STARTING, "every lease opened on chain")

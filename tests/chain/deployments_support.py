@@ -1,0 +1,160 @@
+"""Shared helpers for the deployment tests on anvil: a served runtime, provider onboarding through the API
+(register -> operator approve via the outbox -> add node, all indexed), funded users, time travel.
+The wallet-side helpers (``sign_and_send``, ``deliver_outbox``) come from the provider flow test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+
+from api.app import create_app
+from api.auth.devissuer import DevIssuer
+from api.routes import identity
+from chain.contracts import CreditTokenClient, EscrowClient
+from chain.deploy import send_transaction
+from chain.devchain import Anvil, rpc
+from chain.signer import LocalSigner
+from engine.identity.services import link_wallet
+from engine.runtime import Runtime, start_runtime
+from engine.settings import Settings
+from tests.api.conftest import serve
+from tests.chain.test_marketplace_flow import deliver_outbox, sign_and_send
+
+NOTICE = 60
+COLLATERAL = 200 * 10**6
+NODE_PRICES = {"per_cpu_millicore": 20_000, "per_memory_mb": 2_000, "per_disk_gb": 200, "per_gpu": 0}
+NODE_RESOURCES = {"cpu_millicores": 8000, "memory_mb": 32768, "disk_gb": 500, "bandwidth_mbps": 1000}
+_refs = iter(range(1, 10**6))
+
+
+@dataclass
+class Market:
+    runtime: Runtime
+    client: Any
+    dev: DevIssuer
+
+    @property
+    def token(self) -> CreditTokenClient:
+        return CreditTokenClient(self.runtime.chain.w3, self.runtime.manifest.address("CreditToken"))
+
+    @property
+    def escrow(self) -> EscrowClient:
+        return EscrowClient(self.runtime.chain.w3, self.runtime.manifest.address("DeploymentEscrow"))
+
+    def headers(self, role: str, sub: str) -> dict[str, str]:
+        return {"Authorization": "Bearer " + self.dev.mint([role], sub=sub)}
+
+    async def user_id(self, headers: dict[str, str]) -> int:
+        return int((await (await self.client.get("/api/auth/session", headers=headers)).json())["user_id"])
+
+    async def mint(self, to: str, amount: int) -> None:
+        ref = (0xDE9 << 200 | next(_refs)).to_bytes(32, "big")
+        await send_transaction(
+            self.runtime.chain,
+            self.runtime.signer,
+            to=self.token.address,
+            data=self.token.encode_mint(to, amount, ref),
+        )
+
+    async def funded_wallet(self, credit: int) -> LocalSigner:
+        wallet = LocalSigner(Account.create().key.hex())
+        await rpc(self.runtime.chain, "anvil_setBalance", wallet.address, hex(10**19))
+        if credit:
+            await self.mint(wallet.address, credit)
+        return wallet
+
+    async def call(self, method: str, path: str, headers: dict[str, str], status: int, **kw: Any) -> Any:
+        resp = await self.client.request(method, path, headers=headers, **kw)
+        assert resp.status == status, f"{method} {path}: {resp.status} {await resp.text()}"
+        return await resp.json()
+
+    async def sync(self, rounds: int = 1) -> None:
+        """Outbox and indexer passes (what the background tasks do)."""
+        for _ in range(rounds):
+            await self.runtime.sender.run_once()
+            await self.runtime.indexer.run_once()
+
+    async def now(self) -> int:
+        return int((await self.runtime.chain.w3.eth.get_block("latest"))["timestamp"])
+
+    async def warp(self, seconds: int) -> None:
+        await rpc(self.runtime.chain, "evm_increaseTime", hex(seconds))
+        await rpc(self.runtime.chain, "evm_mine")
+
+    async def onboard(
+        self, sub: str, nodes: list[dict[str, Any]]
+    ) -> tuple[LocalSigner, dict[str, Any], list[Any]]:
+        """A provider with an approved registration and the given nodes active on chain; returns the
+        wallet, its headers and the node JSON (with ``chain_node_id``)."""
+        prov = self.headers("cloud-provider", sub)
+        oper = self.headers("cloud-operator", "dev|deployments-operator")
+        wallet = await self.funded_wallet(10**9)
+        async with self.runtime.sessionmaker() as s:
+            await link_wallet(s, await self.user_id(prov), wallet.address)
+        body = {
+            "wallet": wallet.address,
+            "company": "Acme",
+            "contact_name": "A",
+            "contact_email": "a@acme.io",
+            "collateral": COLLATERAL,
+        }
+        reg = await self.call("POST", "/api/cloud-provider/register", prov, 201, json=body)
+        await sign_and_send(self.runtime, wallet, reg["transactions"])
+        await self.runtime.indexer.run_once()
+        rid = reg["request"]["id"]
+        await self.call("POST", f"/api/cloud-operator/provider-requests/{rid}/approve", oper, 200)
+        await deliver_outbox(self.runtime, f"provider-approve:{wallet.address.lower()}:{rid}")
+        await self.runtime.indexer.run_once()
+        made = []
+        for extra in nodes:
+            node_body = {
+                "wallet": wallet.address,
+                "country": "DE",
+                "resources": NODE_RESOURCES,
+                "prices": NODE_PRICES,
+                "attributes": ["ssd"],
+            } | extra
+            created = await self.call("POST", "/api/cloud-provider/nodes", prov, 201, json=node_body)
+            await sign_and_send(self.runtime, wallet, created["transactions"])
+            made.append(created["id"])
+        await self.runtime.indexer.run_once()
+        listed = {
+            n["id"]: n for n in (await self.call("GET", "/api/cloud-provider/nodes", prov, 200))["nodes"]
+        }
+        out = [listed[i] for i in made]
+        assert all(n["status"] == "active" and n["chain_node_id"] for n in out), out
+        return wallet, prov, out
+
+
+@asynccontextmanager
+async def market(anvil: Anvil, tmp_path: Path) -> AsyncIterator[Market]:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
+        chain_url=anvil.url,
+        provider_min_collateral=100 * 10**6,
+        maintenance_min_notice=NOTICE,
+        maintenance_max_window=7_200,
+    )
+    runtime = await start_runtime(settings, spawn_dev_chain=False)
+    options = identity.IdentityOptions(
+        env="dev",
+        data_dir=tmp_path,
+        chain_id=runtime.chain.chain_id,
+        dev_issuer=True,
+        siwe_domain="d.test",
+        siwe_uri="https://d.test",
+    )
+    try:
+        async with serve(create_app(runtime, background=False, identity_options=options)) as client:
+            yield Market(runtime, client, DevIssuer(tmp_path))
+    finally:
+        await runtime.close()
+
+
+__all__ = ["Market", "deliver_outbox", "market", "sign_and_send"]

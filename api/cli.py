@@ -10,6 +10,10 @@
     cloudmarket config         print the effective settings, secrets redacted
     cloudmarket dev token --role cloud-user [--role ...] [--sub SUB] [--ttl SECONDS]
                                print an access token from the dev issuer (dev only; exit 2 otherwise)
+    cloudmarket node run --api URL --node-id N (--token-file F | --token T | $CLOUDMARKET_NODE_TOKEN)
+                         [--runtime process] [--state-dir DIR] [--rpc-url URL] [--stop-workloads-on-exit]
+                               the reference node agent (needs no engine settings); a rejected token
+                               exits with status 3
 
 Configuration errors (including production safety checks) exit with status 2 and a one-line message.
 SIGINT/SIGTERM stop the service gracefully: the outbox sender stops, the HTTP server closes, the database
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from dataclasses import fields
@@ -38,6 +43,8 @@ from engine.runtime import MANIFESTS_DIR, Runtime, fund_on_eth_tester, start_run
 from engine.settings import Settings, SettingsError, load_settings
 
 EXIT_CONFIG = 2
+EXIT_AUTH = 3
+NODE_TOKEN_ENV = "CLOUDMARKET_NODE_TOKEN"  # noqa: S105  (the variable's name, not a token)
 # a command line, not a credential
 DEV_TOKEN_HINT = "cloudmarket dev token --role cloud-user"  # noqa: S105
 DEV_TOKEN_TTL = 3600
@@ -68,6 +75,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     tok.add_argument("--sub", default=DEFAULT_SUB, help=f"the token's subject (default {DEFAULT_SUB})")
     tok.add_argument("--ttl", type=_positive_int, default=DEV_TOKEN_TTL, help="lifetime in seconds")
+    node = sub.add_parser("node", help="provider node commands")
+    nodesub = node.add_subparsers(dest="node_command", required=True)
+    run = nodesub.add_parser("run", help="run the reference node agent")
+    run.add_argument("--api", required=True, help="base URL of the cloudmarket API")
+    run.add_argument("--node-id", type=_positive_int, required=True, help="the node's id in the API")
+    tokens = run.add_mutually_exclusive_group()
+    tokens.add_argument("--token", help=f"node token (visible to other users in ps; prefer {NODE_TOKEN_ENV})")
+    tokens.add_argument("--token-file", type=Path, help="file holding the node token")
+    run.add_argument("--runtime", choices=["process"], default="process", help="how workloads run")
+    run.add_argument("--state-dir", type=Path, default=Path("cloudmarket-agent"), help="agent state dir")
+    run.add_argument("--rpc-url", help="JSON-RPC URL for lease verification (default: from /api/chain)")
+    run.add_argument("--from-block", type=int, default=0, help="first block searched for lease logs")
+    run.add_argument("--wait", type=int, default=30, choices=range(0, 61), metavar="0..60")
+    run.add_argument(
+        "--stop-workloads-on-exit",
+        action="store_true",
+        help="stop every workload when the agent stops (default: leave them running for re-adoption)",
+    )
     return parser
 
 
@@ -191,8 +216,105 @@ async def _db_upgrade(settings: Settings) -> int:
     return 0
 
 
+class NodeConfigError(Exception):
+    """``node run`` cannot start as configured (no token, locked state directory, no RPC URL)."""
+
+
+def node_token(args: argparse.Namespace) -> str:
+    """The node token from --token, --token-file or the environment; never echoed."""
+    if args.token:
+        token = str(args.token)
+    elif args.token_file is not None:
+        try:
+            token = args.token_file.read_text().strip()
+        except OSError as exc:
+            raise NodeConfigError(f"cannot read {args.token_file}: {exc.strerror}") from None
+    else:
+        token = os.environ.get(NODE_TOKEN_ENV, "").strip()
+    if not token:
+        raise NodeConfigError(f"a node token is needed: --token-file, --token or {NODE_TOKEN_ENV}")
+    return token
+
+
+def _lock_state_dir(state_dir: Path) -> Any:
+    """An exclusive lock on ``<state_dir>/agent.lock`` held for the process's life (the kernel drops it
+    when the agent dies, even by SIGKILL): two agents on one state directory would fight."""
+    import fcntl
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(state_dir / "agent.lock", "a")  # held open until exit
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise NodeConfigError(f"another agent is running on {state_dir}") from None
+    return handle
+
+
+async def _node_run(args: argparse.Namespace, token: str) -> int:
+    import aiohttp
+
+    from api.agent.agent import Agent, AgentConfig
+    from api.agent.client import NodeApiClient, NodeAuthRejected
+    from api.agent.runtime import ProcessRuntime
+    from api.agent.verify import LeaseVerifier
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    state_dir: Path = args.state_dir.resolve()
+    async with aiohttp.ClientSession() as session:
+        client = NodeApiClient(args.api, args.node_id, token, session=session)
+        try:
+            info_task = asyncio.create_task(client.chain_info())
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait([info_task, stopper], return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not info_task.done():
+                info_task.cancel()
+                return 0
+            verifier = LeaseVerifier.from_chain_info(
+                session, info_task.result(), rpc_url=args.rpc_url, from_block=args.from_block
+            )
+        except (ValueError, KeyError) as exc:
+            raise NodeConfigError(f"cannot set up lease verification: {exc}") from None
+        runtime = ProcessRuntime(state_dir)
+        config = AgentConfig(wait=args.wait, stop_workloads_on_exit=args.stop_workloads_on_exit)
+        agent = Agent(client, runtime, verifier.verify, config, state_dir=state_dir)
+        print(f"cloudmarket node agent: node {args.node_id} at {args.api}, state in {state_dir}", flush=True)
+        try:
+            await agent.run(stop)
+        except NodeAuthRejected as exc:
+            print(f"cloudmarket node: {exc}", file=sys.stderr, flush=True)
+            return EXIT_AUTH
+        print("cloudmarket node agent: stopped", flush=True)
+    return 0
+
+
+def _node_main(args: argparse.Namespace) -> int:
+    configure_logging(
+        os.environ.get("CLOUDMARKET_LOG_LEVEL", "INFO"), os.environ.get("CLOUDMARKET_LOG_FORMAT", "json")
+    )
+    try:
+        token = node_token(args)
+        lock = _lock_state_dir(args.state_dir)
+    except NodeConfigError as exc:
+        print(f"cloudmarket node: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        return asyncio.run(_node_run(args, token))
+    except NodeConfigError as exc:
+        print(f"cloudmarket node: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    finally:
+        lock.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "node":  # the agent runs on provider machines: no engine settings involved
+        return _node_main(args)
     try:
         settings = load_settings()
     except (SettingsError, OSError, ValueError) as exc:

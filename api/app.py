@@ -22,12 +22,14 @@ from api.keys import CHAIN, METRICS, ROUTE_SPECS, RUNTIME, SESSIONMAKER
 from api.metrics import Metrics
 from api.middlewares import MIDDLEWARES
 from api.openapi import RouteTable
-from api.routes import ROUTE_TABLES, identity, payments
+from api.routes import ROUTE_TABLES, agent, identity, payments
 from api.routes.identity import IdentityOptions
 from billing.context import BillingContext
 from billing.reconcile import reconcile
 from engine.runtime import Runtime
 from engine.scheduler import JobDeps, SchedulerService, build_jobs, running_scheduler
+from engine.workloads.heartbeats import LivenessPolicy
+from engine.workloads.jobs import maintain
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,9 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
         runtime.settings,
         reconcile=functools.partial(reconcile, billing) if billing is not None else None,
         reversals=billing.reversals if billing is not None else None,
+        workloads=functools.partial(
+            maintain, runtime.sessionmaker, runtime.hub, LivenessPolicy.from_settings(runtime.settings)
+        ),
     )
     jobs = build_jobs(deps)
     if not runtime.settings.scheduler_enabled or not jobs:
@@ -138,6 +143,7 @@ def create_app(
         table.install(app, app[ROUTE_SPECS])
     identity.setup(app, identity_options)
     payments.setup(app, billing)
+    agent.setup(app)
     app[SCHEDULER] = SchedulerHolder()
     if background:
         app.cleanup_ctx.append(_outbox_sender)

@@ -3,9 +3,18 @@ from ``publish`` to the waiter resuming (p50/p99), for LocalHub and PostgresHub 
 
 PostgresHub runs on a throwaway cluster (``tests/support/postgres.py``); waiters sit on one hub and the
 publisher is a second hub with its own connections, so every wake crosses PostgreSQL as it would
-between two API processes. The HTTP long-poll part is added by the route's author.
+between two API processes.
 
-Run: ``.venv/bin/python bench/longpoll.py [WAITERS] [SAMPLES]``. No assertions.
+HTTP part: one service process (a subprocess serving the real node-agent routes, node-token auth and
+middlewares on loopback, SQLite file database, LocalHub) holds WAITERS idle long-polls
+(``GET /api/cloud-provider/nodes/{id}/workloads?wait=60&cursor=...``, one node and token each, created
+directly in the database); the client (this process, one aiohttp session) re-polls on each timeout like an
+agent. Then, SAMPLES times, a bench-only route in the service opens a lease for one node (commit, then
+publish, as the escrow subscriber does) and returns ``time.monotonic()`` taken right after the commit;
+the wake latency is the client's receipt of that node's answer minus that time (CLOCK_MONOTONIC is
+system-wide on Linux). RSS is the service's, before and while holding.
+
+Run: ``.venv/bin/python bench/longpoll.py [WAITERS] [SAMPLES] [--http-only]``. No assertions.
 """
 
 from __future__ import annotations
@@ -82,6 +91,16 @@ async def main(count: int, samples: int) -> None:
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    k = int(sys.argv[2]) if len(sys.argv) > 2 else 500
-    asyncio.run(main(n, k))
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        from bench.longpoll_http import serve_main
+
+        asyncio.run(serve_main(Path(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])))
+        sys.exit(0)
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 10_000
+    k = int(args[1]) if len(args) > 1 else 500
+    if "--http-only" not in sys.argv:
+        asyncio.run(main(n, k))
+    from bench.longpoll_http import http_main
+
+    asyncio.run(http_main(n, min(k, 200)))

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import shutil
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ from chain.connect import ChainConnection, connect
 from chain.devchain import Anvil
 from chain.signer import LocalSigner
 from engine import db
+from engine.notify import Hub, LocalHub, make_hub
 from engine.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class Runtime:
     indexer: EventIndexer
     anvil: Anvil | None = None
     relay: Relay | None = None  # managed payers' escrow requests (None: no escrow deployed)
+    # wake-ups for long-polls and SSE (PostgresHub on PostgreSQL, LocalHub otherwise); started here
+    hub: Hub = field(default_factory=LocalHub)
 
     @property
     def chain_url(self) -> str:
@@ -76,7 +79,10 @@ class Runtime:
         return self.settings.data_dir / MANIFESTS_DIR
 
     async def close(self) -> None:
-        """Dispose the database pool, close the chain connection, stop the anvil we started (it dumps)."""
+        """Close the hub, dispose the database pool, close the chain connection, stop the anvil we started
+        (it dumps)."""
+        with contextlib.suppress(Exception):
+            await self.hub.close()
         await _close_parts(self.db_engine, self.chain, self.anvil)
         self.anvil = None
 
@@ -173,6 +179,7 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
     anvil: Anvil | None = None
     conn: ChainConnection | None = None
     engine: AsyncEngine | None = None
+    hub: Hub | None = None
     try:
         if settings.chain_url:
             conn = await connect(settings.chain_url)
@@ -192,6 +199,8 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
         await db.upgrade(url)
         engine = db.make_engine(url)
         sessionmaker = db.make_sessionmaker(engine)
+        hub = make_hub(url)
+        await hub.start()
 
         manifest = await deploy_suite(
             conn, signer, manifest_dir=settings.data_dir / MANIFESTS_DIR, config=suite_config(settings)
@@ -221,8 +230,11 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
                 CreditTokenClient(conn.w3, manifest.address("CreditToken")),
                 keyring_from_settings(settings),
             )
-            indexer.on_events(EscrowSubscriber(sessionmaker, relay))
+            indexer.on_events(EscrowSubscriber(sessionmaker, relay, hub))
     except BaseException:
+        if hub is not None:
+            with contextlib.suppress(Exception):
+                await hub.close()
         await _close_parts(engine, conn, anvil)
         raise
     log.info(
@@ -245,4 +257,5 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
         indexer=indexer,
         anvil=anvil,
         relay=relay,
+        hub=hub,
     )

@@ -15,6 +15,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "engine.operator.models",
     "engine.providers.models",
     "engine.deployments.models",
+    "engine.workloads.models",
 )
 
 

@@ -76,6 +76,13 @@ class Settings:
     scheduler_misfire_grace: int = 60  # a run late by more than this is skipped (coalesced into the next)
     scheduler_reconcile_interval: float = 600.0  # billing.reconcile (only with Stripe configured)
     scheduler_reversals_interval: float = 60.0  # billing.reversals: advance pending refunds/clawbacks
+    # node agents (engine.workloads), seconds: the heartbeat period handed to agents, when a silent node
+    # counts as offline, how long usage samples and uptime minutes are kept
+    node_heartbeat_interval: int = 15
+    node_offline_after: int = 60
+    node_usage_retention: int = 6 * 3600
+    node_uptime_window: int = 24 * 3600
+    scheduler_workloads_interval: float = 30.0  # workloads.health (offline nodes -> degraded) + pruning
     master_key: str | None = field(default=None, repr=False)
     # marketplace contracts (chain.deploy.SuiteConfig): credit units, seconds, basis points
     provider_min_collateral: int = 100 * 10**6

@@ -13,11 +13,19 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from chain.devchain import Anvil
 from engine import db
 from tests.support.postgres import PgCluster, pg_bin, start_cluster
+
+# CI runs property tests derandomized (same examples every run: a red CI is reproducible, never a coin
+# toss); local runs explore new examples. `--hypothesis-profile=explore` forces exploring anywhere.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 BACKENDS = ["sqlite", "postgresql"]
 _db_counter = itertools.count()

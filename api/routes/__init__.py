@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.openapi import RouteTable
-from api.routes import chain, deployments, health, identity, meta, operator, payments, provider, wallet
+from api.routes import agent, chain, deployments, health, identity, meta, operator, payments, provider, wallet
 
 ROUTE_TABLES: tuple[RouteTable, ...] = (
     health.routes,
@@ -15,4 +15,5 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     provider.routes,
     operator.routes,
     deployments.routes,
+    agent.routes,
 )

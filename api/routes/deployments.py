@@ -6,6 +6,8 @@ route                                             who
 GET  /api/cloud-user/deployments                  cloud-user (own deployments only)
 POST /api/cloud-user/deployments                  cloud-user (account not flagged)
 GET  /api/cloud-user/deployments/{id}             cloud-user owning it (else 404)
+GET  /api/cloud-user/deployments/{id}/events      cloud-user owning it: SSE status transitions
+GET  /api/cloud-user/deployments/{id}/metrics     cloud-user owning it: usage per replica
 POST /api/cloud-user/deployments/{id}/top-up      cloud-user owning it
 POST /api/cloud-user/deployments/{id}/close       cloud-user owning it
 GET  /api/cloud-provider/earnings                 cloud-provider (own nodes)
@@ -23,21 +25,24 @@ the outbox (``funding: "managed"``, no transactions). Either way the lease is re
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
 
+from api import sse
 from api.auth.errors import Conflict, Forbidden
 from api.auth.middleware import require_role
 from api.auth.principal import CLOUD_PROVIDER, CLOUD_USER
 from api.errors import ApiError, BadRequest, NotFound
 from api.keys import RUNTIME
 from api.openapi import RouteTable
-from api.validation import validated_body
+from api.validation import validated_body, validated_query
 from chain.contracts import CreditTokenClient, EscrowClient, UnsignedTx
 from engine.deployments import models as m
 from engine.deployments import services as deployments
+from engine.deployments import status as dep_status
 from engine.deployments.errors import (
     AccountBlocked,
     BadFunding,
@@ -49,9 +54,13 @@ from engine.deployments.errors import (
 from engine.deployments.spec import SpecError, SpecLimits, parse_spec
 from engine.nodes.candidates import placement_candidates
 from engine.nodes.models import Node
+from engine.notify import topics
 from engine.operator import services as operator
 from engine.placement import NoNodeFits, PricingPolicy, UnitPrices
 from engine.runtime import Runtime
+from engine.workloads.heartbeats import LivenessPolicy, utcnow
+from engine.workloads.metrics import usage_series
+from engine.workloads.wakeups import publish_noted
 
 routes = RouteTable(tag="deployments")
 
@@ -243,7 +252,12 @@ async def create(request: web.Request) -> web.Response:
                     platform_fee_bps=fee_bps,
                 )
                 candidates = deployments.with_allocations(
-                    await placement_candidates(session, now=now, horizon=body.get("duration_seconds", 0)),
+                    await placement_candidates(
+                        session,
+                        now=now,
+                        horizon=body.get("duration_seconds", 0),
+                        liveness=LivenessPolicy.from_settings(runtime.settings),
+                    ),
                     await deployments.allocated_by_chain_node(session),
                 )
                 the_plan = deployments.plan(
@@ -357,6 +371,102 @@ async def get_deployment(request: web.Request) -> web.Response:
     return web.json_response(out)
 
 
+# ---- status stream and metrics ------------------------------------------------------------------------
+TRANSITION_EVENT = {
+    "type": "string",
+    "description": "SSE: `id: <transition id>`, `event: status`, `data: {from, to, reason, at}`; "
+    "`: keep-alive` comments. Resume with the Last-Event-ID header or ?after=.",
+}
+
+
+@routes.get(
+    ONE + "/events",
+    summary="The deployment's status transitions as server-sent events (replay, then live)",
+    query={
+        "after": {"type": "integer", "minimum": 0, "maximum": 2**53},
+        "max_seconds": {"type": "integer", "minimum": 0, "maximum": 3600},
+    },
+    response=TRANSITION_EVENT,
+    content_type=sse.CONTENT_TYPE,
+)
+async def events(request: web.Request) -> web.StreamResponse:
+    """Owner only (404 otherwise). The stream ends after ``max_seconds`` (default 300; 0: replay only)
+    or once the deployment is closed and everything was sent."""
+    user_id = _user(await require_role(request, CLOUD_USER))
+    deployment_id = _id(request, "deployment_id")
+    query = validated_query(request)
+    after = sse.last_event_id(request, query.get("after"))
+    if after is None:
+        raise BadRequest("Last-Event-ID must be a transition id", code="bad_last_event_id")
+    runtime = request.app[RUNTIME]
+    async with runtime.sessionmaker() as session:
+        try:
+            await deployments.get_own(session, user_id, deployment_id)
+        except DeploymentError as exc:
+            raise _error(exc) from exc
+    finished = False
+
+    async def read(last: int) -> list[sse.Event]:
+        nonlocal finished
+        async with runtime.sessionmaker() as session:
+            rows = await dep_status.transitions_after(session, deployment_id, last)
+            dep = await session.get(m.Deployment, deployment_id)
+        finished = dep is None or (dep.status in dep_status.TERMINAL and len(rows) < 500)
+        return [
+            sse.Event(
+                t.id,
+                "status",
+                {"from": t.from_status, "to": t.to_status, "reason": t.reason, "at": t.at.isoformat()},
+            )
+            for t in rows
+        ]
+
+    return await sse.follow(
+        request,
+        runtime.hub,
+        topics.deployment(deployment_id),
+        after,
+        read,
+        lambda: finished,
+        max_seconds=int(query.get("max_seconds", 300)),
+    )
+
+
+METRICS_RESPONSE = {
+    "type": "object",
+    "required": ["deployment_id", "since", "replicas"],
+    "properties": {
+        "deployment_id": {"type": "integer"},
+        "since": {"type": "string"},
+        "replicas": {"type": "array", "items": OBJ},
+    },
+}
+
+
+@routes.get(
+    ONE + "/metrics",
+    summary="Usage per replica (CPU, RSS) from the node agents' heartbeats, over a bounded window",
+    query={"seconds": {"type": "integer", "minimum": 1, "maximum": 7 * 86_400}},
+    response=METRICS_RESPONSE,
+)
+async def metrics(request: web.Request) -> web.Response:
+    user_id = _user(await require_role(request, CLOUD_USER))
+    deployment_id = _id(request, "deployment_id")
+    runtime = request.app[RUNTIME]
+    retention = int(runtime.settings.node_usage_retention)
+    seconds = min(int(validated_query(request).get("seconds", 3600)), retention)
+    since = utcnow() - timedelta(seconds=seconds)
+    async with runtime.sessionmaker() as session:
+        try:
+            await deployments.get_own(session, user_id, deployment_id)
+        except DeploymentError as exc:
+            raise _error(exc) from exc
+        replicas = await usage_series(session, deployment_id, since=since)
+    return web.json_response(
+        {"deployment_id": deployment_id, "since": since.isoformat(), "replicas": replicas}
+    )
+
+
 # ---- top-up / close ---------------------------------------------------------------------------------
 @routes.post(
     ONE + "/top-up",
@@ -379,7 +489,7 @@ async def top_up(request: web.Request) -> web.Response:
                     for x in (await deployments.leases_of(session, [dep.id]))[dep.id]
                     if x.status == m.LEASE_OPEN
                 ]
-                if dep.status not in (m.FUNDING, m.STARTING) or not leases:
+                if dep.status not in dep_status.TOP_UP_OK or not leases:
                     raise WrongState(dep.id, dep.status, "top up")
                 if amount < len(leases):
                     raise BadFunding(
@@ -456,6 +566,7 @@ async def close(request: web.Request) -> web.Response:
                 out = deployment_json(dep, [lease_json(x) for x in leases])
         except DeploymentError as exc:
             raise _error(exc) from exc
+        await publish_noted(runtime.hub, session)  # the nodes stop the workloads; SSE streams the change
     txs = []
     if dep.funding == m.FUNDING_WALLET:
         txs = [

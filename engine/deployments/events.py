@@ -5,7 +5,9 @@ spec hash and on-chain node; it records the lease id, the stored (possibly disco
 deposit. ``LeaseClosed`` closes the lease and records the refund. The deployment's status follows
 (:func:`engine.deployments.services.settle_status`). Settlement events are not needed here (a lease
 emptied by settlement is followed by its ``LeaseClosed``). Each handler is idempotent. After the batch the
-managed-payer relay is advanced (the next queued signed request goes to the outbox).
+managed-payer relay is advanced (the next queued signed request goes to the outbox). A lease opening or
+closing changes its node's desired set: the node topic (and the deployment topic on a status change) is
+published on the wake-up hub after the commit (:mod:`engine.workloads.wakeups`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from engine.deployments import models as m
 from engine.deployments.relay import Relay
 from engine.deployments.services import settle_status
 from engine.indexer.interfaces import IndexedEvent
+from engine.notify import Hub
+from engine.workloads.wakeups import note_node, publish_noted
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,7 @@ async def on_lease_opened(session: AsyncSession, event: IndexedEvent) -> m.Lease
     lease.opened_block = event.block_number
     lease.rate_per_second = event.int_arg("ratePerSecond")
     lease.deposit = event.int_arg("deposit")
+    note_node(session, lease.node_id)
     await session.flush()
     await settle_status(session, dep, "every lease opened on chain")
     return lease
@@ -75,6 +80,7 @@ async def on_lease_closed(session: AsyncSession, event: IndexedEvent) -> m.Lease
     lease.status = m.LEASE_CLOSED
     lease.closed_block = event.block_number
     lease.refund = event.int_arg("refund")
+    note_node(session, lease.node_id)
     await session.flush()
     dep = await session.get(m.Deployment, lease.deployment_id)
     assert dep is not None
@@ -86,21 +92,29 @@ async def on_lease_closed(session: AsyncSession, event: IndexedEvent) -> m.Lease
 class EscrowSubscriber:
     """``EventIndexer.on_events`` callback: apply escrow events, then advance the relay."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], relay: Relay | None) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], relay: Relay | None, hub: Hub | None = None
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.relay = relay
+        self.hub = hub
 
     async def __call__(self, events: Sequence[IndexedEvent]) -> None:
         mine = [e for e in events if e.contract == ESCROW]
-        async with self.sessionmaker() as session, session.begin():
-            for event in mine:
-                if event.event == "LeaseOpened":
-                    await on_lease_opened(session, event)
-                elif event.event == "LeaseClosed":
-                    await on_lease_closed(session, event)
-            if self.relay is not None:
-                try:
-                    async with session.begin_nested():
-                        await self.relay.advance_all(session)
-                except Exception:  # a relay problem must not lose the indexed events
-                    log.exception("escrow relay advance failed")
+        async with self.sessionmaker() as session:
+            async with session.begin():
+                await self._apply(session, mine)
+            await publish_noted(self.hub, session)
+
+    async def _apply(self, session: AsyncSession, mine: Sequence[IndexedEvent]) -> None:
+        for event in mine:
+            if event.event == "LeaseOpened":
+                await on_lease_opened(session, event)
+            elif event.event == "LeaseClosed":
+                await on_lease_closed(session, event)
+        if self.relay is not None:
+            try:
+                async with session.begin_nested():
+                    await self.relay.advance_all(session)
+            except Exception:  # a relay problem must not lose the indexed events
+                log.exception("escrow relay advance failed")

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.deployments import models as m
+from engine.deployments import status
 from engine.deployments.errors import AccountBlocked, BadFunding, DeploymentNotFound, NoPayer
 from engine.deployments.spec import DeploymentSpec, canonical_json, spec_hash
 from engine.identity.models import WalletLink
@@ -188,15 +189,9 @@ async def choose_payer(session: AsyncSession, user_id: int, wallet: str | None) 
 
 
 async def transition(session: AsyncSession, dep: m.Deployment, to: str, reason: str) -> None:
-    if dep.status == to:
-        return
-    session.add(
-        m.DeploymentTransition(
-            deployment_id=dep.id, from_status=dep.status, to_status=to, reason=reason[:200]
-        )
-    )
-    dep.status = to
-    dep.updated_at = m.utcnow()
+    """Move ``dep`` through the status machine (:func:`engine.deployments.status.move`: checked against
+    the transition table, stored with ``reason``, wake-ups noted for the caller to publish after commit)."""
+    await status.move(session, dep, to, reason)
 
 
 async def record(
@@ -295,7 +290,7 @@ async def tenants_of(session: AsyncSession, node_id: int) -> Sequence[int]:
         .where(
             m.Lease.node_id == node_id,
             m.Lease.status.in_((m.AWAITING_FUNDS, m.LEASE_OPEN)),
-            m.Deployment.status.in_(m.ACTIVE_STATUSES),
+            m.Deployment.status.in_(status.LIVE),
         )
         .distinct()
     )
@@ -311,7 +306,7 @@ async def settle_status(session: AsyncSession, dep: m.Deployment, reason: str) -
     """Derive the deployment status from its primary leases after a chain event."""
     leases = [x for x in (await leases_of(session, [dep.id]))[dep.id] if x.role == m.PRIMARY]
     live = [x for x in leases if x.status in (m.AWAITING_FUNDS, m.LEASE_OPEN)]
-    if not live and dep.status != m.CLOSED:
+    if not live and dep.status not in status.TERMINAL:
         await transition(session, dep, m.CLOSED, reason)
         for x in (await leases_of(session, [dep.id]))[dep.id]:
             if x.status == m.RESERVED:

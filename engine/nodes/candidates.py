@@ -2,12 +2,16 @@
 
 A node is a candidate when it is linked on chain (``active``) and has a location. ``provider_approved``
 comes from the registry mirror (``providers`` table), ``in_maintenance`` is true when a scheduled window
-overlaps ``[now, now + horizon)``. Not known yet and given neutral values (the node agent issue fills
-them): ``online`` (True), ``uptime_bps`` (10 000) and ``allocated`` (nothing; leases come with
-deployments).
+overlaps ``[now, now + horizon)``. ``online`` and ``uptime_bps`` come from the node agents' heartbeats
+(:func:`engine.workloads.heartbeats.node_health`: online = last heartbeat at most ``offline_after`` seconds
+ago by the wall clock, uptime = share of heartbeat minutes in the window); a node that never sent one is
+offline. ``allocated`` is left empty here: the deployment route adds what live leases hold
+(:func:`engine.deployments.services.with_allocations`).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engine.nodes.models import NODE_ACTIVE, WINDOW_SCHEDULED, MaintenanceWindow, Node
 from engine.placement.models import Capacity, NodeCandidate, UnitPrices
 from engine.providers.models import ProviderChainState
+from engine.workloads.heartbeats import LivenessPolicy, node_health, utcnow
 
 APPROVED = "Approved"
 
@@ -29,9 +34,17 @@ async def nodes_in_maintenance(session: AsyncSession, start: int, end: int) -> s
     return set((await session.scalars(stmt)).all())
 
 
-async def placement_candidates(session: AsyncSession, *, now: int, horizon: int = 0) -> list[NodeCandidate]:
+async def placement_candidates(
+    session: AsyncSession,
+    *,
+    now: int,
+    horizon: int = 0,
+    liveness: LivenessPolicy | None = None,
+    wall_now: datetime | None = None,
+) -> list[NodeCandidate]:
     """Every active node as a :class:`NodeCandidate` (``node_id`` = the on-chain node id as a string,
-    ``provider_id`` = the provider wallet, ``alliance_id`` = the payee when it is not the provider)."""
+    ``provider_id`` = the provider wallet, ``alliance_id`` = the payee when it is not the provider).
+    ``now`` is chain time (maintenance windows); ``wall_now`` (default: now) judges heartbeats."""
     busy = await nodes_in_maintenance(session, now, now + max(horizon, 1))
     stmt = (
         select(Node, ProviderChainState.status)
@@ -39,8 +52,13 @@ async def placement_candidates(session: AsyncSession, *, now: int, horizon: int 
         .where(Node.status == NODE_ACTIVE, Node.chain_node_id.is_not(None), Node.region.is_not(None))
         .order_by(Node.chain_node_id)
     )
+    rows = (await session.execute(stmt)).all()
+    health = await node_health(
+        session, [n.id for n, _ in rows], now=wall_now or utcnow(), policy=liveness or LivenessPolicy()
+    )
     out: list[NodeCandidate] = []
-    for node, provider_status in (await session.execute(stmt)).all():
+    for node, provider_status in rows:
+        h = health[node.id]
         out.append(
             NodeCandidate(
                 node_id=str(node.chain_node_id),
@@ -63,6 +81,8 @@ async def placement_candidates(session: AsyncSession, *, now: int, horizon: int 
                 provider_approved=provider_status == APPROVED,
                 in_maintenance=node.id in busy,
                 bandwidth_mbps=node.bandwidth_mbps,
+                online=h.online,
+                uptime_bps=h.uptime_bps,
             )
         )
     return out

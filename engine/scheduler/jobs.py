@@ -40,6 +40,7 @@ class JobDeps:
     settings: Settings
     reconcile: JobFunc | None = None  # billing.reconcile.reconcile bound to the billing context
     reversals: ReversalProcessor | None = None  # the billing context's reversal processor
+    workloads: JobFunc | None = None  # engine.workloads.jobs.maintain bound to the runtime
 
 
 def every(seconds: float) -> dict[str, Any]:
@@ -54,4 +55,6 @@ def build_jobs(deps: JobDeps) -> list[JobSpec]:
         jobs.append(JobSpec("billing.reconcile", reconcile, every(s.scheduler_reconcile_interval)))
     if (rev := deps.reversals) is not None:
         jobs.append(JobSpec("billing.reversals", rev.process_pending, every(s.scheduler_reversals_interval)))
+    if (maintain := deps.workloads) is not None:
+        jobs.append(JobSpec("workloads.maintain", maintain, every(s.scheduler_workloads_interval)))
     return jobs

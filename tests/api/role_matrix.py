@@ -178,6 +178,13 @@ async def add_deployment_objects(world: World, sessionmaker: Any) -> None:
         world.ids["deployment_id"] = dep.id
 
 
+_HEARTBEAT = {
+    "resources": {"cpu_millicores_used": 0, "memory_mb_used": 0, "disk_gb_used": 0},
+    "workloads": [],
+    "agent": {"version": "matrix"},
+}
+
+
 # ---- billing (payments + wallet): helpers for the rows and probes below ------------------------------
 # a second cloud user: owns the payment, receipt, payment methods and subscription the OWNERSHIP probes aim at
 OTHER_USER = "other-user"
@@ -317,6 +324,13 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", DEPLOYMENTS + "/{deployment_id}/close"): Row(role(USER)),  # closing twice is one close
     ("GET", PROVIDER_BASE + "/earnings"): Row(role(PROVIDER)),
     ("POST", NODES + "/{node_id}/withdraw"): Row(role(PROVIDER, status=409)),  # not on chain yet
+    # running workloads (issue #6): node-agent protocol (own node token only), status stream, metrics
+    ("GET", NODES + "/{node_id}/workloads"): Row(node_only()),  # no cursor: answers at once
+    ("POST", NODES + "/{node_id}/heartbeat"): Row(node_only(), body=_HEARTBEAT),
+    ("GET", DEPLOYMENTS + "/{deployment_id}/events"): Call(
+        role(USER), path=DEPLOYMENTS + "/{deployment_id}/events?max_seconds=0"
+    ),
+    ("GET", DEPLOYMENTS + "/{deployment_id}/metrics"): Row(role(USER)),
 }
 
 
@@ -408,6 +422,17 @@ OWNERSHIP: list[Probe] = [
     Probe("another provider's node earnings cannot be withdrawn", "POST", NODES + "/{node_id}/withdraw",
           OTHER_PROVIDER, 404),
     Probe("a deployment id beyond any column is not found", "GET", DEPLOYMENTS + "/99999999999", USER, 404),
+    # node agents: a node token only ever reads and writes its own node
+    Probe("a node token cannot poll another node's workloads", "GET", NODES + "/{other_node_id}/workloads",
+          NODE, 403),
+    Probe("a node token cannot heartbeat for another node", "POST", NODES + "/{other_node_id}/heartbeat",
+          NODE, 403, body=_HEARTBEAT),
+    Probe("a node id beyond any column is refused to a node token", "GET", NODES + "/99999999999/workloads",
+          NODE, 403),
+    Probe("another user's deployment events are not found", "GET",
+          DEPLOYMENTS + "/{deployment_id}/events?max_seconds=0", OTHER_USER, 404),
+    Probe("another user's deployment metrics are not found", "GET", DEPLOYMENTS + "/{deployment_id}/metrics",
+          OTHER_USER, 404),
     # beyond the 32-bit id columns (PostgreSQL would refuse the parameter: must be 404, not 500)
     Probe(
         "an id beyond any column is not found",

@@ -69,7 +69,9 @@ async def test_reconcile_job_credits_a_missed_payment_once_and_stops_with_the_ap
             async with serve(app) as client:
                 service = app[SCHEDULER].service
                 assert service is not None
-                assert {j.id for j in service.scheduler.jobs()} == {"billing.reconcile", "billing.reversals"}
+                assert {j.id for j in service.scheduler.jobs()} == {
+                    "billing.reconcile", "billing.reversals", "workloads.maintain"
+                }
                 await _eventually(lambda: service.is_leader, "the only process becomes leader")
 
                 r = await client.post(
@@ -104,10 +106,12 @@ async def test_reconcile_job_credits_a_missed_payment_once_and_stops_with_the_ap
 
 
 async def test_no_stripe_or_disabled_means_no_scheduler(eth_runtime: Runtime, tmp_path: Path) -> None:
-    async with serve(create_app(_fast(eth_runtime))) as _client:  # no Stripe key: no job to run
+    async with serve(create_app(_fast(eth_runtime))) as _client:  # no Stripe key: no billing job
         assert _client.app is not None
-        assert _client.app[SCHEDULER].service is None
-        assert _scheduler_tasks() == []
+        service = _client.app[SCHEDULER].service
+        assert service is not None
+        assert {j.id for j in service.scheduler.jobs()} == {"workloads.maintain"}
+    assert _scheduler_tasks() == []
     async with StripeTestServer() as stripe:
         ctx = make_billing(eth_runtime, stripe)
         try:

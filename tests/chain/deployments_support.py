@@ -30,6 +30,11 @@ COLLATERAL = 200 * 10**6
 NODE_PRICES = {"per_cpu_millicore": 20_000, "per_memory_mb": 2_000, "per_disk_gb": 200, "per_gpu": 0}
 NODE_RESOURCES = {"cpu_millicores": 8000, "memory_mb": 32768, "disk_gb": 500, "bandwidth_mbps": 1000}
 _refs = iter(range(1, 10**6))
+HEARTBEAT = {
+    "resources": {"cpu_millicores_used": 0, "memory_mb_used": 0, "disk_gb_used": 0},
+    "workloads": [],
+    "agent": {"version": "test"},
+}
 
 
 @dataclass
@@ -128,6 +133,10 @@ class Market:
         }
         out = [listed[i] for i in made]
         assert all(n["status"] == "active" and n["chain_node_id"] for n in out), out
+        for n in out:  # an agent heartbeat per node: placement only takes online nodes
+            issued = await self.call("POST", f"/api/cloud-provider/nodes/{n['id']}/tokens", prov, 201)
+            agent = {"Authorization": f"Bearer {issued['token']}"}
+            await self.call("POST", f"/api/cloud-provider/nodes/{n['id']}/heartbeat", agent, 200, json=HEARTBEAT)
         return wallet, prov, out
 
 
@@ -140,6 +149,7 @@ async def market(anvil: Anvil, tmp_path: Path) -> AsyncIterator[Market]:
         provider_min_collateral=100 * 10**6,
         maintenance_min_notice=NOTICE,
         maintenance_max_window=7_200,
+        node_offline_after=24 * 3600,  # one heartbeat at onboarding keeps the module's nodes online
     )
     runtime = await start_runtime(settings, spawn_dev_chain=False)
     options = identity.IdentityOptions(

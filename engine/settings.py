@@ -155,6 +155,10 @@ class Settings:
                 raise SettingsError("auth_issuer", "production needs the Auth0 issuer and audience")
             if not self.chain_url:
                 raise SettingsError("chain_url", "production needs an explicit chain URL")
+            if not self.public_rpc_url:
+                # /api/chain hands this URL to every browser wallet; the service's own RPC URL often
+                # carries a provider API key, so production must name the public one explicitly.
+                raise SettingsError("public_rpc_url", "production needs the RPC URL to hand to wallets")
             if self.chain_url.startswith("eth-tester"):
                 raise SettingsError("chain_url", "eth-tester is an in-process test chain, not for production")
             key = self.signer_private_key()

@@ -33,6 +33,7 @@ def test_unsafe_production_config_exits_2_with_a_clear_message(tmp_path):
         "serve",
         CLOUDMARKET_ENV="production",
         CLOUDMARKET_CHAIN_URL="https://rpc.example.org",
+        CLOUDMARKET_PUBLIC_RPC_URL="https://public-rpc.example.org",
         CLOUDMARKET_SIGNER_KEY=ANVIL_DEV_KEY,
         CLOUDMARKET_AUTH_ISSUER="https://tenant.example.auth0.com/",
         CLOUDMARKET_AUTH_AUDIENCE="https://api.cloudmarket.example",

@@ -78,6 +78,7 @@ def test_refused_in_production(tmp_path: Path) -> None:
         CLOUDMARKET_ENV="production",
         CLOUDMARKET_DATA_DIR=str(tmp_path),
         CLOUDMARKET_CHAIN_URL="https://rpc.example.org",
+        CLOUDMARKET_PUBLIC_RPC_URL="https://public-rpc.example.org",
         CLOUDMARKET_AUTH_ISSUER="https://tenant.example.auth0.com/",
         CLOUDMARKET_AUTH_AUDIENCE="https://api.cloudmarket.example",
         CLOUDMARKET_SIGNER_KEY="0x" + "11" * 32,

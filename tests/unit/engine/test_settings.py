@@ -21,6 +21,7 @@ def prod_env(**extra: str) -> dict[str, str]:
         "CLOUDMARKET_MASTER_KEY": "m" * 44,
         "CLOUDMARKET_AUTH_ISSUER": "https://tenant.example.auth0.com/",
         "CLOUDMARKET_AUTH_AUDIENCE": "https://api.cloudmarket.example",
+        "CLOUDMARKET_PUBLIC_RPC_URL": "https://public-rpc.example.org",
     }
     env.update(extra)
     return {k: v for k, v in env.items() if v != ""}
@@ -104,6 +105,7 @@ def test_valid_production_config_passes():
         ({"CLOUDMARKET_DATABASE_URL": "sqlite+aiosqlite:///prod.db"}, "database_url"),
         ({"CLOUDMARKET_MASTER_KEY": ""}, "master_key"),
         ({"CLOUDMARKET_AUTH_DEV_ISSUER": "true"}, "auth_dev_issuer"),
+        ({"CLOUDMARKET_PUBLIC_RPC_URL": ""}, "public_rpc_url"),
         ({"CLOUDMARKET_AUTH_ISSUER": ""}, "auth_issuer"),
         ({"CLOUDMARKET_AUTH_AUDIENCE": ""}, "auth_issuer"),
     ],

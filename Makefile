@@ -61,8 +61,12 @@ test-py: setup
 
 test: setup $(TOOLS)/.stamp contracts-check test-forge slither test-py
 
-bench: setup
+# Each prints its own side-by-side table (ours vs naive vs the physical limit). Several minutes in all.
+bench: setup node_modules/.stamp
 	$(PY) bench/chain_io.py
+	$(PY) bench/placement.py
+	$(PY) bench/longpoll.py
+	$(PY) bench/indexer.py
 
 lint: setup
 	$(VENV)/bin/ruff check api billing chain engine tests bench

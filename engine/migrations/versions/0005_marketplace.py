@@ -11,6 +11,7 @@ Create Date: 2025-01-05
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -22,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 
 _TS = sa.DateTime(timezone=True)
 
-_NODE_COLUMNS = [
+_NODE_COLUMNS: list[sa.Column[Any]] = [
     sa.Column("wallet_address", sa.String(42), nullable=True),
     sa.Column("payee", sa.String(42), nullable=True),
     sa.Column("chain_node_id", sa.BigInteger(), nullable=True),

@@ -26,6 +26,7 @@ from api.routes import ROUTE_TABLES, agent, identity, payments
 from api.routes.identity import IdentityOptions
 from billing.context import BillingContext
 from billing.reconcile import reconcile
+from engine.deployments.jobs import bind as bind_deployment_jobs
 from engine.runtime import Runtime
 from engine.scheduler import JobDeps, SchedulerService, build_jobs, running_scheduler
 from engine.workloads.heartbeats import LivenessPolicy
@@ -97,6 +98,7 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     """Periodic jobs (engine.scheduler), run only by the elected leader process. Entered after the
     billing context exists (payments.setup's cleanup_ctx comes first) and left before it is closed."""
     runtime, billing = app[RUNTIME], app[payments.BILLING].ctx
+    deployment_jobs = bind_deployment_jobs(runtime)
     deps = JobDeps(
         runtime.settings,
         reconcile=functools.partial(reconcile, billing) if billing is not None else None,
@@ -104,6 +106,8 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
         workloads=functools.partial(
             maintain, runtime.sessionmaker, runtime.hub, LivenessPolicy.from_settings(runtime.settings)
         ),
+        failover=deployment_jobs.failover,
+        autoscale=deployment_jobs.autoscale,
     )
     jobs = build_jobs(deps)
     if not runtime.settings.scheduler_enabled or not jobs:

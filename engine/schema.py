@@ -16,6 +16,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "engine.providers.models",
     "engine.deployments.models",
     "engine.workloads.models",
+    "engine.deployments.scaling_models",
 )
 
 

@@ -10,6 +10,8 @@ GET  /api/cloud-user/deployments/{id}/events      cloud-user owning it: SSE stat
 GET  /api/cloud-user/deployments/{id}/metrics     cloud-user owning it: usage per replica
 POST /api/cloud-user/deployments/{id}/top-up      cloud-user owning it
 POST /api/cloud-user/deployments/{id}/close       cloud-user owning it
+POST /api/cloud-user/deployments/{id}/scale       cloud-user owning it (engine.deployments.scaling)
+PUT  /api/cloud-user/deployments/{id}/autoscale   cloud-user owning it (engine.deployments.autoscale)
 GET  /api/cloud-provider/earnings                 cloud-provider (own nodes)
 POST /api/cloud-provider/nodes/{id}/withdraw      cloud-provider owning the node
 ================================================  ==============================================
@@ -40,7 +42,9 @@ from api.keys import RUNTIME
 from api.openapi import RouteTable
 from api.validation import validated_body, validated_query
 from chain.contracts import CreditTokenClient, EscrowClient, UnsignedTx
+from engine.deployments import autoscale as autoscaling
 from engine.deployments import models as m
+from engine.deployments import scaling
 from engine.deployments import services as deployments
 from engine.deployments import status as dep_status
 from engine.deployments.errors import (
@@ -51,6 +55,7 @@ from engine.deployments.errors import (
     NoPayer,
     WrongState,
 )
+from engine.deployments.scaling_models import Failover
 from engine.deployments.spec import SpecError, SpecLimits, parse_spec
 from engine.nodes.candidates import placement_candidates
 from engine.nodes.models import Node
@@ -411,15 +416,30 @@ async def events(request: web.Request) -> web.StreamResponse:
         async with runtime.sessionmaker() as session:
             rows = await dep_status.transitions_after(session, deployment_id, last)
             dep = await session.get(m.Deployment, deployment_id)
+            signs = {
+                f.transition_id: f.transactions
+                for f in (
+                    await session.scalars(
+                        select(Failover).where(
+                            Failover.transition_id.in_([t.id for t in rows]),
+                            Failover.transactions.is_not(None),
+                        )
+                    )
+                ).all()
+            }
         finished = dep is None or (dep.status in dep_status.TERMINAL and len(rows) < 500)
-        return [
-            sse.Event(
-                t.id,
-                "status",
-                {"from": t.from_status, "to": t.to_status, "reason": t.reason, "at": t.at.isoformat()},
-            )
-            for t in rows
-        ]
+        out = []
+        for t in rows:
+            data: dict[str, Any] = {
+                "from": t.from_status,
+                "to": t.to_status,
+                "reason": t.reason,
+                "at": t.at.isoformat(),
+            }
+            if t.id in signs:  # a wallet-connected payer's failover: the txs to sign
+                data["transactions"] = signs[t.id]
+            out.append(sse.Event(t.id, "status", data))
+        return out
 
     return await sse.follow(
         request,
@@ -580,6 +600,123 @@ async def close(request: web.Request) -> web.Response:
             for x in open_leases
         ]
     return web.json_response({"deployment": out, "transactions": txs})
+
+
+# ---- scale / autoscale -------------------------------------------------------------------------------
+SCALE_REQUEST = {
+    "type": "object",
+    "required": ["replicas"],
+    "properties": {
+        "replicas": {"type": "integer", "minimum": 1, "maximum": 1_000},
+        "deposit_per_replica": AMOUNT,
+    },
+    "additionalProperties": False,
+}
+AUTOSCALE_REQUEST = {
+    "type": "object",
+    "required": ["min_replicas", "max_replicas", "cpu_target_bps", "cooldown_seconds"],
+    "properties": {
+        "min_replicas": {"type": "integer", "minimum": 1, "maximum": 1_000},
+        "max_replicas": {"type": "integer", "minimum": 1, "maximum": 1_000},
+        "cpu_target_bps": {"type": "integer", "minimum": 100, "maximum": 10_000},
+        "cooldown_seconds": {"type": "integer", "minimum": 0, "maximum": 86_400},
+    },
+    "additionalProperties": False,
+}
+AUTOSCALE_RESPONSE = {
+    "type": "object",
+    "required": ["deployment_id", "min_replicas", "max_replicas", "cpu_target_bps", "cooldown_seconds"],
+    "properties": {
+        "deployment_id": {"type": "integer"},
+        "min_replicas": {"type": "integer"},
+        "max_replicas": {"type": "integer"},
+        "cpu_target_bps": {"type": "integer"},
+        "cooldown_seconds": {"type": "integer"},
+    },
+}
+
+
+@routes.post(
+    ONE + "/scale",
+    summary="Scale to a number of replicas: one placement and one lease each (anti-affinity)",
+    request=SCALE_REQUEST,
+    response=ACTION_RESPONSE,
+)
+async def scale(request: web.Request) -> web.Response:
+    """Managed wallets: the engine opens/closes the leases. Wallet-connected payers: the unsigned txs
+    (approve + open per new replica; close per removed replica, highest index first)."""
+    user_id = _user(await require_role(request, CLOUD_USER))
+    deployment_id = _id(request, "deployment_id")
+    body = validated_body(request)
+    runtime = request.app[RUNTIME]
+    async with runtime.sessionmaker() as session:
+        try:
+            async with session.begin():
+                dep = await deployments.get_own(session, user_id, deployment_id)
+                ctx = await scaling.scale_context(
+                    session,
+                    runtime.settings,
+                    escrow=_escrow(runtime),
+                    token=_token(runtime),
+                    chain_id=runtime.chain.chain_id,
+                    relay=runtime.relay,
+                )
+                result = await scaling.scale(
+                    session,
+                    dep,
+                    int(body["replicas"]),
+                    ctx,
+                    deposit_per_replica=body.get("deposit_per_replica"),
+                )
+                leases = (await deployments.leases_of(session, [dep.id]))[dep.id]
+                out = deployment_json(dep, [lease_json(x) for x in leases])
+        except (DeploymentError, NoNodeFits) as exc:
+            raise _error(exc) from exc
+        await publish_noted(runtime.hub, session)
+    return web.json_response({"deployment": out, "transactions": [t.to_json() for t in result.transactions]})
+
+
+@routes.put(
+    ONE + "/autoscale",
+    summary="Set the autoscale policy (managed wallets scale; wallet users get recommendations)",
+    request=AUTOSCALE_REQUEST,
+    response=AUTOSCALE_RESPONSE,
+)
+async def put_autoscale(request: web.Request) -> web.Response:
+    user_id = _user(await require_role(request, CLOUD_USER))
+    deployment_id = _id(request, "deployment_id")
+    body = validated_body(request)
+    runtime = request.app[RUNTIME]
+    lo, hi = int(body["min_replicas"]), int(body["max_replicas"])
+    async with runtime.sessionmaker() as session:
+        try:
+            async with session.begin():
+                dep = await deployments.get_own(session, user_id, deployment_id)
+                cfg, _prices = await _config(runtime, session)
+                if lo > hi or hi > int(cfg["max_replicas"]):
+                    raise BadRequest(
+                        f"need 1 <= min_replicas <= max_replicas <= {cfg['max_replicas']}",
+                        code="bad_replicas",
+                        details={"max_replicas_allowed": cfg["max_replicas"]},
+                    )
+                row = await autoscaling.set_policy(
+                    session,
+                    dep,
+                    min_replicas=lo,
+                    max_replicas=hi,
+                    cpu_target_bps=int(body["cpu_target_bps"]),
+                    cooldown_seconds=int(body["cooldown_seconds"]),
+                )
+                out = {
+                    "deployment_id": dep.id,
+                    "min_replicas": row.min_replicas,
+                    "max_replicas": row.max_replicas,
+                    "cpu_target_bps": row.cpu_target_bps,
+                    "cooldown_seconds": row.cooldown_seconds,
+                }
+        except DeploymentError as exc:
+            raise _error(exc) from exc
+    return web.json_response(out)
 
 
 # ---- provider earnings --------------------------------------------------------------------------------

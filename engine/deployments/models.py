@@ -39,9 +39,11 @@ LEASE_OPEN = "open"
 LEASE_CLOSED = "closed"
 LEASE_CANCELLED = "cancelled"
 RESERVED = "reserved"
+RETIRING = "retiring"  # open on chain, taken out of service (scaled down / failed over), being closed
 
 PRIMARY = "primary"
 BACKUP = "backup"
+RETIRED = "retired"  # a lease taken out of service (engine.deployments.scaling / failover)
 
 # how a deployment is paid
 FUNDING_WALLET = "wallet"  # the user's own wallet signs unsigned txs

@@ -98,7 +98,8 @@ class Relay:
         lease = await session.get(m.Lease, req.lease_row_id)
         dep = await session.get(m.Deployment, req.deployment_id)
         assert lease is not None and dep is not None
-        if req.kind != m.REQ_OPEN and (lease.chain_lease_id is None or lease.status != m.LEASE_OPEN):
+        closable = (m.LEASE_OPEN, m.RETIRING) if req.kind == m.REQ_CLOSE else (m.LEASE_OPEN,)
+        if req.kind != m.REQ_OPEN and (lease.chain_lease_id is None or lease.status not in closable):
             req.status = m.REQ_FAILED  # nothing to top up / close (never opened, or already closed)
             return await self.advance(session, payer)
         if req.kind == m.REQ_OPEN and lease.status != m.AWAITING_FUNDS:

@@ -41,6 +41,12 @@ class JobDeps:
     reconcile: JobFunc | None = None  # billing.reconcile.reconcile bound to the billing context
     reversals: ReversalProcessor | None = None  # the billing context's reversal processor
     workloads: JobFunc | None = None  # engine.workloads.jobs.maintain bound to the runtime
+    failover: JobFunc | None = None  # engine.deployments.jobs.bind(runtime).failover
+    autoscale: JobFunc | None = None  # engine.deployments.jobs.bind(runtime).autoscale
+
+
+FAILOVER_INTERVAL = 5.0  # seconds: a dead primary moves to its backup within threshold + this
+AUTOSCALE_INTERVAL = 30.0
 
 
 def every(seconds: float) -> dict[str, Any]:
@@ -57,4 +63,8 @@ def build_jobs(deps: JobDeps) -> list[JobSpec]:
         jobs.append(JobSpec("billing.reversals", rev.process_pending, every(s.scheduler_reversals_interval)))
     if (maintain := deps.workloads) is not None:
         jobs.append(JobSpec("workloads.maintain", maintain, every(s.scheduler_workloads_interval)))
+    if (failover := deps.failover) is not None:
+        jobs.append(JobSpec("deployments.failover", failover, every(FAILOVER_INTERVAL)))
+    if (autoscale := deps.autoscale) is not None:
+        jobs.append(JobSpec("deployments.autoscale", autoscale, every(AUTOSCALE_INTERVAL)))
     return jobs

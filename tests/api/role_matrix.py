@@ -331,6 +331,12 @@ MATRIX: dict[tuple[str, str], Row] = {
         role(USER), path=DEPLOYMENTS + "/{deployment_id}/events?max_seconds=0"
     ),
     ("GET", DEPLOYMENTS + "/{deployment_id}/metrics"): Row(role(USER)),
+    # scaling (issue #6): the matrix deployment is still funding (or closed): scaling is refused with 409
+    ("POST", DEPLOYMENTS + "/{deployment_id}/scale"): Row(role(USER, status=409), body={"replicas": 2}),
+    ("PUT", DEPLOYMENTS + "/{deployment_id}/autoscale"): Row(
+        role(USER),
+        body={"min_replicas": 1, "max_replicas": 3, "cpu_target_bps": 6000, "cooldown_seconds": 60},
+    ),
 }
 
 
@@ -410,6 +416,22 @@ OWNERSHIP: list[Probe] = [
         DEPLOYMENTS + "/{deployment_id}/close",
         OTHER_USER,
         404,
+    ),
+    Probe(
+        "another user's deployment cannot be scaled",
+        "POST",
+        DEPLOYMENTS + "/{deployment_id}/scale",
+        OTHER_USER,
+        404,
+        body={"replicas": 2},
+    ),
+    Probe(
+        "another user's deployment gets no autoscale policy",
+        "PUT",
+        DEPLOYMENTS + "/{deployment_id}/autoscale",
+        OTHER_USER,
+        404,
+        body={"min_replicas": 1, "max_replicas": 3, "cpu_target_bps": 6000, "cooldown_seconds": 60},
     ),
     Probe(
         "another user's deployment cannot be topped up",

@@ -70,7 +70,11 @@ async def test_reconcile_job_credits_a_missed_payment_once_and_stops_with_the_ap
                 service = app[SCHEDULER].service
                 assert service is not None
                 assert {j.id for j in service.scheduler.jobs()} == {
-                    "billing.reconcile", "billing.reversals", "workloads.maintain"
+                    "billing.reconcile",
+                    "billing.reversals",
+                    "workloads.maintain",
+                    "deployments.failover",
+                    "deployments.autoscale",
                 }
                 await _eventually(lambda: service.is_leader, "the only process becomes leader")
 
@@ -110,7 +114,11 @@ async def test_no_stripe_or_disabled_means_no_scheduler(eth_runtime: Runtime, tm
         assert _client.app is not None
         service = _client.app[SCHEDULER].service
         assert service is not None
-        assert {j.id for j in service.scheduler.jobs()} == {"workloads.maintain"}
+        assert {j.id for j in service.scheduler.jobs()} == {
+            "workloads.maintain",
+            "deployments.failover",
+            "deployments.autoscale",
+        }
     assert _scheduler_tasks() == []
     async with StripeTestServer() as stripe:
         ctx = make_billing(eth_runtime, stripe)

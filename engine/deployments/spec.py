@@ -54,10 +54,23 @@ _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _COUNTRY_RE = re.compile(r"[A-Z]{2}")
 _ATTRIBUTE_RE = re.compile(r"[a-z0-9][a-z0-9._:-]{0,62}")
 _PROTOCOLS = ("tcp", "udp")
-_TOP_LEVEL_KEYS = frozenset({
-    "image", "command", "env", "ports", "resources", "replicas", "regions", "countries",
-    "max_price_per_second", "min_uptime_bps", "required_attributes", "preferred_alliance", "backup",
-})
+_TOP_LEVEL_KEYS = frozenset(
+    {
+        "image",
+        "command",
+        "env",
+        "ports",
+        "resources",
+        "replicas",
+        "regions",
+        "countries",
+        "max_price_per_second",
+        "min_uptime_bps",
+        "required_attributes",
+        "preferred_alliance",
+        "backup",
+    }
+)
 _MAX_IMAGE_CHARS = 255
 _MAX_COMMAND_ARGS = 64
 _MAX_ARG_CHARS = 4096
@@ -68,6 +81,7 @@ _MAX_ALLIANCE_CHARS = 66
 
 
 # ---- errors ----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
@@ -94,6 +108,7 @@ class SpecError(ValueError):
 
 
 # ---- the value objects -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class GpuRequest:
@@ -159,6 +174,7 @@ class SpecLimits:
 
 # ---- parsing ---------------------------------------------------------------------------------------
 
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -170,8 +186,16 @@ class _Collector:
     def add(self, name: str, code: str, message: str) -> None:
         self.errors.append(FieldError(name, code, message))
 
-    def int_field(self, data: Mapping[str, Any], key: str, path: str, *, minimum: int, maximum: int,
-                  default: int | None = None) -> int | None:
+    def int_field(
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        path: str,
+        *,
+        minimum: int,
+        maximum: int,
+        default: int | None = None,
+    ) -> int | None:
         if key not in data or data[key] is None:
             if default is None:
                 self.add(path, "required", f"{path} is required")
@@ -188,8 +212,9 @@ class _Collector:
             return None
         return int(value)
 
-    def string_set(self, data: Mapping[str, Any], key: str, pattern: re.Pattern[str],
-                   what: str) -> frozenset[str]:
+    def string_set(
+        self, data: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str
+    ) -> frozenset[str]:
         raw = data.get(key)
         if raw is None:
             return frozenset()
@@ -212,8 +237,9 @@ def _parse_resources(c: _Collector, raw: object, limits: SpecLimits) -> Resource
     for key in raw:
         if key not in ("cpu_millicores", "memory_mb", "disk_gb", "gpu"):
             c.add(f"resources.{key}", "unknown_field", f"unknown field resources.{key}")
-    cpu = c.int_field(raw, "cpu_millicores", "resources.cpu_millicores", minimum=1,
-                      maximum=limits.max_cpu_millicores)
+    cpu = c.int_field(
+        raw, "cpu_millicores", "resources.cpu_millicores", minimum=1, maximum=limits.max_cpu_millicores
+    )
     mem = c.int_field(raw, "memory_mb", "resources.memory_mb", minimum=1, maximum=limits.max_memory_mb)
     disk = c.int_field(raw, "disk_gb", "resources.disk_gb", minimum=0, maximum=limits.max_disk_gb, default=0)
     gpu: GpuRequest | None = None
@@ -225,8 +251,9 @@ def _parse_resources(c: _Collector, raw: object, limits: SpecLimits) -> Resource
             gpu_ok = False
         else:
             model = raw_gpu.get("model")
-            count = c.int_field(raw_gpu, "count", "resources.gpu.count", minimum=1,
-                                maximum=limits.max_gpu_count)
+            count = c.int_field(
+                raw_gpu, "count", "resources.gpu.count", minimum=1, maximum=limits.max_gpu_count
+            )
             if not isinstance(model, str):
                 c.add("resources.gpu.model", "required", "resources.gpu.model must be a string")
                 gpu_ok = False
@@ -254,10 +281,17 @@ def _parse_workload(c: _Collector, data: Mapping[str, Any]) -> tuple[str | None,
             image = None
     cmd: tuple[str, ...] | None = None
     if command is not None:
-        if (not isinstance(command, list) or not command or len(command) > _MAX_COMMAND_ARGS
-                or not all(isinstance(a, str) and 0 < len(a) <= _MAX_ARG_CHARS for a in command)):
-            c.add("command", "malformed",
-                  f"command must be a non-empty list of at most {_MAX_COMMAND_ARGS} non-empty strings")
+        if (
+            not isinstance(command, list)
+            or not command
+            or len(command) > _MAX_COMMAND_ARGS
+            or not all(isinstance(a, str) and 0 < len(a) <= _MAX_ARG_CHARS for a in command)
+        ):
+            c.add(
+                "command",
+                "malformed",
+                f"command must be a non-empty list of at most {_MAX_COMMAND_ARGS} non-empty strings",
+            )
         else:
             cmd = tuple(command)
     return image, cmd
@@ -349,8 +383,11 @@ def parse_spec(data: object, limits: SpecLimits) -> DeploymentSpec:
     raw_price = data.get("max_price_per_second")
     if raw_price is not None:
         if not _is_int(raw_price):
-            c.add("max_price_per_second", "wrong_type",
-                  f"max_price_per_second must be an integer (credit units), got {type(raw_price).__name__}")
+            c.add(
+                "max_price_per_second",
+                "wrong_type",
+                f"max_price_per_second must be an integer (credit units), got {type(raw_price).__name__}",
+            )
         elif raw_price < 0:
             c.add("max_price_per_second", "negative", "max_price_per_second must not be negative")
         else:
@@ -364,19 +401,33 @@ def parse_spec(data: object, limits: SpecLimits) -> DeploymentSpec:
         alliance = None
     backup = _parse_backup(c, data.get("backup"))
     if backup.different_region and len(regions) == 1:
-        c.add("backup.different_region", "inconsistent",
-              "a backup in a different region is impossible when only one region is allowed")
+        c.add(
+            "backup.different_region",
+            "inconsistent",
+            "a backup in a different region is impossible when only one region is allowed",
+        )
     if c.errors:
         raise SpecError(c.errors)
     assert resources is not None and replicas is not None and min_uptime is not None
     return DeploymentSpec(
-        resources=resources, image=image, command=command, env=env, ports=ports, replicas=replicas,
-        regions=regions, countries=countries, max_price_per_second=max_price, min_uptime_bps=min_uptime,
-        required_attributes=attributes, preferred_alliance=alliance, backup=backup,
+        resources=resources,
+        image=image,
+        command=command,
+        env=env,
+        ports=ports,
+        replicas=replicas,
+        regions=regions,
+        countries=countries,
+        max_price_per_second=max_price,
+        min_uptime_bps=min_uptime,
+        required_attributes=attributes,
+        preferred_alliance=alliance,
+        backup=backup,
     )
 
 
 # ---- canonical encoding and hash -------------------------------------------------------------------
+
 
 def canonical_dict(spec: DeploymentSpec) -> dict[str, Any]:
     """Every field, normalized (see the module docstring)."""
@@ -386,10 +437,14 @@ def canonical_dict(spec: DeploymentSpec) -> dict[str, Any]:
         "image": spec.image,
         "command": None if spec.command is None else list(spec.command),
         "env": dict(spec.env),
-        "ports": [{"port": p.port, "protocol": p.protocol}
-                  for p in sorted(spec.ports, key=lambda p: (p.port, p.protocol))],
+        "ports": [
+            {"port": p.port, "protocol": p.protocol}
+            for p in sorted(spec.ports, key=lambda p: (p.port, p.protocol))
+        ],
         "resources": {
-            "cpu_millicores": res.cpu_millicores, "memory_mb": res.memory_mb, "disk_gb": res.disk_gb,
+            "cpu_millicores": res.cpu_millicores,
+            "memory_mb": res.memory_mb,
+            "disk_gb": res.disk_gb,
             "gpu": None if res.gpu is None else {"model": res.gpu.model, "count": res.gpu.count},
         },
         "replicas": spec.replicas,
@@ -404,8 +459,9 @@ def canonical_dict(spec: DeploymentSpec) -> dict[str, Any]:
 
 
 def canonical_json(spec: DeploymentSpec) -> bytes:
-    return json.dumps(canonical_dict(spec), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return json.dumps(
+        canonical_dict(spec), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
 def spec_hash(spec: DeploymentSpec) -> bytes:

@@ -146,8 +146,15 @@ async def add_marketplace_objects(world: World, sessionmaker: Any) -> None:
         await link_wallet(session, user_id, used)  # commits
         await link_wallet(session, user_id, free)
         row = await create_request(
-            session, user_id=user_id, wallets=[used], wallet_address=used, company="Matrix Cloud",
-            contact_name="M", contact_email="m@matrix.test", collateral=10**9, min_collateral=0,
+            session,
+            user_id=user_id,
+            wallets=[used],
+            wallet_address=used,
+            company="Matrix Cloud",
+            contact_name="M",
+            contact_email="m@matrix.test",
+            collateral=10**9,
+            min_collateral=0,
         )
         await session.commit()
     world.ids["request_id"] = row.id
@@ -159,8 +166,11 @@ async def add_marketplace_objects(world: World, sessionmaker: Any) -> None:
 # ---- deployments ------------------------------------------------------------------------------------
 DEPLOYMENTS = "/api/cloud-user/deployments"
 # a cap below any floor: refused with 422 whatever nodes the shared chain holds (and nothing is written)
-_CHEAP_SPEC = {"image": "nginx:1", "resources": {"cpu_millicores": 100, "memory_mb": 64, "disk_gb": 1},
-               "max_price_per_second": 0}
+_CHEAP_SPEC = {
+    "image": "nginx:1",
+    "resources": {"cpu_millicores": 100, "memory_mb": 64, "disk_gb": 1},
+    "max_price_per_second": 0,
+}
 
 
 async def add_deployment_objects(world: World, sessionmaker: Any) -> None:
@@ -170,9 +180,16 @@ async def add_deployment_objects(world: World, sessionmaker: Any) -> None:
     resp = await world.client.get("/api/auth/session", headers=world.headers[USER])
     user_id = (await resp.json())["user_id"]
     async with sessionmaker() as session:
-        dep = Deployment(user_id=user_id, spec={"v": 1}, spec_hash="0x" + "00" * 32, status=FUNDING,
-                         replicas=1, rate_per_second=1, payer=Account.create().address,
-                         funding=FUNDING_WALLET)
+        dep = Deployment(
+            user_id=user_id,
+            spec={"v": 1},
+            spec_hash="0x" + "00" * 32,
+            status=FUNDING,
+            replicas=1,
+            rate_per_second=1,
+            payer=Account.create().address,
+            funding=FUNDING_WALLET,
+        )
         session.add(dep)
         await session.commit()
         world.ids["deployment_id"] = dep.id
@@ -441,20 +458,51 @@ OWNERSHIP: list[Probe] = [
         404,
         body={"amount": 10},
     ),
-    Probe("another provider's node earnings cannot be withdrawn", "POST", NODES + "/{node_id}/withdraw",
-          OTHER_PROVIDER, 404),
+    Probe(
+        "another provider's node earnings cannot be withdrawn",
+        "POST",
+        NODES + "/{node_id}/withdraw",
+        OTHER_PROVIDER,
+        404,
+    ),
     Probe("a deployment id beyond any column is not found", "GET", DEPLOYMENTS + "/99999999999", USER, 404),
     # node agents: a node token only ever reads and writes its own node
-    Probe("a node token cannot poll another node's workloads", "GET", NODES + "/{other_node_id}/workloads",
-          NODE, 403),
-    Probe("a node token cannot heartbeat for another node", "POST", NODES + "/{other_node_id}/heartbeat",
-          NODE, 403, body=_HEARTBEAT),
-    Probe("a node id beyond any column is refused to a node token", "GET", NODES + "/99999999999/workloads",
-          NODE, 403),
-    Probe("another user's deployment events are not found", "GET",
-          DEPLOYMENTS + "/{deployment_id}/events?max_seconds=0", OTHER_USER, 404),
-    Probe("another user's deployment metrics are not found", "GET", DEPLOYMENTS + "/{deployment_id}/metrics",
-          OTHER_USER, 404),
+    Probe(
+        "a node token cannot poll another node's workloads",
+        "GET",
+        NODES + "/{other_node_id}/workloads",
+        NODE,
+        403,
+    ),
+    Probe(
+        "a node token cannot heartbeat for another node",
+        "POST",
+        NODES + "/{other_node_id}/heartbeat",
+        NODE,
+        403,
+        body=_HEARTBEAT,
+    ),
+    Probe(
+        "a node id beyond any column is refused to a node token",
+        "GET",
+        NODES + "/99999999999/workloads",
+        NODE,
+        403,
+    ),
+    Probe(
+        "another user's deployment events are not found",
+        "GET",
+        DEPLOYMENTS + "/{deployment_id}/events?max_seconds=0",
+        OTHER_USER,
+        404,
+    ),
+    Probe(
+        "another user's deployment metrics are not found",
+        "GET",
+        DEPLOYMENTS + "/{deployment_id}/metrics",
+        OTHER_USER,
+        404,
+    ),
     # beyond the 32-bit id columns (PostgreSQL would refuse the parameter: must be 404, not 500)
     Probe(
         "an id beyond any column is not found",

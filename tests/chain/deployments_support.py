@@ -136,7 +136,9 @@ class Market:
         for n in out:  # an agent heartbeat per node: placement only takes online nodes
             issued = await self.call("POST", f"/api/cloud-provider/nodes/{n['id']}/tokens", prov, 201)
             agent = {"Authorization": f"Bearer {issued['token']}"}
-            await self.call("POST", f"/api/cloud-provider/nodes/{n['id']}/heartbeat", agent, 200, json=HEARTBEAT)
+            await self.call(
+                "POST", f"/api/cloud-provider/nodes/{n['id']}/heartbeat", agent, 200, json=HEARTBEAT
+            )
         return wallet, prov, out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from aiohttp import web
 from engine.notify import Hub
 
 CONTENT_TYPE = "text/event-stream"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,20 +66,25 @@ async def follow(
     )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_seconds
-    async with hub.listener(topic) as sub:
-        await resp.prepare(request)
-        last = after
-        while True:
-            for ev in await read(last):
-                await resp.write(encode(ev))
-                last = ev.id
-            remaining = deadline - loop.time()
-            if done() or remaining <= 0 or sub.closed:
-                break
-            if not await sub.wait(min(keepalive, remaining)):
-                if sub.closed:
+    try:
+        async with hub.listener(topic) as sub:
+            await resp.prepare(request)
+            last = after
+            while True:
+                for ev in await read(last):
+                    await resp.write(encode(ev))
+                    last = ev.id
+                remaining = deadline - loop.time()
+                if done() or remaining <= 0 or sub.closed:
                     break
-                if deadline - loop.time() > 0:
-                    await resp.write(b": keep-alive\n\n")
-    await resp.write_eof()
+                if not await sub.wait(min(keepalive, remaining)):
+                    if sub.closed:
+                        break
+                    if deadline - loop.time() > 0:
+                        await resp.write(b": keep-alive\n\n")
+        await resp.write_eof()
+    except ConnectionResetError:
+        # The client went away (it reconnects with Last-Event-ID when it wants more): not an error.
+        # aiohttp's ClientConnectionResetError subclasses ConnectionResetError.
+        log.debug("SSE client disconnected from %s", topic)
     return resp

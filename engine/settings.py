@@ -82,6 +82,8 @@ class Settings:
     node_offline_after: int = 60
     node_usage_retention: int = 6 * 3600
     node_uptime_window: int = 24 * 3600
+    scheduler_failover_interval: float = 5.0  # a dead primary moves to its backup within offline_after + this
+    scheduler_autoscale_interval: float = 30.0
     scheduler_workloads_interval: float = 30.0  # workloads.health (offline nodes -> degraded) + pruning
     master_key: str | None = field(default=None, repr=False)
     # marketplace contracts (chain.deploy.SuiteConfig): credit units, seconds, basis points

@@ -45,8 +45,6 @@ class JobDeps:
     autoscale: JobFunc | None = None  # engine.deployments.jobs.bind(runtime).autoscale
 
 
-FAILOVER_INTERVAL = 5.0  # seconds: a dead primary moves to its backup within threshold + this
-AUTOSCALE_INTERVAL = 30.0
 
 
 def every(seconds: float) -> dict[str, Any]:
@@ -64,7 +62,7 @@ def build_jobs(deps: JobDeps) -> list[JobSpec]:
     if (maintain := deps.workloads) is not None:
         jobs.append(JobSpec("workloads.maintain", maintain, every(s.scheduler_workloads_interval)))
     if (failover := deps.failover) is not None:
-        jobs.append(JobSpec("deployments.failover", failover, every(FAILOVER_INTERVAL)))
+        jobs.append(JobSpec("deployments.failover", failover, every(s.scheduler_failover_interval)))
     if (autoscale := deps.autoscale) is not None:
-        jobs.append(JobSpec("deployments.autoscale", autoscale, every(AUTOSCALE_INTERVAL)))
+        jobs.append(JobSpec("deployments.autoscale", autoscale, every(s.scheduler_autoscale_interval)))
     return jobs

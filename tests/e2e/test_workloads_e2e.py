@@ -13,6 +13,10 @@ gets a token and its own ``python -m api.cli node run --runtime process`` agent.
    order GET reports them.
 2. SSE reconnect: read the first event, disconnect, let transitions happen, reconnect with Last-Event-ID:
    the two connections together hold exactly the full list, no gap, no repeat.
+3. Failover (runs last): a deployment with a backup node runs on one agent; that agent is SIGKILLed; after
+   the offline threshold the engine's failover job moves the replica: the wallet-connected payer gets the
+   close + open transactions with the ``failing-over`` SSE event and signs them; the other agent starts the
+   workload; exactly one new lease on chain (on the spare node), the dead one closed; back to ``running``.
 
 No process outlives the module: the service and agents are stopped by process group, workloads found by
 a /proc scan, and the ``no_strays`` fixture fails a test that leaves one behind.
@@ -21,10 +25,10 @@ a /proc scan, and the ``no_strays`` fixture fails a test that leaves one behind.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,7 @@ from tests.e2e.workloads_support import (
     Wallet,
     alive,
     cwd_of,
+    kill_and_wait,
     kill_marked,
     marked_processes,
     read_pids,
@@ -57,6 +62,7 @@ from tests.e2e.workloads_support import (
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
+OFFLINE_AFTER = 5  # seconds of silence before a node counts as offline (agents beat every second)
 LIMIT = 30.0  # seconds any one awaited state may take (a loaded 2-core CI box stays far below)
 DEPLOY = "/api/cloud-user/deployments"
 COLLATERAL = 200 * 10**6
@@ -66,8 +72,9 @@ NODE_RESOURCES = {"cpu_millicores": 4000, "memory_mb": 8192, "disk_gb": 100, "ba
 NODE_PRICES = {"per_cpu_millicore": 20_000, "per_memory_mb": 2_000, "per_disk_gb": 200, "per_gpu": 0}
 SERVICE_SETTINGS = {
     "CLOUDMARKET_NODE_HEARTBEAT_INTERVAL": "1",
-    "CLOUDMARKET_NODE_OFFLINE_AFTER": "20",
+    "CLOUDMARKET_NODE_OFFLINE_AFTER": str(OFFLINE_AFTER),
     "CLOUDMARKET_SCHEDULER_WORKLOADS_INTERVAL": "1",
+    "CLOUDMARKET_SCHEDULER_FAILOVER_INTERVAL": "1",
     "CLOUDMARKET_SCHEDULER_RETRY_INTERVAL": "1",
     "CLOUDMARKET_INDEXER_POLL_INTERVAL": "0.1",
     "CLOUDMARKET_TX_POLL_INTERVAL": "0.1",
@@ -142,18 +149,16 @@ class World:
         await rpc(self.conn, "evm_increaseTime", hex(seconds))
         await rpc(self.conn, "evm_mine")
 
+    async def tick(self) -> None:
+        """Mine an empty block, as a live chain would have by now. Without it, on automining anvil the
+        latest block can still be the lease's open block: the wallet's gas estimate for ``close`` then
+        sees nothing accrued (no zero-to-nonzero owed slots written) and the real tx runs out of gas."""
+        await rpc(self.conn, "evm_mine")
+
     def logs(self) -> str:
         parts = [f"--- service log ---\n{self.service.output()}"]
         parts += [f"--- agent {p.node['id']} log ---\n{p.agent.output()}" for p in self.providers]
         return "\n".join(parts)
-
-
-def _kill(pid: int) -> None:
-    for send in (os.killpg, os.kill):
-        try:
-            send(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 # ---- module setup: chain, service, two onboarded providers with running agents -------------------------
@@ -172,8 +177,7 @@ def no_strays(root: Path) -> Iterator[None]:
     before = {pid for pid, _ in marked_processes(root)}
     yield
     stray = [(pid, cmd) for pid, cmd in marked_processes(root) if pid not in before]
-    for pid, _ in stray:
-        _kill(pid)
+    kill_and_wait([pid for pid, _ in stray])
     assert not stray, f"processes outlived the test: {stray}"
 
 
@@ -239,12 +243,13 @@ async def _fund_and_onboard(w: World) -> None:
     """Gas for every wallet and credit minted by the deployer key (it holds MINTER_ROLE) before the
     service's outbox sends anything with that key (no nonce race); then both providers onboarded."""
     provider_wallets = [Wallet(), Wallet()]
-    w.users = [Wallet(), Wallet()]
+    w.users = [Wallet() for _ in range(3)]
     deployer = LocalSigner(ANVIL_DEV_KEY)
-    for i, wallet in enumerate(provider_wallets + w.users):
+    credits = [PROVIDER_CREDIT] * len(provider_wallets) + [USER_CREDIT] * len(w.users)
+    for i, (wallet, credit) in enumerate(zip(provider_wallets + w.users, credits, strict=True)):
         await rpc(w.conn, "anvil_setBalance", wallet.address, hex(10**19))
         ref = (0xE2E << 200 | i).to_bytes(32, "big")
-        data = w.token.encode_mint(wallet.address, USER_CREDIT, ref)
+        data = w.token.encode_mint(wallet.address, credit, ref)
         await send_transaction(w.conn, deployer, to=w.token.address, data=data)
     for n, (wallet, region) in enumerate(zip(provider_wallets, ["eu-west", "us-east"], strict=True)):
         w.providers.append(await _onboard(w, n, wallet, region))
@@ -333,7 +338,7 @@ async def test_deploy_run_earn_withdraw_close_stop(world: World, root: Path, no_
         assert await w.token.balance_of(wallet.address) == balance0 - deposit
 
         # the chosen node's agent verifies the lease and starts the command as a real process
-        pids = await wait_until("the workload's pid file", lambda: _pids(pid_file), bool, LIMIT)
+        pids = await wait_until("the workload's pid file", lambda: read_pids(pid_file), bool, LIMIT)
         (pid,) = pids
         assert alive(pid), w.logs()
         workdir = cwd_of(pid)
@@ -372,7 +377,7 @@ async def test_deploy_run_earn_withdraw_close_stop(world: World, root: Path, no_
         refund = deposit - rate * (await w.block_ts(close_receipt) - await w.block_ts(open_receipt))
         assert refund > 0 and await w.token.balance_of(wallet.address) == before + refund
         assert not (await w.escrow.lease(lease_id)).open
-        await wait_until("the workload stopped", lambda: _alive_async(pid), lambda a: not a, LIMIT)
+        await wait_until("the workload stopped", lambda: alive(pid), lambda a: not a, LIMIT)
         closed = await w.wait_status(user, dep["id"], "closed")
         assert closed["leases"][0]["refund"] == refund and closed["leases"][0]["status"] == "closed"
         assert read_pids(pid_file) == [pid]  # started exactly once
@@ -390,8 +395,7 @@ async def test_deploy_run_earn_withdraw_close_stop(world: World, root: Path, no_
         raise
     finally:
         follower.cancel()
-        for leftover in read_pids(pid_file):
-            _kill(leftover)
+        kill_and_wait(read_pids(pid_file))
 
 
 async def test_sse_reconnect_with_last_event_id_misses_nothing(
@@ -408,15 +412,18 @@ async def test_sse_reconnect_with_last_event_id_misses_nothing(
     try:
         # first connection: read the first event, then hang up
         first: list[SseEvent] = []
-        async for ev in sse_events(w.http, path, user):
-            first.append(ev)
-            break
+        async with aclosing(sse_events(w.http, path, user)) as stream:
+            async for ev in stream:
+                first.append(ev)
+                break
         assert [e.data["to"] for e in first] == ["funding"]
 
         # transitions while nobody listens: funded -> starting -> running -> closing
         await wallet.send_all(w.conn, created["transactions"])
         await w.wait_status(user, dep_id, "running")
+        await wait_until("the workload's pid file", lambda: read_pids(pid_file), bool, LIMIT)
         closing = await w.http.call("POST", f"{DEPLOY}/{dep_id}/close", user, 200)
+        await w.tick()
         await wallet.send_all(w.conn, closing["transactions"])
 
         # reconnect with the last id seen: replay of what was missed, then live until closed
@@ -429,23 +436,81 @@ async def test_sse_reconnect_with_last_event_id_misses_nothing(
         ids = [e.id for e in got]
         assert ids == sorted(set(ids)) and second and second[0].id > first[-1].id
         assert _is_subsequence(LIFECYCLE, _tos(full))
-        pids = read_pids(pid_file)
-        await wait_until("the workload stopped", lambda: _any_alive(pids), lambda a: not a, LIMIT)
+        (pid,) = read_pids(pid_file)  # it ran, once; the close stopped it
+        await wait_until("the workload stopped", lambda: alive(pid), lambda a: not a, LIMIT)
     except BaseException:
         print(w.logs())
         raise
     finally:
-        for leftover in read_pids(pid_file):
-            _kill(leftover)
+        kill_and_wait(read_pids(pid_file))
 
 
-async def _pids(path: Path) -> list[int]:
-    return read_pids(path)
+async def test_killed_agent_fails_over_to_the_backup_node(world: World, root: Path, no_strays: None) -> None:
+    """Runs last: it leaves the primary's agent dead."""
+    w = world
+    wallet, user = await w.user("dev|e2e-user-failover")
+    pid_file = root / "failover.pids"
+    spec = _spec(pid_file) | {"backup": {"enabled": True, "different_region": False}}
+    created = await w.http.call("POST", DEPLOY, user, 201, json={"spec": spec, "duration_seconds": 3_600})
+    dep_id = created["deployment"]["id"]
+    events: list[SseEvent] = []
 
+    async def follow() -> None:
+        async for ev in sse_events(w.http, f"{DEPLOY}/{dep_id}/events?max_seconds=120", user):
+            events.append(ev)
 
-async def _alive_async(pid: int) -> bool:
-    return alive(pid)
+    follower = asyncio.create_task(follow())
+    try:
+        await wallet.send_all(w.conn, created["transactions"])
+        got = await w.wait_status(user, dep_id, "running")
+        (primary,) = [x for x in got["leases"] if x["role"] == "primary"]
+        (backup,) = [x for x in got["leases"] if x["role"] == "backup"]
+        assert backup["status"] == "reserved" and backup["lease_id"] is None  # no lease until needed
+        dying, spare = w.provider_of(primary["chain_node_id"]), w.provider_of(backup["chain_node_id"])
+        assert dying is not spare  # the standby sits at another provider
+        (first_pid,) = await wait_until("the workload's pid file", lambda: read_pids(pid_file), bool, LIMIT)
+        assert cwd_of(first_pid) == dying.agent.state_dir / "work" / f"d{dep_id}-r0"
+        count0 = await w.escrow.lease_count()
 
+        # the primary's machine goes dark: its agent dies without a word (its workload is now unmanaged)
+        assert dying.agent.kill() == -signal.SIGKILL
 
-async def _any_alive(pids: list[int]) -> bool:
-    return any(alive(p) for p in pids)
+        # after the offline threshold the engine fails over; a wallet-connected payer is handed the txs
+        # (close the dead lease, open the backup's) with the "failing-over" event
+        def handed(evs: list[SseEvent]) -> list[SseEvent]:
+            return [e for e in evs if e.data["to"] == "failing-over" and e.data.get("transactions")]
+
+        (event,) = await wait_until("failing-over with txs", lambda: handed(events), bool, LIMIT, 0.1)
+        await w.tick()
+        await wallet.send_all(w.conn, event.data["transactions"])
+
+        # the spare node's agent starts the workload, heartbeats bring the deployment back to running
+        pids = await wait_until("a second start", lambda: read_pids(pid_file), lambda p: len(p) == 2, LIMIT)
+        moved_pid = pids[1]
+        assert alive(moved_pid)
+        assert cwd_of(moved_pid) == spare.agent.state_dir / "work" / f"d{dep_id}-r0"
+        done = await w.wait_status(user, dep_id, "running")
+        tos = _tos(done["transitions"])
+        assert _is_subsequence(["running", "failing-over", "running"], tos) and tos.count("failing-over") == 1
+
+        # on chain: exactly one new lease, on the spare node; the dead one closed
+        assert await w.escrow.lease_count() == count0 + 1
+        assert not (await w.escrow.lease(int(primary["lease_id"]))).open
+        (now_primary,) = [x for x in done["leases"] if x["role"] == "primary" and x["status"] == "open"]
+        assert now_primary["lease_id"] not in (None, primary["lease_id"])
+        info = await w.escrow.lease(int(now_primary["lease_id"]))
+        assert info.open and info.node_id == spare.node["chain_node_id"] and info.payer == wallet.address
+        assert len(handed(events)) == 1 and read_pids(pid_file) == [first_pid, moved_pid]
+
+        # closing stops the moved workload on the spare node
+        closing = await w.http.call("POST", f"{DEPLOY}/{dep_id}/close", user, 200)
+        await w.tick()
+        await wallet.send_all(w.conn, closing["transactions"])
+        await wait_until("the moved workload stopped", lambda: alive(moved_pid), lambda a: not a, LIMIT)
+        await w.wait_status(user, dep_id, "closed")
+    except BaseException:
+        print(w.logs())
+        raise
+    finally:
+        follower.cancel()
+        kill_and_wait(read_pids(pid_file))  # the dead machine's workload is ours to clean up

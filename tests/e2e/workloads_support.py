@@ -10,16 +10,17 @@ command line or working directory lies under the test's root directory).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import aiohttp
 from eth_account import Account
@@ -44,13 +45,23 @@ class WaitTimeout(AssertionError):
         self.last = last
 
 
+@overload
 async def wait_until(
-    what: str, probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool], limit: float, every: float = 0.05
-) -> T:
-    """Call ``probe`` until ``ok`` holds for its value (returned), at most ``limit`` seconds."""
+    what: str, probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool], limit: float, every: float = ...
+) -> T: ...
+@overload
+async def wait_until(
+    what: str, probe: Callable[[], T], ok: Callable[[T], bool], limit: float, every: float = ...
+) -> T: ...
+async def wait_until(
+    what: str, probe: Callable[[], Any], ok: Callable[[Any], bool], limit: float, every: float = 0.05
+) -> Any:
+    """Call ``probe`` (plain or async) until ``ok`` holds for its value (returned), at most ``limit`` s."""
     deadline = time.monotonic() + limit
     while True:
-        value = await probe()
+        value = probe()
+        if inspect.isawaitable(value):
+            value = await value
         if ok(value):
             return value
         if time.monotonic() > deadline:
@@ -200,15 +211,24 @@ def marked_processes(root: Path) -> list[tuple[int, str]]:
 
 
 def kill_marked(root: Path) -> list[tuple[int, str]]:
-    """SIGKILL every process :func:`marked_processes` finds (and its group); what was killed."""
+    """SIGKILL every process :func:`marked_processes` finds (and its group), wait for them; what was found."""
     found = marked_processes(root)
-    for pid, _ in found:
-        for kill in (lambda p: os.killpg(p, signal.SIGKILL), lambda p: os.kill(p, signal.SIGKILL)):
+    kill_and_wait([pid for pid, _ in found])
+    return found
+
+
+def kill_and_wait(pids: list[int], limit: float = 10.0) -> list[int]:
+    """SIGKILL each pid (and its group), then wait until none is alive; those still alive after ``limit``."""
+    for pid in pids:
+        for send in (os.killpg, os.kill):
             try:
-                kill(pid)
+                send(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-    return found
+    deadline = time.monotonic() + limit
+    while (left := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left
 
 
 def read_pids(path: Path) -> list[int]:
@@ -246,7 +266,7 @@ class SseEvent:
 
 async def sse_events(
     http: Http, path: str, headers: dict[str, str], last_event_id: int | None = None
-) -> AsyncIterator[SseEvent]:
+) -> AsyncGenerator[SseEvent, None]:
     """The events of one SSE connection, in order, until the server ends the stream (or the caller
     stops iterating, which closes the connection)."""
     h = dict(headers)
@@ -278,7 +298,8 @@ class Wallet:
         self.address: str = self.signer.address
 
     def sign_text(self, text: str) -> str:
-        return "0x" + self._account.sign_message(encode_defunct(text=text)).signature.hex().removeprefix("0x")
+        signature: bytes = self._account.sign_message(encode_defunct(text=text)).signature
+        return "0x" + signature.hex().removeprefix("0x")
 
     async def send_all(self, conn: ChainConnection, txs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []

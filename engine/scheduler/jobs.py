@@ -45,8 +45,6 @@ class JobDeps:
     autoscale: JobFunc | None = None  # engine.deployments.jobs.bind(runtime).autoscale
 
 
-
-
 def every(seconds: float) -> dict[str, Any]:
     """Interval trigger kwargs."""
     return {"seconds": seconds}

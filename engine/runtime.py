@@ -170,6 +170,7 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
     from engine.deployments.relay import Relay, keyring_from_settings
     from engine.deployments.services import tenants_of as deployment_tenants
     from engine.indexer.indexer import EventIndexer
+    from engine.operator.onchain import operator_suite_config
     from engine.outbox.sender import OutboxSender
     from engine.providers.subscriber import MarketplaceSubscriber
 
@@ -202,8 +203,10 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
         hub = make_hub(url)
         await hub.start()
 
+        async with sessionmaker() as session:
+            suite = await operator_suite_config(session, settings, suite_config(settings))
         manifest = await deploy_suite(
-            conn, signer, manifest_dir=settings.data_dir / MANIFESTS_DIR, config=suite_config(settings)
+            conn, signer, manifest_dir=settings.data_dir / MANIFESTS_DIR, config=suite
         )
         sender = OutboxSender(
             sessionmaker,

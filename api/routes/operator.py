@@ -15,7 +15,9 @@ GET  /api/cloud-operator/pricing/history                   cloud-operator
 =========================================================  ===============
 
 PUT merges the given keys into the current values and creates a new version (never an update in place),
-with an audit row; ``expected_version`` guards against lost updates (409). Approve answers 409 while the
+with an audit row; ``expected_version`` guards against lost updates (409). A settings PUT that changes a
+contract limit also enqueues ``registry.setConfig`` / ``escrow.setFeeParams`` (backend signer, admin role)
+in the same transaction (:mod:`engine.operator.onchain`). Approve answers 409 while the
 provider's ``register`` transaction has not been indexed (nothing to approve on chain yet).
 """
 
@@ -32,7 +34,8 @@ from api.errors import ApiError, BadRequest, NotFound
 from api.keys import RUNTIME
 from api.openapi import RouteTable
 from api.validation import validated_body, validated_query
-from chain.contracts import RegistryClient
+from chain.contracts import EscrowClient, RegistryClient
+from engine.operator import onchain
 from engine.operator import services as operator
 from engine.operator.errors import InvalidConfig, UnknownVersion, VersionConflict
 from engine.providers import services as providers
@@ -43,6 +46,7 @@ from engine.providers.errors import (
     RequestNotFound,
 )
 from engine.providers.models import ProviderRequest
+from engine.runtime import suite_config
 
 routes = RouteTable(tag="operator")
 
@@ -292,6 +296,15 @@ def _overrides(request: web.Request, kind: str) -> dict[str, Any]:
     return operator.overrides_from_settings(request.app[RUNTIME].settings)[kind]
 
 
+def _chain_targets(request: web.Request) -> onchain.ChainTargets:
+    runtime = request.app[RUNTIME]
+    return onchain.ChainTargets(
+        registry=RegistryClient(runtime.chain.w3, runtime.manifest.address("ProviderRegistry")),
+        escrow=EscrowClient(runtime.chain.w3, runtime.manifest.address("DeploymentEscrow")),
+        suite=suite_config(runtime.settings),
+    )
+
+
 async def _get_config(request: web.Request, kind: str) -> web.Response:
     await require_role(request, CLOUD_OPERATOR)
     version = validated_query(request).get("version")
@@ -312,14 +325,24 @@ async def _put_config(request: web.Request, kind: str) -> web.Response:
     async with request.app[RUNTIME].sessionmaker() as session:
         try:
             async with session.begin():
-                v = await operator.update(
-                    session,
-                    kind,
-                    body["values"],
-                    actor_user_id=principal.user_id,
-                    expected_version=body.get("expected_version"),
-                    overrides=_overrides(request, kind),
-                )
+                if kind == operator.SETTINGS:  # contract limits go to the chain in the same transaction
+                    v, _ = await onchain.update_settings(
+                        session,
+                        body["values"],
+                        actor_user_id=principal.user_id,
+                        targets=_chain_targets(request),
+                        expected_version=body.get("expected_version"),
+                        overrides=_overrides(request, kind),
+                    )
+                else:
+                    v = await operator.update(
+                        session,
+                        kind,
+                        body["values"],
+                        actor_user_id=principal.user_id,
+                        expected_version=body.get("expected_version"),
+                        overrides=_overrides(request, kind),
+                    )
         except (InvalidConfig, VersionConflict) as exc:
             raise _config_error(exc) from exc
     return web.json_response(_version_json(v))

@@ -408,9 +408,14 @@ async def schedule_maintenance(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     block = await runtime.chain.w3.eth.get_block("latest")
     now = int(block["timestamp"])
+    # the chain's own limits may be stricter than the settings (a settings change not yet applied on
+    # chain, or a restart that reconciled the chain to other values): check against both
+    chain_cfg = await _registry(runtime).config()
     async with runtime.sessionmaker() as session:
         cfg = await _current_settings(runtime, session)
-        rules = nodes.WindowRules(cfg["maintenance_min_notice_s"], cfg["maintenance_max_window_s"])
+        rules = nodes.WindowRules(cfg["maintenance_min_notice_s"], cfg["maintenance_max_window_s"]).stricter(
+            chain_cfg.min_notice, chain_cfg.max_window_length
+        )
         try:
             node = await nodes.check_maintenance(
                 session, body["node_id"], principal.user_id, body["start"], body["end"], now=now, rules=rules

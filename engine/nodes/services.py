@@ -210,10 +210,15 @@ async def windows_for(session: AsyncSession, node_ids: Sequence[int]) -> dict[in
 
 @dataclass(frozen=True)
 class WindowRules:
-    """From operator settings: least notice and longest window, seconds."""
+    """Least notice and longest window, seconds (operator settings, tightened by the chain's)."""
 
     min_notice: int
     max_length: int
+
+    def stricter(self, min_notice: int, max_length: int) -> WindowRules:
+        """The tighter of these rules and another set (e.g. the registry's current on-chain config), so a
+        window passing them passes both: the API never hands out a transaction the chain will refuse."""
+        return WindowRules(max(self.min_notice, min_notice), min(self.max_length, max_length))
 
 
 async def check_maintenance(

@@ -13,8 +13,9 @@ Rules
     * Version 0 is the defaults (:data:`SETTINGS_FIELDS`, :data:`PRICING_FIELDS`, overridable by the
       caller, e.g. from the deployed ``SuiteConfig`` so settings start equal to the chain's limits).
 
-Settings are advisory for the chain: the API validates maintenance windows and collateral against them,
-and the registry enforces its own (deploy-time) limits; keep them aligned (see the report / TODO list).
+The contracts keep their own copy of some settings (notice, window length and count, collateral, fee):
+:func:`engine.operator.onchain.update_settings` enqueues the admin call that applies a change in the same
+transaction, and maintenance requests are checked against the stricter of the database and the chain.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ class IntField:
 
 
 SETTINGS_FIELDS: dict[str, IntField] = {
-    "platform_fee_bps": IntField(500, 0, 10_000, "share of each lease rate sent to the treasury"),
+    "platform_fee_bps": IntField(  # DeploymentEscrow.MAX_FEE_BPS: the chain refuses more
+        500, 0, 2_000, "share of each lease rate sent to the treasury"
+    ),
     "maintenance_min_notice_s": IntField(DAY, 0, 2**32 - 1, "least notice before a maintenance window"),
     "maintenance_max_window_s": IntField(4 * 3600, 60, 2**32 - 1, "longest maintenance window"),
     "maintenance_max_windows_per_month": IntField(4, 0, 255, "windows per node per 30-day month"),

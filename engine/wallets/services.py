@@ -7,14 +7,17 @@ exception.
 
 from __future__ import annotations
 
+from typing import Any
+
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.identity.models import WalletLink
 from engine.wallets.crypto import Keyring, Sealed
-from engine.wallets.models import ManagedWallet
+from engine.wallets.models import ManagedWallet, utcnow
 
 
 class ManagedWalletMissing(Exception):
@@ -29,24 +32,50 @@ async def get_managed_wallet(session: AsyncSession, user_id: int) -> ManagedWall
     ).scalar_one_or_none()
 
 
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"unsupported database dialect {dialect}")  # pragma: no cover
+
+
 async def ensure_managed_wallet(session: AsyncSession, user_id: int, keyring: Keyring) -> ManagedWallet:
-    """The user's managed wallet, created (and linked as kind ``managed``) if missing. Caller commits."""
+    """The user's managed wallet, created (and linked as kind ``managed``) if missing. Caller commits.
+
+    Idempotent under concurrency: the row goes in with ``INSERT .. ON CONFLICT (user_id) DO NOTHING``, so
+    when two first payments race, the unique constraint picks one winner (PostgreSQL makes the loser wait
+    for the winner's transaction), the loser's freshly generated key is dropped unstored, and both return
+    the single stored row. Only the winner adds the wallet link.
+    """
     existing = await get_managed_wallet(session, user_id)
     if existing is not None:
         return existing
     acct: LocalAccount = Account.create()
     address = acct.address  # EIP-55
     sealed = keyring.seal(bytes(acct.key), user_id=user_id, address=address)
-    row = ManagedWallet(
-        user_id=user_id,
-        address=address,
-        key_id=sealed.key_id,
-        nonce=sealed.nonce,
-        ciphertext=sealed.ciphertext,
+    del acct
+    stmt = (
+        _insert(session)(ManagedWallet)
+        .values(
+            user_id=user_id,
+            address=address,
+            key_id=sealed.key_id,
+            nonce=sealed.nonce,
+            ciphertext=sealed.ciphertext,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["user_id"])
+        .returning(ManagedWallet.id)
     )
-    session.add(row)
-    session.add(WalletLink(user_id=user_id, address=address, kind="managed"))
-    await session.flush()
+    inserted = (await session.execute(stmt)).scalar_one_or_none()
+    if inserted is not None:
+        session.add(WalletLink(user_id=user_id, address=address, kind="managed"))
+        await session.flush()
+    row = await get_managed_wallet(session, user_id)
+    if row is None:  # pragma: no cover - the winner rolled back between our insert and select
+        raise ManagedWalletMissing(user_id)
     return row
 
 

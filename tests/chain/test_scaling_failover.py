@@ -95,7 +95,7 @@ async def test_managed_scale_1_3_1_opens_and_closes_the_right_leases(world: dict
     assert up["transactions"] == [] and up["deployment"]["status"] == "funding"
     got = await until(mk, dep_id, headers, "starting")
     three = in_service(got)
-    assert [x["replica_index"] for x in three] == [0, 1, 2] and three[0] == first[0]
+    assert [x["replica_index"] for x in three] == [0, 1, 2] and three[0]["lease_id"] == first[0]["lease_id"]
     assert len({x["chain_node_id"] for x in three}) == 3  # anti-affinity: distinct nodes
     assert await mk.escrow.lease_count() == count0 + 2  # exactly two new leases on chain
     for x in three:

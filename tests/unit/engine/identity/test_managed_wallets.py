@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import stat
@@ -9,7 +10,9 @@ import stat
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from sqlalchemy import select
 
+from engine.db import make_engine, make_sessionmaker
 from engine.identity.services import ensure_user, wallet_addresses
 from engine.wallets.crypto import (
     DecryptionFailed,
@@ -20,6 +23,7 @@ from engine.wallets.crypto import (
     UnknownKeyId,
     load_or_create_dev_master_key,
 )
+from engine.wallets.models import ManagedWallet
 from engine.wallets.services import ensure_managed_wallet, load_account, open_wallet
 
 KEY = MasterKey.parse("11" * 32)
@@ -92,3 +96,34 @@ async def test_managed_wallet_roundtrip_and_never_shown(db_session, caplog) -> N
     row.user_id = user.id
     with pytest.raises(DecryptionFailed):
         open_wallet(row, Keyring(MasterKey(row.key_id, b"\x33" * 32)))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+async def test_concurrent_first_payments_create_one_managed_wallet(database_url: str) -> None:
+    """Racing ``ensure_managed_wallet`` calls (separate sessions, real commits): one row, one address."""
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    ring = Keyring(KEY)
+    try:
+        async with sessions() as s:
+            user_id = (await ensure_user(s, "auth0|race-managed")).id
+
+        async def first_payment() -> tuple[str, int]:
+            async with sessions() as s:
+                row = await ensure_managed_wallet(s, user_id, ring)
+                await s.commit()
+                return row.address, row.id
+
+        results = await asyncio.gather(*(first_payment() for _ in range(6)))
+        assert len(set(results)) == 1
+        async with sessions() as s:
+            rows = (
+                (await s.execute(select(ManagedWallet).where(ManagedWallet.user_id == user_id)))
+                .scalars()
+                .all()
+            )
+            assert [(r.address, r.id) for r in rows] == [results[0]]
+            assert await wallet_addresses(s, user_id) == [results[0][0]]  # linked once
+            assert (await load_account(s, user_id, ring)).address == results[0][0]
+    finally:
+        await engine.dispose()

@@ -50,7 +50,18 @@ from chain.signer import LocalSigner, TxRequest
 
 SUITE = ("CreditToken", "Multicall", "ProviderRegistry", "DeploymentEscrow")
 PRIORITY_FEE = 1_000_000_000  # 1 gwei tip; dev chains and L2s take far less
-GAS_MARGIN_NUM, GAS_MARGIN_DEN = 6, 5  # estimate * 1.2
+GAS_MARGIN_NUM, GAS_MARGIN_DEN = 6, 5  # estimate * 1.2 ...
+# ... plus a fixed headroom: the state can change between the estimate and the block that includes the
+# tx (a lease accrues one more second, so `close` settles and writes zero -> non-zero slots, 20k each).
+# Unused gas is not charged, so headroom costs nothing but block space accounting.
+GAS_HEADROOM = 60_000
+
+
+def gas_limit(estimate: int, *, has_data: bool) -> int:
+    """The gas limit we sign for an estimate: exact for a plain transfer, padded for contract calls."""
+    if estimate == 21_000 and not has_data:
+        return estimate
+    return estimate * GAS_MARGIN_NUM // GAS_MARGIN_DEN + GAS_HEADROOM
 
 
 @dataclass(frozen=True)
@@ -215,7 +226,7 @@ async def send_transaction(
     if to is not None:
         call["to"] = to_checksum_address(to)
     if gas is None:
-        gas = await estimate_or_raise(w3, call) * GAS_MARGIN_NUM // GAS_MARGIN_DEN
+        gas = gas_limit(await estimate_or_raise(w3, call), has_data=bool(data))
     if nonce is None:
         nonce = int(await w3.eth.get_transaction_count(signer.address, "pending"))
     max_fee, tip = await suggest_fees(conn)

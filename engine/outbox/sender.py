@@ -35,6 +35,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chain.connect import ChainConnection
+from chain.deploy import gas_limit
 from chain.signer import LocalSigner, TxRequest
 from engine.failpoints import failpoint
 from engine.outbox import rpc
@@ -260,7 +261,7 @@ class OutboxSender:
             if est.ok:
                 gas = int(est.result, 16)
                 # headroom for contract calls whose gas depends on state that may change before mining
-                gas_by_id[row_id] = gas if (gas == 21000 and not data) else gas + gas // 5
+                gas_by_id[row_id] = gas_limit(gas, has_data=bool(data))
             elif is_revert(est.error):
                 reverted[row_id] = describe_revert(est.error_data, est.message, to)
             else:

@@ -150,9 +150,8 @@ class World:
         await rpc(self.conn, "evm_mine")
 
     async def tick(self) -> None:
-        """Mine an empty block, as a live chain would have by now. Without it, on automining anvil the
-        latest block can still be the lease's open block: the wallet's gas estimate for ``close`` then
-        sees nothing accrued (no zero-to-nonzero owed slots written) and the real tx runs out of gas."""
+        """Mine an empty block, as a live chain would have by now (on automining anvil the latest block can
+        still be the lease's open block; chain.deploy.gas_limit's headroom covers that case too)."""
         await rpc(self.conn, "evm_mine")
 
     def logs(self) -> str:

@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from chain import jsonrpc as rpc
 from chain.connect import connect
 from chain.contracts import CreditTokenClient
 from chain.deploy import deploy_suite, suggest_fees
@@ -18,7 +19,6 @@ from chain.devchain import Anvil, dev_signer_key
 from chain.signer import LocalSigner, TxRequest
 from engine import db
 from engine.indexer.indexer import EventIndexer
-from engine.outbox import rpc
 
 
 async def main(count: int) -> None:

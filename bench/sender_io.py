@@ -29,11 +29,11 @@ from web3 import AsyncWeb3
 from web3.providers.rpc import AsyncHTTPProvider
 from web3.types import Wei
 
+from chain import jsonrpc as rpc
 from chain.connect import ChainConnection, connect
 from chain.devchain import Anvil
 from chain.signer import LocalSigner, TxRequest
 from engine import db
-from engine.outbox import rpc
 from engine.outbox.sender import OutboxSender
 from engine.outbox.services import enqueue
 

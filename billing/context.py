@@ -18,7 +18,8 @@ from engine.money import Bps, Cents, FeeBearer
 from engine.payments.reversals import ReversalProcessor
 from engine.runtime import Runtime
 from engine.settings import Settings
-from engine.wallets.crypto import Keyring, MasterKey, load_or_create_dev_master_key
+from engine.wallets.crypto import Keyring
+from engine.wallets.services import keyring_for
 
 
 @dataclass
@@ -44,13 +45,6 @@ def fee_schedule(settings: Settings) -> FeeSchedule:
         min_cents=Cents(settings.topup_min_cents),
         max_cents=Cents(settings.topup_max_cents),
     )
-
-
-def keyring_for(settings: Settings) -> Keyring:
-    """The managed-wallet keyring: ``CLOUDMARKET_MASTER_KEY``, or in dev the key file in the data dir."""
-    if settings.master_key:
-        return Keyring(MasterKey.parse(settings.master_key))
-    return Keyring(load_or_create_dev_master_key(settings.data_dir))
 
 
 def build_billing(

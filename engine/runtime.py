@@ -167,12 +167,13 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
     from chain.contracts import CreditTokenClient, EscrowClient
     from chain.deploy import deploy_suite
     from engine.deployments.events import EscrowSubscriber
-    from engine.deployments.relay import Relay, keyring_from_settings
+    from engine.deployments.relay import Relay
     from engine.deployments.services import tenants_of as deployment_tenants
     from engine.indexer.indexer import EventIndexer
     from engine.operator.onchain import operator_suite_config
     from engine.outbox.sender import OutboxSender
     from engine.providers.subscriber import MarketplaceSubscriber
+    from engine.wallets.services import keyring_for
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if reset:
@@ -231,7 +232,7 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
             relay = Relay(
                 EscrowClient(conn.w3, manifest.address("DeploymentEscrow")),
                 CreditTokenClient(conn.w3, manifest.address("CreditToken")),
-                keyring_from_settings(settings),
+                keyring_for(settings),
             )
             indexer.on_events(EscrowSubscriber(sessionmaker, relay, hub))
     except BaseException:

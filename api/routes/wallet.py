@@ -35,13 +35,13 @@ from api.errors import BadRequest
 from api.keys import RUNTIME
 from api.openapi import RouteTable
 from billing.services import user_ledger
+from chain import jsonrpc as rpc
 from chain.contracts import CreditTokenClient, MulticallClient
 from chain.errors import BatchReadError, ChainError
 from chain.reads import BatchReader
 from engine.identity.services import wallet_links
 from engine.indexer.interfaces import IndexedEvent
 from engine.indexer.services import events_for_account
-from engine.outbox import rpc
 from engine.outbox.models import OutboxTx
 from engine.payments.ledger import pending_credit_units
 from engine.runtime import Runtime

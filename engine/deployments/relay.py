@@ -20,18 +20,10 @@ from engine.deployments import models as m
 from engine.deployments import signing
 from engine.outbox.models import OutboxStatus, OutboxTx
 from engine.outbox.services import enqueue
-from engine.settings import Settings
-from engine.wallets.crypto import Keyring, MasterKey, load_or_create_dev_master_key
+from engine.wallets.crypto import Keyring
 from engine.wallets.services import load_account
 
 REQUEST_TTL = 3_600  # seconds of chain time a signed request stays valid
-
-
-def keyring_from_settings(settings: Settings) -> Keyring:
-    """The managed-wallet keyring (same rule as billing: the master key, or the dev key file)."""
-    if settings.master_key:
-        return Keyring(MasterKey.parse(settings.master_key))
-    return Keyring(load_or_create_dev_master_key(settings.data_dir))
 
 
 def outbox_key(request_id: int) -> str:

@@ -1,6 +1,6 @@
 """What the indexer reads from the node: the head, block headers (batched), and logs (split on refusal).
 
-All through :mod:`engine.outbox.rpc`, so anvil/any HTTP or WS node and eth-tester share one code path.
+All through :mod:`chain.jsonrpc`, so anvil/any HTTP or WS node and eth-tester share one code path.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from chain import jsonrpc as rpc
 from chain.connect import ChainConnection
 from engine.indexer.decoding import EventCatalog
-from engine.outbox import rpc
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ async def headers(conn: ChainConnection, numbers: Iterable[int]) -> dict[int, Bl
     out: dict[int, BlockHeader | None] = {}
     for number, answer in zip(wanted, answers, strict=True):
         if not answer.ok:
-            raise rpc.RpcError("eth_getBlockByNumber", f"block {number}: {answer.message}")
+            raise rpc.RpcError("eth_getBlockByNumber", None, f"block {number}: {answer.message}")
         block = answer.result
         out[number] = (
             None
@@ -60,6 +60,6 @@ async def logs(conn: ChainConnection, catalog: EventCatalog, from_block: int, to
     if answer.ok:
         return list(answer.result or [])
     if from_block >= to_block:
-        raise rpc.RpcError("eth_getLogs", f"block {from_block}: {answer.message}")
+        raise rpc.RpcError("eth_getLogs", None, f"block {from_block}: {answer.message}")
     middle = (from_block + to_block) // 2
     return await logs(conn, catalog, from_block, middle) + await logs(conn, catalog, middle + 1, to_block)

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chain import jsonrpc as rpc
 from chain.connect import ChainConnection
 from chain.deploy import Manifest
 from engine.indexer import fetch, store
@@ -38,7 +39,6 @@ from engine.indexer.errors import InconsistentChain, IndexerConflict, IndexerErr
 from engine.indexer.interfaces import EventsCallback, IndexedEvent, IndexProgress
 from engine.indexer.models import ChainBlock, IndexerCursor
 from engine.indexer.services import events_between, to_indexed
-from engine.outbox import rpc
 
 log = logging.getLogger(__name__)
 

@@ -34,11 +34,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chain import jsonrpc as rpc
 from chain.connect import ChainConnection
 from chain.deploy import gas_limit
 from chain.signer import LocalSigner, TxRequest
 from engine.failpoints import failpoint
-from engine.outbox import rpc
 from engine.outbox.fees import Fees, bumped_fees, initial_fees
 from engine.outbox.models import OutboxAttempt, OutboxStatus, OutboxTx, utcnow
 from engine.outbox.nonces import lock_nonce
@@ -249,7 +249,7 @@ class OutboxSender:
         estimates, (count_r, block_r, tip_r) = results[: len(pending)], results[len(pending) :]
         for r, what in ((count_r, "nonce"), (block_r, "latest block"), (tip_r, "priority fee")):
             if not r.ok:
-                raise rpc.RpcError(what, r.message)
+                raise rpc.RpcError(what, None, r.message)
         chain_pending = int(count_r.result, 16)
         fees = initial_fees(
             int(block_r.result.get("baseFeePerGas") or "0x0", 16), int(tip_r.result, 16), self.max_fee_cap

@@ -16,7 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.identity.models import WalletLink
-from engine.wallets.crypto import Keyring, Sealed
+from engine.settings import Settings
+from engine.wallets.crypto import Keyring, MasterKey, Sealed, load_or_create_dev_master_key
 from engine.wallets.models import ManagedWallet, utcnow
 
 
@@ -95,3 +96,13 @@ async def load_account(session: AsyncSession, user_id: int, keyring: Keyring) ->
     if row is None:
         raise ManagedWalletMissing(user_id)
     return open_wallet(row, keyring)
+
+
+def keyring_for(settings: Settings) -> Keyring:
+    """The managed-wallet keyring: ``CLOUDMARKET_MASTER_KEY``, or in dev the key file in the data dir.
+
+    The one place that turns settings into a keyring (billing's clawbacks and the escrow relay both use it).
+    """
+    if settings.master_key:
+        return Keyring(MasterKey.parse(settings.master_key))
+    return Keyring(load_or_create_dev_master_key(settings.data_dir))

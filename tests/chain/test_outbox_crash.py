@@ -16,13 +16,13 @@ import pytest
 from eth_account import Account
 from sqlalchemy import select
 
+from chain import jsonrpc as rpc
 from chain.connect import ChainConnection
 from chain.contracts import CreditTokenClient
 from chain.deploy import deploy_suite
 from chain.signer import LocalSigner
 from engine import db
 from engine.failpoints import ENV_VAR
-from engine.outbox import rpc
 from engine.outbox.models import OutboxAttempt, OutboxStatus, OutboxTx
 from engine.outbox.services import enqueue
 

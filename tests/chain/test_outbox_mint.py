@@ -9,11 +9,11 @@ import pytest
 from eth_account import Account
 from sqlalchemy import select
 
+from chain import jsonrpc as rpc
 from chain.contracts import CreditTokenClient
 from chain.deploy import deploy_suite
 from chain.signer import LocalSigner
 from engine import db
-from engine.outbox import rpc
 from engine.outbox.models import OutboxStatus, OutboxTx
 from engine.outbox.sender import OutboxSender
 from engine.outbox.services import enqueue

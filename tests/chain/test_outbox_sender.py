@@ -17,11 +17,11 @@ from eth_account import Account
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chain import jsonrpc as rpc
 from chain.connect import ChainConnection, connect
 from chain.devchain import Anvil
 from chain.signer import LocalSigner, TxRequest
 from engine import db
-from engine.outbox import rpc
 from engine.outbox.models import OutboxAttempt, OutboxStatus, OutboxTx
 from engine.outbox.sender import OutboxSender, Progress
 from engine.outbox.services import enqueue, get_by_key, wait_confirmed

@@ -1,8 +1,11 @@
-"""Raw JSON-RPC for the sender: many calls per HTTP request, per-call errors kept (not raised).
+"""Raw JSON-RPC through a :class:`ChainConnection`: many calls per request, per-call errors kept.
 
-web3's batch API raises when any call in a batch fails; the sender needs the opposite (one "nonce too
-low" among 500 sends is expected). Over HTTP/WS this sends JSON-RPC batches of at most ``chunk`` calls;
-on eth-tester (no batches) it runs the calls concurrently through the same provider.
+Used by the outbox sender, the event indexer and wallet reads. web3's batch API raises when any call in a
+batch fails; callers here need the opposite (one "nonce too low" among 500 sends is expected). Unlike
+:class:`chain.rpc.RpcClient` (its own aiohttp session on an HTTP URL, the fastest path for bulk reads), this
+goes through the connection's provider, so the in-process eth-tester chain works the same way.
+Over HTTP/WS it sends JSON-RPC batches of at most ``chunk`` calls; on eth-tester (no batches) it runs
+the calls concurrently through the same provider.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from typing import Any
 from web3.types import RPCEndpoint
 
 from chain.connect import ChainConnection
+from chain.errors import RpcError
+
+__all__ = ["Call", "RpcError", "RpcResult", "batch", "call", "call_ok", "to_wire"]
 
 Call = tuple[str, list[Any]]
 
@@ -36,15 +42,6 @@ class RpcResult:
     def error_data(self) -> str | None:
         data = (self.error or {}).get("data")
         return data if isinstance(data, str) else None
-
-
-class RpcError(Exception):
-    """A whole request failed (transport, or the node rejected the batch)."""
-
-    def __init__(self, method: str, detail: str) -> None:
-        super().__init__(f"{method}: {detail}")
-        self.method = method
-        self.detail = detail
 
 
 def _to_result(resp: Any) -> RpcResult:
@@ -86,7 +83,8 @@ async def call(conn: ChainConnection, method: str, params: list[Any]) -> RpcResu
 async def call_ok(conn: ChainConnection, method: str, params: list[Any]) -> Any:
     res = await call(conn, method, params)
     if not res.ok:
-        raise RpcError(method, res.message)
+        err = res.error or {}
+        raise RpcError(method, err.get("code"), res.message, err.get("data"))
     return res.result
 
 
@@ -103,10 +101,10 @@ async def batch(conn: ChainConnection, calls: Sequence[Call], *, chunk: int = 50
         try:
             resp = await provider.make_batch_request(part)
         except Exception as exc:
-            raise RpcError(part[0][0], str(exc)) from exc
+            raise RpcError(part[0][0], None, str(exc)) from exc
         if not isinstance(resp, list):
-            raise RpcError(part[0][0], f"batch rejected: {resp!r}")
+            raise RpcError(part[0][0], None, f"batch rejected: {resp!r}")
         if len(resp) != len(part):
-            raise RpcError(part[0][0], f"batch answered {len(resp)} of {len(part)} calls")
+            raise RpcError(part[0][0], None, f"batch answered {len(resp)} of {len(part)} calls")
         out.extend(_to_result(r) for r in resp)
     return out

@@ -31,7 +31,6 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
 
 from api import sse
 from api.auth.errors import Conflict, Forbidden
@@ -43,8 +42,8 @@ from api.openapi import RouteTable
 from api.validation import validated_body, validated_query
 from chain.contracts import CreditTokenClient, EscrowClient, UnsignedTx
 from engine.deployments import autoscale as autoscaling
+from engine.deployments import failover, scaling
 from engine.deployments import models as m
-from engine.deployments import scaling
 from engine.deployments import services as deployments
 from engine.deployments import status as dep_status
 from engine.deployments.errors import (
@@ -55,10 +54,10 @@ from engine.deployments.errors import (
     NoPayer,
     WrongState,
 )
-from engine.deployments.scaling_models import Failover
 from engine.deployments.spec import SpecError, SpecLimits, parse_spec
+from engine.nodes import services as node_services
 from engine.nodes.candidates import placement_candidates
-from engine.nodes.models import Node
+from engine.nodes.errors import NodeNotOwned
 from engine.notify import topics
 from engine.operator import services as operator
 from engine.placement import NoNodeFits, PricingPolicy, UnitPrices
@@ -236,9 +235,7 @@ async def create(request: web.Request) -> web.Response:
         try:
             async with session.begin():
                 cfg, prices = await _config(runtime, session)
-                gpu_models = {
-                    g for g in (await session.scalars(select(Node.gpu_model).distinct())).all() if g
-                }
+                gpu_models = await node_services.gpu_models(session)
                 limits = SpecLimits(
                     known_regions=cfg["regions"],
                     known_gpu_models=gpu_models,
@@ -416,17 +413,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         async with runtime.sessionmaker() as session:
             rows = await dep_status.transitions_after(session, deployment_id, last)
             dep = await session.get(m.Deployment, deployment_id)
-            signs = {
-                f.transition_id: f.transactions
-                for f in (
-                    await session.scalars(
-                        select(Failover).where(
-                            Failover.transition_id.in_([t.id for t in rows]),
-                            Failover.transactions.is_not(None),
-                        )
-                    )
-                ).all()
-            }
+            signs = await failover.transactions_for(session, [t.id for t in rows])
         finished = dep is None or (dep.status in dep_status.TERMINAL and len(rows) < 500)
         out = []
         for t in rows:
@@ -734,15 +721,7 @@ async def earnings(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     escrow = _escrow(runtime)
     async with runtime.sessionmaker() as session:
-        nodes = list(
-            (
-                await session.scalars(
-                    select(Node)
-                    .where(Node.provider_user_id == _user(principal), Node.chain_node_id.is_not(None))
-                    .order_by(Node.id)
-                )
-            ).all()
-        )
+        nodes = await node_services.chain_linked_nodes(session, _user(principal))
     out = []
     for node in nodes:
         assert node is not None and node.chain_node_id is not None
@@ -771,9 +750,10 @@ async def withdraw(request: web.Request) -> web.Response:
     node_id = _id(request, "node_id")
     runtime = request.app[RUNTIME]
     async with runtime.sessionmaker() as session:
-        node = await session.get(Node, node_id)
-    if node is None or node.provider_user_id != _user(principal):
-        raise NotFound(f"node {node_id} not found", details={"node_id": node_id})
+        try:
+            node = await node_services.owned_node(session, node_id, _user(principal))
+        except NodeNotOwned:
+            raise NotFound(f"node {node_id} not found", details={"node_id": node_id}) from None
     if node.chain_node_id is None:
         raise Conflict(
             "the node is not registered on chain yet", code="node_not_on_chain", details={"node_id": node_id}

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import func, select
 
 from api.keys import METRICS, ROUTE_SPECS, SESSIONMAKER
 from api.openapi import RouteSpec, RouteTable, build_document
-from engine.outbox.models import OutboxTx
+from engine.outbox import services as outbox_services
 
 routes = RouteTable(tag="meta")
 
@@ -30,9 +29,9 @@ async def openapi(request: web.Request) -> web.Response:
 )
 async def metrics(request: web.Request) -> web.Response:
     async with request.app[SESSIONMAKER]() as session:
-        rows = (await session.execute(select(OutboxTx.status, func.count()).group_by(OutboxTx.status))).all()
+        counts = await outbox_services.count_by_status(session)
     outbox: dict[tuple[tuple[str, str], ...], int] = {
-        (("status", str(status)),): int(count) for status, count in rows
+        (("status", status),): count for status, count in counts.items()
     }
     text = request.app[METRICS].render({"cloudmarket_outbox_transactions": outbox})
     return web.Response(text=text, content_type="text/plain")

@@ -42,7 +42,7 @@ from chain.reads import BatchReader
 from engine.identity.services import wallet_links
 from engine.indexer.interfaces import IndexedEvent
 from engine.indexer.services import events_for_account
-from engine.outbox.models import OutboxTx
+from engine.outbox import services as outbox_services
 from engine.payments.ledger import pending_credit_units
 from engine.runtime import Runtime
 
@@ -174,20 +174,7 @@ async def _history(request: web.Request, user_id: int) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     async with runtime.sessionmaker() as s:
         entries = await user_ledger(s, user_id, HISTORY_WINDOW)
-        mints = {}
-        if entries:
-            rows = (
-                (
-                    await s.execute(
-                        OutboxTx.__table__.select().where(
-                            OutboxTx.idempotency_key.in_([e.mint_key for e in entries])
-                        )
-                    )
-                )
-                .mappings()
-                .all()
-            )
-            mints = {r["idempotency_key"]: r for r in rows}
+        mints = await outbox_services.rows_by_keys(s, [e.mint_key for e in entries])
         links = await wallet_links(s, user_id)
         events: list[tuple[str, IndexedEvent]] = []
         for link in links:
@@ -202,9 +189,9 @@ async def _history(request: web.Request, user_id: int) -> list[dict[str, Any]]:
                 "time": int(e.created_at.timestamp()),
                 "amount_cents": e.amount_cents,
                 "credit_units": e.credit_units,
-                "status": "mint_" + (str(mint["status"]) if mint is not None else "unknown"),
+                "status": "mint_" + (str(mint.status) if mint is not None else "unknown"),
                 "receipt_url": e.receipt_url,
-                "tx_hash": mint["tx_hash"] if mint is not None else None,
+                "tx_hash": mint.tx_hash if mint is not None else None,
                 "wallet": e.wallet_address,
                 "receipt_id": e.id,
                 "from": None,

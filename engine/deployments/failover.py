@@ -364,3 +364,13 @@ async def trigger(
             out = None if row is None else row.id
         await publish_noted(hub, session)
     return out
+
+
+async def transactions_for(session: AsyncSession, transition_ids: list[int]) -> dict[int, Any]:
+    """Unsigned txs a wallet user must sign, by the failover transition that asked for them."""
+    if not transition_ids:
+        return {}
+    rows = await session.scalars(
+        select(Failover).where(Failover.transition_id.in_(transition_ids), Failover.transactions.is_not(None))
+    )
+    return {f.transition_id: f.transactions for f in rows.all() if f.transition_id is not None}

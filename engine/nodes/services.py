@@ -256,3 +256,18 @@ async def check_maintenance(
     if pending:
         raise InvalidWindow("pending", "the node's previous window has not ended", end=pending[-1].end_at)
     return node
+
+
+async def gpu_models(session: AsyncSession) -> set[str]:
+    """Every GPU model some node offers (what a deployment spec may ask for)."""
+    return {g for g in (await session.scalars(select(Node.gpu_model).distinct())).all() if g}
+
+
+async def chain_linked_nodes(session: AsyncSession, provider_user_id: int) -> list[Node]:
+    """The provider's nodes that have an on-chain node id, oldest first."""
+    rows = await session.scalars(
+        select(Node)
+        .where(Node.provider_user_id == provider_user_id, Node.chain_node_id.is_not(None))
+        .order_by(Node.id)
+    )
+    return list(rows.all())

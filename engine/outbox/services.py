@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from eth_utils.address import is_address
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -92,3 +92,17 @@ async def wait_confirmed(
         if time.monotonic() >= deadline:
             raise OutboxTimeout(key, status)
         await asyncio.sleep(poll)
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    """Outbox rows per status (for /metrics)."""
+    rows = await session.execute(select(OutboxTx.status, func.count()).group_by(OutboxTx.status))
+    return {str(status): int(count) for status, count in rows.all()}
+
+
+async def rows_by_keys(session: AsyncSession, keys: list[str]) -> dict[str, OutboxTx]:
+    """The outbox rows with these idempotency keys, by key (missing keys are absent)."""
+    if not keys:
+        return {}
+    rows = await session.scalars(select(OutboxTx).where(OutboxTx.idempotency_key.in_(keys)))
+    return {r.idempotency_key: r for r in rows.all()}

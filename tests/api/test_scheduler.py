@@ -109,7 +109,9 @@ async def test_reconcile_job_credits_a_missed_payment_once_and_stops_with_the_ap
             await ctx.aclose()
 
 
-async def test_no_stripe_or_disabled_means_no_scheduler(eth_runtime: Runtime, tmp_path: Path) -> None:
+async def test_no_stripe_means_no_billing_jobs_and_disabled_means_no_scheduler(
+    eth_runtime: Runtime, tmp_path: Path
+) -> None:
     async with serve(create_app(_fast(eth_runtime))) as _client:  # no Stripe key: no billing job
         assert _client.app is not None
         service = _client.app[SCHEDULER].service

@@ -7,8 +7,11 @@
     ├── NotFound                404 not_found
     └── Unavailable             503 unavailable
 
-Handlers raise these (or aiohttp ``HTTPException``s); :mod:`api.middlewares` turns both into the
-envelope. :func:`read_json` is the one way handlers parse a JSON body.
+Engine and billing errors are not translated per route: every :class:`engine.errors.EngineError` (billing's
+root derives from it) carries a ``code`` and a :class:`~engine.errors.Kind`, and :data:`STATUS_BY_KIND` is
+the one table that turns a kind into an HTTP status (:func:`engine_error_response`). Handlers raise
+``ApiError`` only for HTTP-level problems (a malformed path id, a bad header); :mod:`api.middlewares` turns
+all of them into the envelope. :func:`read_json` is the one way handlers parse a JSON body.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import json
 from typing import Any
 
 from aiohttp import web
+
+from engine.errors import EngineError, Kind
 
 # Machine-readable codes for plain aiohttp HTTP exceptions (404 from the router, 405, 413 ...).
 STATUS_CODES: dict[int, str] = {
@@ -69,6 +74,32 @@ class NotFound(ApiError):
 class Unavailable(ApiError):
     status = 503
     code = "unavailable"
+
+
+# The one map from an engine error's kind to an HTTP status.
+STATUS_BY_KIND: dict[Kind, int] = {
+    Kind.INVALID: 400,
+    Kind.UNAUTHORIZED: 401,
+    Kind.FORBIDDEN: 403,
+    Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409,
+    Kind.UNPROCESSABLE: 422,
+    Kind.RATE_LIMITED: 429,
+    Kind.UNAVAILABLE: 503,
+    Kind.INTERNAL: 500,
+}
+
+
+def status_for(exc: EngineError) -> int:
+    return STATUS_BY_KIND.get(exc.kind, 500)
+
+
+def engine_error_response(exc: EngineError) -> web.Response:
+    """The envelope for an engine (or billing) error. Internal errors never show their message."""
+    status = status_for(exc)
+    if status >= 500 and exc.kind is Kind.INTERNAL:
+        return error_response(status, "internal", "internal server error")
+    return error_response(status, exc.code, exc.message, exc.details)
 
 
 def code_for_status(status: int) -> str:

@@ -5,7 +5,8 @@
 - :func:`access_log_middleware` writes one JSON log line per request (method, path, route, status,
   duration_ms, request_id) and counts it in :class:`api.metrics.Metrics`. Query strings and headers are not
   logged (they may carry tokens).
-- :func:`error_middleware` turns :class:`api.errors.ApiError`, aiohttp ``HTTPException`` (404 from the
+- :func:`error_middleware` turns :class:`api.errors.ApiError`, :class:`engine.errors.EngineError` (by its
+  kind, through ``api.errors.STATUS_BY_KIND``), aiohttp ``HTTPException`` (404 from the
   router, 405 ...), JSON decode errors and any unexpected exception into the error envelope. A 500 carries
   code ``internal`` and the request id, never the exception text or a stack trace; the trace goes to the
   log with the request id.
@@ -22,7 +23,8 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api.errors import ApiError, code_for_status, error_response
+from api.errors import ApiError, code_for_status, engine_error_response, error_response
+from engine.errors import EngineError, Kind
 from api.keys import METRICS, REQUEST_ID
 
 log = logging.getLogger("api.access")
@@ -93,6 +95,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
+    except EngineError as exc:
+        if exc.kind is Kind.INTERNAL:
+            errlog.exception(
+                "engine error",
+                extra={"request_id": request.get(REQUEST_ID), "method": request.method, "path": request.path},
+            )
+        return engine_error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

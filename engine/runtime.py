@@ -30,6 +30,7 @@ from chain.connect import ChainConnection, connect
 from chain.devchain import Anvil
 from chain.signer import LocalSigner
 from engine import db
+from engine.context import Context, Contracts
 from engine.notify import Hub, LocalHub, make_hub
 from engine.settings import Settings, SettingsError
 
@@ -63,6 +64,24 @@ class Runtime:
     relay: Relay | None = None  # managed payers' escrow requests (None: no escrow deployed)
     # wake-ups for long-polls and SSE (PostgresHub on PostgreSQL, LocalHub otherwise); started here
     hub: Hub = field(default_factory=LocalHub)
+    # what every engine command is given (engine.context); built once here
+    context: Context = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.context = Context(
+            settings=self.settings,
+            sessionmaker=self.sessionmaker,
+            chain=self.chain,
+            contracts=Contracts.from_manifest(self.chain.w3, self.manifest, self.chain.chain_id),
+            manifest=self.manifest,
+            signer_address=self.signer.address,
+            relay=self.relay,
+            hub=self.hub,
+        )
+
+    @property
+    def contracts(self) -> Contracts:
+        return self.context.contracts
 
     @property
     def chain_url(self) -> str:

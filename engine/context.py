@@ -1,0 +1,91 @@
+"""What every engine command is given: one :class:`Context`, built once per process by the runtime.
+
+A command is ``async def command(ctx: Context, <typed arguments>) -> <typed result>``. It owns its database
+transaction (``ctx.sessionmaker``), uses the contract clients it was given (``ctx.contracts``), reads the
+environment's defaults from ``ctx.settings`` and the time from ``ctx.clock`` / :meth:`Context.chain_now`.
+Routes, jobs and the CLI call commands; none of them builds a client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chain.connect import ChainConnection
+from chain.contracts import CreditTokenClient, EscrowClient, MulticallClient, RegistryClient
+from engine.errors import ContractMissing
+from engine.notify import Hub, LocalHub
+from engine.settings import Settings
+
+if TYPE_CHECKING:
+    from chain.deploy import Manifest
+    from engine.relay.relay import Relay
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Contracts:
+    """Typed clients for the deployed suite, built once from the manifest. A contract the manifest does
+    not name is ``None`` (e.g. a chain with only the credit token)."""
+
+    chain_id: int
+    token: CreditTokenClient
+    escrow: EscrowClient | None = None
+    registry: RegistryClient | None = None
+    multicall: MulticallClient | None = None
+
+    @classmethod
+    def from_manifest(cls, w3: Any, manifest: Manifest, chain_id: int) -> Contracts:
+        names = manifest.contracts
+
+        def addr(name: str) -> str | None:
+            return manifest.address(name) if name in names else None
+
+        escrow, registry, multicall = addr("DeploymentEscrow"), addr("ProviderRegistry"), addr("Multicall")
+        return cls(
+            chain_id=chain_id,
+            token=CreditTokenClient(w3, manifest.address("CreditToken")),
+            escrow=EscrowClient(w3, escrow) if escrow else None,
+            registry=RegistryClient(w3, registry) if registry else None,
+            multicall=MulticallClient(w3, multicall) if multicall else None,
+        )
+
+    def require_escrow(self) -> EscrowClient:
+        if self.escrow is None:
+            raise ContractMissing("DeploymentEscrow")
+        return self.escrow
+
+    def require_registry(self) -> RegistryClient:
+        if self.registry is None:
+            raise ContractMissing("ProviderRegistry")
+        return self.registry
+
+
+@dataclass
+class Context:
+    """Everything a command may use. Immutable in spirit: built by the runtime, shared by all requests."""
+
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    chain: ChainConnection
+    contracts: Contracts
+    manifest: Manifest
+    signer_address: str
+    relay: Relay | None = None
+    hub: Hub = field(default_factory=LocalHub)
+    clock: Callable[[], datetime] = utc_now
+
+    @property
+    def chain_id(self) -> int:
+        return self.chain.chain_id
+
+    async def chain_now(self) -> int:
+        """The latest block's timestamp: the time the contracts will see (dev chains may run ahead)."""
+        return int((await self.chain.w3.eth.get_block("latest"))["timestamp"])

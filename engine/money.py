@@ -34,6 +34,11 @@ UNITS_PER_CREDIT = 10**CREDIT_DECIMALS
 UNITS_PER_CENT = UNITS_PER_CREDIT // 100  # 10_000
 BPS_DENOMINATOR = 10_000
 
+# The largest amount of credit units the engine stores or accepts: the database columns are BIGINT
+# (signed 64-bit), and API bounds use this same number, so no amount that passes validation fails at
+# INSERT. 2**63-1 units = 9.2 trillion credits, far above any real deposit.
+MAX_CREDIT_UNITS = CreditUnits(2**63 - 1)
+
 # Anything above this is a typo or an attack, not a top-up: 10 billion USD.
 MAX_CENTS = Cents(10**12)
 _MAX_INPUT_CHARS = 32
@@ -78,10 +83,17 @@ def _require_int(name: str, value: object, *, minimum: int = 0) -> int:
     return value
 
 
+def ceil_div(numerator: int, denominator: int) -> int:
+    """``ceil(numerator / denominator)`` in integers (the one place it is written)."""
+    if denominator <= 0:
+        raise MoneyError("out_of_range", f"denominator must be > 0, got {denominator}", denominator)
+    return -((-numerator) // denominator)
+
+
 def _div(numerator: int, denominator: int, rounding: Rounding) -> int:
     if rounding is Rounding.FLOOR:
         return numerator // denominator
-    return -((-numerator) // denominator)
+    return ceil_div(numerator, denominator)
 
 
 # ---- conversions ---------------------------------------------------------------------------------

@@ -201,3 +201,29 @@ def validated_body(request: web.Request) -> Any:
 def validated_query(request: web.Request) -> dict[str, Any]:
     """The declared query parameters present in the request, converted and validated."""
     return request[VALIDATED_QUERY] if VALIDATED_QUERY in request else {}
+
+
+# ---- path ids ------------------------------------------------------------------------------------
+# Every numeric path id is ASCII digits, at most 18 of them (so it fits a BIGINT and int() never meets a
+# Unicode digit or a 5,000-digit number). Routes declare ``{name:ID}`` via :func:`id_segment`.
+ID_PATTERN = "[0-9]{1,18}"
+MAX_PATH_ID = 2**63 - 1
+
+
+def id_segment(name: str) -> str:
+    """The route path segment for a numeric id: ``{name:[0-9]{1,18}}``."""
+    return "{" + name + ":" + ID_PATTERN + "}"
+
+
+def path_id(request: web.Request, name: str) -> int:
+    """The numeric path parameter ``name``; 404 ``not_found`` when it is not a sane id (aiohttp's router
+    already refuses anything but 1..18 ASCII digits for routes declared with :func:`id_segment`)."""
+    from api.errors import NotFound
+
+    raw = request.match_info.get(name, "")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise NotFound(f"{name} not found", details={name: raw[:40]})
+    value = int(raw)
+    if value < 1 or value > MAX_PATH_ID:
+        raise NotFound(f"{name} {value} not found", details={name: value})
+    return value

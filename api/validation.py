@@ -204,10 +204,10 @@ def validated_query(request: web.Request) -> dict[str, Any]:
 
 
 # ---- path ids ------------------------------------------------------------------------------------
-# Every numeric path id is ASCII digits, at most 18 of them (so it fits a BIGINT and int() never meets a
+# Every numeric path id is ASCII digits, at most 18 of them (so int() never meets a
 # Unicode digit or a 5,000-digit number). Routes declare ``{name:ID}`` via :func:`id_segment`.
 ID_PATTERN = "[0-9]{1,18}"
-MAX_PATH_ID = 2**63 - 1
+MAX_PATH_ID = 2**31 - 1  # primary keys are INTEGER (int32 on PostgreSQL)
 
 
 def id_segment(name: str) -> str:

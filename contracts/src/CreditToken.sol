@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
 import {ICreditToken} from "./interfaces/ICreditToken.sol";
@@ -11,18 +12,24 @@ import {ICreditToken} from "./interfaces/ICreditToken.sol";
  * @notice "Cloudmarket Credit" (CMC): 6 decimals, 1 credit = 1 USD, EIP-2612 permit, role-gated mint with
  * single-use payment references.
  */
-contract CreditToken is ICreditToken, ERC20Permit, AccessControl {
+contract CreditToken is ICreditToken, ERC20Permit, AccessControlDefaultAdminRules {
     /// @inheritdoc ICreditToken
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
+    /// @notice Delay of a default-admin transfer (two steps: begin, then accept after the delay).
+    uint48 public constant ADMIN_TRANSFER_DELAY = 2 days;
 
     mapping(bytes32 ref => bool used) private _usedRefs;
 
     /**
-     * @param admin Receives `DEFAULT_ADMIN_ROLE` (may grant and revoke `MINTER_ROLE`).
+     * @param admin Receives `DEFAULT_ADMIN_ROLE` (may grant and revoke `MINTER_ROLE`; transferred in two steps
+     * with an `ADMIN_TRANSFER_DELAY` wait, `AccessControlDefaultAdminRules`).
      * @param minter Receives `MINTER_ROLE`; pass the zero address to grant it later.
      */
-    constructor(address admin, address minter) ERC20("Cloudmarket Credit", "CMC") ERC20Permit("Cloudmarket Credit") {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    constructor(address admin, address minter)
+        ERC20("Cloudmarket Credit", "CMC")
+        ERC20Permit("Cloudmarket Credit")
+        AccessControlDefaultAdminRules(ADMIN_TRANSFER_DELAY, admin)
+    {
         if (minter != address(0)) {
             _grantRole(MINTER_ROLE, minter);
         }

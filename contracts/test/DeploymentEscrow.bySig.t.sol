@@ -49,7 +49,7 @@ contract DeploymentEscrowBySigTest is MarketplaceFixture {
         bytes memory sig = EscrowSigning.sign(managedKey, EscrowSigning.openDigest(escrow, req));
         IDeploymentEscrow.Permit memory p = _permit(DEPOSIT);
         vm.prank(relayer);
-        id = escrow.openBySig(req, p, sig);
+        id = escrow.openBySig(req, _quoteFor(req), p, sig);
     }
 
     function _closeReq(uint256 id, address who) internal view returns (IDeploymentEscrow.CloseRequest memory) {
@@ -104,10 +104,10 @@ contract DeploymentEscrowBySigTest is MarketplaceFixture {
         bytes memory sig = EscrowSigning.sign(managedKey, EscrowSigning.openDigest(escrow, req));
         IDeploymentEscrow.Permit memory p = _permit(2 * DEPOSIT); // allowance would cover a second pull
         vm.prank(relayer);
-        escrow.openBySig(req, p, sig);
+        escrow.openBySig(req, _quoteFor(req), p, sig);
         vm.expectRevert(abi.encodeWithSelector(Nonces.InvalidAccountNonce.selector, managed, 1));
         vm.prank(relayer);
-        escrow.openBySig(req, p, sig);
+        escrow.openBySig(req, _quoteFor(req), p, sig);
         assertEq(token.balanceOf(managed), FUNDS - DEPOSIT);
     }
 
@@ -118,11 +118,11 @@ contract DeploymentEscrowBySigTest is MarketplaceFixture {
         IDeploymentEscrow.Permit memory p = _permit(DEPOSIT);
         vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.InvalidSigner.selector, managed));
         vm.prank(relayer);
-        escrow.openBySig(req, p, sig);
+        escrow.openBySig(req, _quoteFor(req), p, sig);
         // Garbage signature bytes are refused the same way (no ECDSA revert escapes).
         vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.InvalidSigner.selector, managed));
         vm.prank(relayer);
-        escrow.openBySig(req, p, hex"1234");
+        escrow.openBySig(req, _quoteFor(req), p, hex"1234");
     }
 
     function test_RevertWhen_OpenBySigExpired() public {
@@ -132,12 +132,12 @@ contract DeploymentEscrowBySigTest is MarketplaceFixture {
         IDeploymentEscrow.Permit memory p = _permit(DEPOSIT);
         uint256 snap = vm.snapshotState();
         vm.prank(relayer);
-        escrow.openBySig(req, p, sig); // the deadline itself is still valid
+        escrow.openBySig(req, _quoteFor(req), p, sig); // the deadline itself is still valid
         vm.revertToState(snap);
         vm.warp(req.deadline + 1);
         vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.ExpiredSignature.selector, req.deadline));
         vm.prank(relayer);
-        escrow.openBySig(req, p, sig);
+        escrow.openBySig(req, _quoteFor(req), p, sig);
     }
 
     function test_FrontRunPermitStillOpens() public {
@@ -148,7 +148,7 @@ contract DeploymentEscrowBySigTest is MarketplaceFixture {
         vm.prank(keeper);
         token.permit(managed, address(escrow), p.value, p.deadline, p.v, p.r, p.s);
         vm.prank(relayer);
-        uint256 id = escrow.openBySig(req, p, sig);
+        uint256 id = escrow.openBySig(req, _quoteFor(req), p, sig);
         assertEq(escrow.lease(id).balance, DEPOSIT);
         assertEq(token.balanceOf(managed), FUNDS - DEPOSIT);
     }
@@ -160,11 +160,11 @@ contract DeploymentEscrowBySigTest is MarketplaceFixture {
         p.value = DEPOSIT + 1; // no longer what the owner signed: the token refuses it
         vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.PermitFailed.selector, managed, 0, DEPOSIT));
         vm.prank(relayer);
-        escrow.openBySig(req, p, sig);
+        escrow.openBySig(req, _quoteFor(req), p, sig);
         // Without a permit and without allowance the pull itself fails.
         vm.expectRevert();
         vm.prank(relayer);
-        escrow.openBySig(req, _noPermit(), sig);
+        escrow.openBySig(req, _quoteFor(req), _noPermit(), sig);
     }
 
     function test_OpenBySigTakesPayersDiscountNotRelayers() public {
@@ -255,7 +255,7 @@ contract DeploymentEscrowBySigTest is MarketplaceFixture {
         req.payer = address(wallet);
         bytes memory sig = EscrowSigning.sign(ownerKey, EscrowSigning.openDigest(escrow, req));
         vm.prank(relayer);
-        uint256 id = escrow.openBySig(req, _noPermit(), sig);
+        uint256 id = escrow.openBySig(req, _quoteFor(req), _noPermit(), sig);
         assertEq(escrow.payerOf(id), address(wallet));
         assertEq(token.balanceOf(address(wallet)), FUNDS - DEPOSIT);
         // The wallet rejects a signature by anyone but its owner.
@@ -288,10 +288,10 @@ contract DeploymentEscrowBySigTest is MarketplaceFixture {
         else req.deadline += delta;
         vm.expectRevert();
         vm.prank(relayer);
-        escrow.openBySig(req, p, sig);
+        escrow.openBySig(req, _quoteFor(req), p, sig);
         // Control: the untampered request with the same signature goes through.
         vm.prank(relayer);
-        escrow.openBySig(_openReq(0), p, sig);
+        escrow.openBySig(_openReq(0), _quoteFor(_openReq(0)), p, sig);
     }
 
     /// A close request changed after signing is refused; the lease stays open.

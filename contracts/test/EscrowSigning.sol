@@ -92,6 +92,22 @@ library EscrowSigning {
         );
     }
 
+    /// @dev The quote type string, exact (issue 10).
+    string internal constant QUOTE_TYPE =
+        "Quote(address payer,uint64 nodeId,uint256 ratePerSecond,bytes32 specHash,uint256 expiry)";
+
+    /// @dev The quote digest computed from the type string (no call into the escrow).
+    function quoteDigest(
+        DeploymentEscrow escrow,
+        address payer,
+        uint64 nodeId,
+        uint256 rate,
+        bytes32 specHash,
+        uint256 expiry
+    ) internal view returns (bytes32) {
+        return digest(escrow, keccak256(abi.encode(keccak256(bytes(QUOTE_TYPE)), payer, nodeId, rate, specHash, expiry)));
+    }
+
     function closeDigest(DeploymentEscrow escrow, IDeploymentEscrow.CloseRequest memory r)
         internal
         view

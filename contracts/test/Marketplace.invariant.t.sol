@@ -9,11 +9,27 @@ import {DeploymentEscrow} from "../src/DeploymentEscrow.sol";
 import {ProviderRegistry} from "../src/ProviderRegistry.sol";
 import {IDeploymentEscrow} from "../src/interfaces/IDeploymentEscrow.sol";
 import {EscrowSigning} from "./EscrowSigning.sol";
-import {MarketplaceFixture} from "./MarketplaceFixture.sol";
+import {FixedDiscountOracle, MarketplaceFixture} from "./MarketplaceFixture.sol";
 
-/// @dev Drives leases (open, top-up, settle, settleMany, close, their by-signature forms relayed by a third
-/// party, time), withdrawals and seizures, and keeps
-/// ghost totals of what was accrued and withdrawn per node.
+/// @dev A discount oracle that always reverts (the escrow must open without a discount).
+contract BrokenOracle {
+    function discountBps(address) external pure returns (uint256) {
+        revert("broken");
+    }
+}
+
+/// @dev Who the handler acts as besides payers and keepers.
+struct Actors {
+    address admin;
+    address engine;
+    address operator;
+    address pauser;
+}
+
+/// @dev Drives leases (open, top-up, auto top-up, settle, settleMany, close, their by-signature forms relayed by
+/// a third party, time), withdrawals and seizures, fee changes, the discount oracle (a working one, a reverting
+/// one, none), pause, provider suspension / re-approval / exit / collateral withdrawal, node removal and
+/// maintenance; keeps ghost totals of what was accrued and withdrawn per node and when each node stopped.
 contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
     CreditToken public immutable token;
     ProviderRegistry public immutable registry;
@@ -32,6 +48,14 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
     uint256 public collateralTotal;
     uint256 public closedAccrualViolations;
     uint256 private _refSeq;
+    uint256 private immutable _quoteKey;
+    Actors private _actors;
+    FixedDiscountOracle public immutable goodOracle;
+    BrokenOracle public immutable brokenOracle;
+    /// When each node last stopped being active (0: active); a lease on a stopped node is never settled past it.
+    mapping(uint64 nodeId => uint256 at) public stoppedAt;
+    uint256 public stoppedAccrualViolations;
+    uint256 public collateralWithdrawn;
 
     constructor(
         CreditToken token_,
@@ -40,8 +64,14 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         address seizer_,
         address provider_,
         uint64[] memory nodes_,
-        uint256 collateral
+        uint256 collateral,
+        uint256 quoteKey_,
+        Actors memory actors_
     ) {
+        _quoteKey = quoteKey_;
+        _actors = actors_;
+        goodOracle = new FixedDiscountOracle();
+        brokenOracle = new BrokenOracle();
         token = token_;
         registry = registry_;
         escrow = escrow_;
@@ -67,6 +97,39 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         return keepers[i];
     }
 
+    function _q(address payer, uint64 nodeId, uint256 rate, bytes32 spec)
+        private
+        view
+        returns (IDeploymentEscrow.QuoteSignature memory q)
+    {
+        q.expiry = block.timestamp;
+        (q.r, q.vs) =
+            vm.signCompact(_quoteKey, EscrowSigning.quoteDigest(escrow, payer, nodeId, rate, spec, q.expiry));
+    }
+
+    function _quoteFor(IDeploymentEscrow.OpenRequest memory req)
+        private
+        view
+        returns (IDeploymentEscrow.QuoteSignature memory)
+    {
+        return _q(req.payer, req.nodeId, req.ratePerSecond, req.specHash);
+    }
+
+    /// @dev Every open lease on a node that is stopped now is settled no later than the stop.
+    function _checkStopped() private {
+        for (uint256 i = 0; i < leases.length; ++i) {
+            IDeploymentEscrow.LeaseView memory l = escrow.lease(leases[i]);
+            uint256 at = stoppedAt[l.nodeId];
+            if (l.open && at != 0 && !registry.isNodeActive(l.nodeId) && l.settledAt > at) {
+                stoppedAccrualViolations += 1;
+            }
+        }
+    }
+
+    function _markStopped(uint64 nodeId) private {
+        if (stoppedAt[nodeId] == 0) stoppedAt[nodeId] = block.timestamp;
+    }
+
     function _snapshotOwed() private view returns (uint256[] memory owed) {
         owed = new uint256[](nodes.length);
         for (uint256 i = 0; i < nodes.length; ++i) owed[i] = escrow.nodeOwed(nodes[i]);
@@ -80,11 +143,14 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
 
     function open(uint256 payerSeed, uint256 nodeSeed, uint256 rate, uint256 deposit) external {
         address payer = payers[payerSeed % 3];
-        rate = bound(rate, 1, 1e6);
+        rate = bound(rate, 1, 1_000); // leases that outlive a few warps (up to 3 days each)
         deposit = bound(deposit, 1, 1_000e6);
+        uint64 nodeId = nodes[nodeSeed % nodes.length];
+        IDeploymentEscrow.QuoteSignature memory q = _q(payer, nodeId, rate, bytes32(rate));
         vm.prank(payer);
-        uint256 id = escrow.open(nodes[nodeSeed % nodes.length], rate, deposit, bytes32(rate));
-        leases.push(id);
+        try escrow.open(nodeId, rate, deposit, bytes32(rate), q) returns (uint256 id) {
+            leases.push(id);
+        } catch {} // inactive node or paused, by design
     }
 
     /// @dev Signed by the payer, submitted by a keeper; uses the payer's standing allowance (no permit).
@@ -93,7 +159,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         IDeploymentEscrow.OpenRequest memory req = IDeploymentEscrow.OpenRequest({
             payer: payers[i],
             nodeId: nodes[nodeSeed % nodes.length],
-            ratePerSecond: bound(rate, 1, 1e6),
+            ratePerSecond: bound(rate, 1, 1_000),
             deposit: bound(deposit, 1, 1_000e6),
             specHash: bytes32(rate),
             nonce: escrow.nonces(payers[i]),
@@ -101,8 +167,11 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         });
         bytes memory sig = EscrowSigning.sign(_payerKeys[i], EscrowSigning.openDigest(escrow, req));
         IDeploymentEscrow.Permit memory none;
+        IDeploymentEscrow.QuoteSignature memory q = _quoteFor(req);
         vm.prank(keepers[0]);
-        leases.push(escrow.openBySig(req, none, sig));
+        try escrow.openBySig(req, q, none, sig) returns (uint256 id) {
+            leases.push(id);
+        } catch {} // inactive node or paused, by design
     }
 
     function closeBySig(uint256 leaseSeed) external {
@@ -136,6 +205,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         vm.prank(keepers[keeperSeed % 2]);
         try escrow.settle(id) {} catch {}
         _recordAccrual(before);
+        _checkStopped();
         if (!wasOpen && escrow.nodeOwed(escrow.lease(id).nodeId) != before[_nodeIndex(escrow.lease(id).nodeId)]) {
             closedAccrualViolations += 1;
         }
@@ -146,6 +216,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         vm.prank(keepers[keeperSeed % 2]);
         escrow.settleMany(leases);
         _recordAccrual(before);
+        _checkStopped();
     }
 
     function close(uint256 leaseSeed, bool byProvider) external {
@@ -155,6 +226,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         vm.prank(byProvider ? provider : escrow.payerOf(id));
         try escrow.close(id) {} catch {}
         _recordAccrual(before);
+        _checkStopped();
     }
 
     function withdraw(uint256 nodeSeed) external {
@@ -193,6 +265,85 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         } catch {}
     }
 
+    // ---- issue 10: the economics around leases ---------------------------------------------------------
+
+    function autoTopUp(uint256 leaseSeed, uint256 amount, uint256 maxPerDay, bool reconfigure) external {
+        if (leases.length == 0) return;
+        uint256 id = leases[leaseSeed % leases.length];
+        address payer = escrow.payerOf(id);
+        if (reconfigure) {
+            vm.prank(payer);
+            escrow.setAutoTopUp(bound(maxPerDay, 0, 200e6));
+        }
+        vm.prank(_actors.engine);
+        try escrow.autoTopUp(id, bound(amount, 1, 100e6)) {} catch {} // over the bucket, closed, stopped, paused
+    }
+
+    function setFees(uint16 feeBps, uint16 shareBps, uint64 maxTip) external {
+        vm.prank(_actors.admin);
+        escrow.setFeeParams(uint16(bound(feeBps, 0, 2_000)), uint16(bound(shareBps, 0, 10_000)), uint64(bound(maxTip, 0, 1e6)));
+    }
+
+    function setOracle(uint256 which, uint256 discount) external {
+        goodOracle.set(payers[which % 3], bound(discount, 0, 10_000));
+        address oracle = which % 3 == 0 ? address(0) : which % 3 == 1 ? address(goodOracle) : address(brokenOracle);
+        vm.prank(_actors.admin);
+        escrow.setDiscountOracle(oracle);
+    }
+
+    function setPaused(bool paused_) external {
+        vm.prank(_actors.pauser);
+        escrow.setPaused(paused_);
+    }
+
+    function suspendOrApprove(bool suspend) external {
+        vm.prank(_actors.operator);
+        if (suspend) {
+            try registry.suspendProvider(provider, "fuzz") {
+                for (uint256 i = 0; i < nodes.length; ++i) _markStopped(nodes[i]);
+            } catch {}
+        } else {
+            try registry.approveProvider(provider) {
+                // Active again: new leases accrue; the old ones stay stopped (checked while stopped only).
+                for (uint256 i = 0; i < nodes.length; ++i) {
+                    if (registry.isNodeActive(nodes[i])) stoppedAt[nodes[i]] = 0;
+                }
+            } catch {}
+        }
+    }
+
+    function exitProvider(bool withdrawNow) external {
+        vm.prank(provider);
+        try registry.requestExit() {
+            for (uint256 i = 0; i < nodes.length; ++i) _markStopped(nodes[i]);
+        } catch {}
+        if (!withdrawNow) return;
+        uint256 collateral = registry.providerInfo(provider).collateral;
+        vm.prank(provider);
+        try registry.withdrawCollateral() {
+            collateralWithdrawn += collateral;
+        } catch {} // cooldown, open leases (busy nodes) or claims
+    }
+
+    function removeNode(uint256 nodeSeed) external {
+        uint64 nodeId = nodes[nodeSeed % nodes.length];
+        vm.prank(provider);
+        try registry.removeNode(nodeId) {
+            _markStopped(nodeId);
+        } catch {}
+    }
+
+    function maintenance(uint256 nodeSeed, uint32 delay, uint32 length, bool cancel) external {
+        uint64 nodeId = nodes[nodeSeed % nodes.length];
+        uint32 start = uint32(block.timestamp + 1 days + bound(delay, 0, 40 days));
+        vm.prank(provider);
+        try registry.scheduleMaintenance(nodeId, start, start + uint32(bound(length, 1, 6 hours))) {} catch {}
+        if (cancel) {
+            vm.prank(provider);
+            try registry.cancelMaintenance(nodeId) {} catch {}
+        }
+    }
+
     function _nodeIndex(uint64 nodeId) private view returns (uint256) {
         for (uint256 i = 0; i < nodes.length; ++i) {
             if (nodes[i] == nodeId) return i;
@@ -211,7 +362,17 @@ contract MarketplaceInvariantTest is MarketplaceFixture {
         nodes[0] = _addNode(provider, address(0));
         nodes[1] = _addNode(provider, address(0));
         nodes[2] = _addNode(provider, alliance);
-        handler = new MarketplaceHandler(token, registry, escrow, seizer, provider, nodes, MIN_COLLATERAL);
+        handler = new MarketplaceHandler(
+            token,
+            registry,
+            escrow,
+            seizer,
+            provider,
+            nodes,
+            MIN_COLLATERAL,
+            quoteKey,
+            Actors({admin: admin, engine: engine, operator: operator, pauser: pauser})
+        );
         for (uint256 i = 0; i < 3; ++i) _fundPayer(handler.payers(i), 1_000_000e6);
         targetContract(address(handler));
     }
@@ -246,10 +407,34 @@ contract MarketplaceInvariantTest is MarketplaceFixture {
         }
     }
 
+    /// A lease on a stopped node is never settled past the moment its node stopped.
+    function invariant_StoppedLeasesAccrueNothing() public view {
+        assertEq(handler.stoppedAccrualViolations(), 0);
+    }
+
+    /// Every open lease is counted on its node, and the registry's busy-node count matches.
+    function invariant_OpenLeaseCounters() public view {
+        uint256 busy = 0;
+        for (uint256 n = 0; n < handler.nodeCount(); ++n) {
+            uint64 nodeId = handler.nodes(n);
+            uint256 open = 0;
+            for (uint256 i = 0; i < handler.leaseCount(); ++i) {
+                IDeploymentEscrow.LeaseView memory l = escrow.lease(handler.leases(i));
+                if (l.open && l.nodeId == nodeId) ++open;
+            }
+            assertEq(escrow.openLeaseCount(nodeId), open);
+            if (open != 0) ++busy;
+        }
+        assertEq(registry.providerInfo(provider).busyNodes, busy);
+    }
+
     /// Seizures never exceed the collateral; the registry holds exactly the collateral left.
     function invariant_SeizeNeverExceedsCollateral() public view {
-        assertLe(handler.seizedTotal(), MIN_COLLATERAL);
-        assertEq(registry.providerInfo(provider).collateral, MIN_COLLATERAL - handler.seizedTotal());
+        assertLe(handler.seizedTotal() + handler.collateralWithdrawn(), MIN_COLLATERAL);
+        assertEq(
+            registry.providerInfo(provider).collateral,
+            MIN_COLLATERAL - handler.seizedTotal() - handler.collateralWithdrawn()
+        );
         assertEq(token.balanceOf(address(registry)), registry.providerInfo(provider).collateral);
         assertGe(token.balanceOf(treasury), handler.seizedTotal()); // plus fees withdrawn
     }

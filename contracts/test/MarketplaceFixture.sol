@@ -6,6 +6,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {CreditToken} from "../src/CreditToken.sol";
 import {DeploymentEscrow} from "../src/DeploymentEscrow.sol";
 import {ProviderRegistry} from "../src/ProviderRegistry.sol";
+import {EscrowSigning} from "./EscrowSigning.sol";
+import {IDeploymentEscrow} from "../src/interfaces/IDeploymentEscrow.sol";
 import {IDiscountOracle} from "../src/interfaces/IDiscountOracle.sol";
 import {IProviderRegistry} from "../src/interfaces/IProviderRegistry.sol";
 
@@ -47,6 +49,10 @@ abstract contract MarketplaceFixture is Test {
     address internal alliance = makeAddr("alliance");
     address internal payer = makeAddr("payer");
     address internal keeper = makeAddr("keeper");
+    address internal pauser = makeAddr("pauser");
+    uint256 internal quoteKey = uint256(keccak256("quote signer"));
+    address internal quoteSigner;
+    uint256 internal constant QUOTE_TTL = 15 minutes;
 
     uint64 internal node;
     uint256 private _refSeq;
@@ -69,10 +75,14 @@ abstract contract MarketplaceFixture is Test {
         escrow = new DeploymentEscrow(
             IERC20(address(token)), registry, admin, treasury, FEE_BPS, KEEPER_SHARE_BPS, MAX_TIP
         );
+        quoteSigner = vm.addr(quoteKey);
         vm.startPrank(admin);
         registry.grantRole(registry.OPERATOR_ROLE(), operator);
         registry.grantRole(registry.SEIZER_ROLE(), seizer);
+        registry.setEscrow(address(escrow));
         escrow.grantRole(escrow.TOPUP_ROLE(), engine);
+        escrow.grantRole(escrow.QUOTE_SIGNER_ROLE(), quoteSigner);
+        escrow.grantRole(escrow.PAUSER_ROLE(), pauser);
         vm.stopPrank();
     }
 
@@ -104,11 +114,39 @@ abstract contract MarketplaceFixture is Test {
     }
 
     function _open(address who, uint64 nodeId, uint256 rate, uint256 deposit) internal returns (uint256) {
+        IDeploymentEscrow.QuoteSignature memory q = _quote(who, nodeId, rate, keccak256("spec"));
         vm.prank(who);
-        return escrow.open(nodeId, rate, deposit, keccak256("spec"));
+        return escrow.open(nodeId, rate, deposit, keccak256("spec"), q);
+    }
+
+    /// @dev The engine's quote for these terms, signed with `key`, valid QUOTE_TTL from now.
+    function _quoteBy(uint256 key, address who, uint64 nodeId, uint256 rate, bytes32 spec)
+        internal
+        view
+        returns (IDeploymentEscrow.QuoteSignature memory q)
+    {
+        q.expiry = block.timestamp + QUOTE_TTL;
+        bytes32 digest = EscrowSigning.quoteDigest(escrow, who, nodeId, rate, spec, q.expiry);
+        (q.r, q.vs) = vm.signCompact(key, digest);
+    }
+
+    function _quote(address who, uint64 nodeId, uint256 rate, bytes32 spec)
+        internal
+        view
+        returns (IDeploymentEscrow.QuoteSignature memory)
+    {
+        return _quoteBy(quoteKey, who, nodeId, rate, spec);
+    }
+
+    function _quoteFor(IDeploymentEscrow.OpenRequest memory req)
+        internal
+        view
+        returns (IDeploymentEscrow.QuoteSignature memory)
+    {
+        return _quote(req.payer, req.nodeId, req.ratePerSecond, req.specHash);
     }
 
     function _fee(uint256 due) internal pure returns (uint256) {
-        return (due * FEE_BPS + 9_999) / 10_000;
+        return (due * FEE_BPS) / 10_000;
     }
 }

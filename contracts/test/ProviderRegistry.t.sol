@@ -132,8 +132,7 @@ contract ProviderRegistryTest is MarketplaceFixture {
         registry.cancelMaintenance(id);
         vm.stopPrank();
         assertFalse(registry.inMaintenance(id));
-        // Second window in the same 30-day month is the last allowed (MAX_WINDOWS = 2).
-        uint32 month = uint32(start / 30 days);
+        // The cancelled window still counts: a second one within 30 days is the last allowed (MAX_WINDOWS = 2).
         vm.prank(provider);
         registry.scheduleMaintenance(id, start, start + 1 hours);
         vm.warp(start);
@@ -142,15 +141,13 @@ contract ProviderRegistryTest is MarketplaceFixture {
         vm.warp(start + 1 hours);
         assertFalse(registry.inMaintenance(id));
         uint32 next = uint32(block.timestamp + MIN_NOTICE);
-        if (next / 30 days == month) {
-            vm.expectRevert(abi.encodeWithSelector(IProviderRegistry.MonthlyWindowLimitReached.selector, id, month));
-            vm.prank(provider);
-            registry.scheduleMaintenance(id, next, next + 1 hours);
-        }
-        // Next month starts fresh.
-        uint32 nextMonth = (month + 1) * 30 days;
+        vm.expectRevert(abi.encodeWithSelector(IProviderRegistry.MonthlyWindowLimitReached.selector, id, next));
         vm.prank(provider);
-        registry.scheduleMaintenance(id, nextMonth, nextMonth + 1 hours);
+        registry.scheduleMaintenance(id, next, next + 1 hours);
+        // 30 days after the first two starts, a window fits again.
+        uint32 later = start + 30 days;
+        vm.prank(provider);
+        registry.scheduleMaintenance(id, later, later + 1 hours);
         vm.expectRevert(abi.encodeWithSelector(IProviderRegistry.NotNodeProvider.selector, id, keeper));
         vm.prank(keeper);
         registry.cancelMaintenance(id);

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IEscrowHooks} from "./IEscrowHooks.sol";
+
 /**
  * @title IDeploymentEscrow
  * @notice Per-second payment for deployments: one contract holds every lease's credit and settles lazily.
  *
  * A lease pays `ratePerSecond` from its balance to the node it runs on. Settlement is lazy: at any time the
  * amount due is `min(balance, rate * (now - settledAt))`. Of what is due, a platform fee of `feeBps`
- * (rounded up, in the protocol's favour) goes to the treasury's owed balance and the rest to the node's
+ * (of the fee in force when the lease opened, rounded down) goes to the treasury's owed balance and the rest to the node's
  * owed balance. Earnings are owed to the NODE and paid to the node's payee as read from the registry at
  * withdrawal time (so a provider switching payee should withdraw first). When a settlement is made by
  * {settle} or {settleMany}, the caller earns a keeper tip paid out of the platform fee:
@@ -19,9 +21,30 @@ pragma solidity ^0.8.24;
  * every lease ever opened (from 1). The payer of a lease is therefore `address(uint160(leaseId >> 64))`
  * and needs no storage.
  *
- * Auto top-up: a payer sets a daily allowance on-chain with {setAutoTopUp}; `TOPUP_ROLE` may then call
- * {autoTopUp} pulling from the payer's ERC-20 allowance, never more than `maxPerDay` per UTC calendar day
- * (`block.timestamp / 1 days`).
+ * Quotes (issue 10): every open carries a {QuoteSignature}: the engine's quoting key (an account with
+ * `QUOTE_SIGNER_ROLE`, not the minter) signs EIP-712
+ *   Quote(address payer,uint64 nodeId,uint256 ratePerSecond,bytes32 specHash,uint256 expiry)
+ * in this escrow's domain; an edited payer, node, rate or spec recovers another signer ({InvalidQuote}), a
+ * quote past `expiry` (inclusive) reverts {QuoteExpired}. The quoted rate is the LIST rate, before the
+ * payer's staking discount, which the escrow applies on chain. A quote may be used more than once before it
+ * expires, by its payer only, at its price: that opens another lease at the quoted terms (no nonce, which
+ * would cost a fresh storage word per open).
+ *
+ * Fee: the platform fee in force at open is stored in the lease; {setFeeParams} applies to leases opened
+ * after it (never to time already accrued, nor to running leases). The fee is rounded DOWN, so a settlement
+ * with anything due always pays the node (`due - fee >= 1` since feeBps <= 20 %).
+ *
+ * Stops: from the moment a lease's node stops being active (removed, provider suspended or exiting; see
+ * {IProviderRegistry-leaseAccrualEnd}) the lease accrues nothing more; it stays open so the payer (or the
+ * provider) can {close} it and the rest is refunded. {topUp} of a stopped lease reverts {NodeNotActive}.
+ *
+ * Pause: `PAUSER_ROLE` may {setPaused}: new opens, top-ups and auto top-ups revert {EnforcedPause}; settlement,
+ * close, refunds and withdrawals always work.
+ *
+ * Auto top-up: a payer sets `maxPerDay` on-chain with {setAutoTopUp}; `TOPUP_ROLE` may then call
+ * {autoTopUp} pulling from the payer's ERC-20 allowance. The limit is a bucket of capacity `maxPerDay / 2`
+ * refilling at `maxPerDay / 2` per 86,400 s (continuously), so that ANY 24-hour window holds at most
+ * `maxPerDay` (half at once plus half refilled); a fresh or changed limit starts full.
  *
  * Meta-transactions: {openBySig}, {topUpBySig} and {closeBySig} let anyone submit a request signed by the
  * payer (EIP-712, domain name "CloudmarketEscrow", version "1", this chain id and escrow address; an EOA by
@@ -33,7 +56,7 @@ pragma solidity ^0.8.24;
  *   TopUpRequest(address payer,uint256 leaseId,uint256 amount,uint256 nonce,uint256 deadline)
  *   CloseRequest(address payer,uint256 leaseId,uint256 nonce,uint256 deadline)
  */
-interface IDeploymentEscrow {
+interface IDeploymentEscrow is IEscrowHooks {
     /**
      * @notice A lease as seen from outside.
      * @param payer Who funds the lease and receives refunds.
@@ -123,6 +146,19 @@ interface IDeploymentEscrow {
      * @param r Signature r.
      * @param s Signature s.
      */
+    /**
+     * @notice The engine's signature over a quote (EIP-712 `Quote`, see above); the quoted payer, node, rate
+     * and spec are the open's own arguments.
+     * @param expiry Last timestamp at which the quote is valid.
+     * @param r Signature r.
+     * @param vs Signature s with v folded into its top bit (EIP-2098 compact form).
+     */
+    struct QuoteSignature {
+        uint256 expiry;
+        bytes32 r;
+        bytes32 vs;
+    }
+
     struct Permit {
         uint256 value;
         uint256 deadline;
@@ -135,6 +171,27 @@ interface IDeploymentEscrow {
 
     /// @notice Thrown when an amount of zero is given where a positive one is needed.
     error ZeroAmount();
+
+    /**
+     * @notice Thrown when an open carries a quote past its expiry.
+     * @param expiry The quote's expiry.
+     */
+    error QuoteExpired(uint256 expiry);
+
+    /**
+     * @notice Thrown when an open's quote was not signed by a `QUOTE_SIGNER_ROLE` account for these terms.
+     * @param signer The recovered signer (zero if the signature is malformed).
+     */
+    error InvalidQuote(address signer);
+
+    /// @notice Thrown when the discount oracle call failed because the transaction ran out of gas for it.
+    error DiscountOracleStarved();
+
+    /// @notice Thrown when opening or topping up while paused.
+    error EnforcedPause();
+
+    /// @notice Thrown when someone other than the registry calls {nodesStopped}.
+    error NotRegistry();
 
     /// @notice Thrown when a lease is opened with a zero rate.
     error ZeroRate();
@@ -262,7 +319,7 @@ interface IDeploymentEscrow {
     /**
      * @notice Emitted when a lease was settled.
      * @param leaseId The lease id.
-     * @dev The fee (`ceil(due * feeBps / 10_000)`, of which the caller's tip is
+     * @dev The fee (`floor(due * feeBps / 10_000)`, feeBps of the lease (fixed at open), of which the caller's tip is
      * `min(fee * keeperShareBps / 10_000, maxTip)` for {settle}/{settleMany}, else 0) follows from the
      * parameters of the last {FeeParamsSet}; it is left out of the event to keep settlement cheap.
      * @param due Amount taken from the lease (`min(balance, rate * elapsed)`); the node got `due - fee`.
@@ -271,12 +328,29 @@ interface IDeploymentEscrow {
     event LeaseSettled(uint256 indexed leaseId, uint256 due, uint256 balance);
 
     /**
+     * @notice Emitted by {settle} and {close} when the settlement ran up to the moment the lease's node
+     * stopped being active (the lease accrues nothing more; the payer may close it for a refund of the rest).
+     * {settleMany} stops such leases the same way without this event; the registry's {NodeRemoved} /
+     * {ProviderDeactivated} are the authoritative signal.
+     * @param leaseId The lease id.
+     * @param stoppedAt The time accrual stopped.
+     */
+    event LeaseStopped(uint256 indexed leaseId, uint256 stoppedAt);
+
+    /**
+     * @notice Emitted when the pauser paused or unpaused opens and top-ups.
+     * @param paused The new state.
+     * @param by The pauser.
+     */
+    event PauseSet(bool paused, address indexed by);
+
+    /**
      * @notice Emitted once per {settleMany} call that settled anything, instead of one {LeaseSettled} per
      * lease (one log with three words per lease is about 850 gas cheaper per lease than a log each).
      * @dev An indexer handles each entry exactly as a {LeaseSettled} with the same fields, in array order.
      * Leases skipped by the call (closed, unknown, or already settled this second) are absent. Every entry
-     * was settled by `keeper`, who earned `min(fee * keeperShareBps / 10_000, maxTip)` per entry
-     * (`fee = ceil(due * feeBps / 10_000)`, parameters of the last {FeeParamsSet}). Entries with
+     * was settled by `keeper`, who earned `min(Σ fee * keeperShareBps / 10_000, maxTip)` for the call
+     * (`fee = floor(due * feeBps / 10_000)`, feeBps of the lease; tips capped per call). Entries with
      * `balance == 0` closed: their {LeaseClosed} events (`closedBy = keeper`, `refund = 0`) follow this
      * event, in array order. Topic-filtering by lease id is not possible for batch settlements; filter on
      * this event and read the entries.
@@ -318,7 +392,7 @@ interface IDeploymentEscrow {
     /**
      * @notice Emitted when a payer set its auto top-up allowance.
      * @param payer The payer.
-     * @param maxPerDay The most {autoTopUp} may pull per UTC day (0 disables).
+     * @param maxPerDay The most {autoTopUp} may pull in any 24-hour window (0 disables).
      */
     event AutoTopUpSet(address indexed payer, uint256 maxPerDay);
 
@@ -327,9 +401,9 @@ interface IDeploymentEscrow {
      * @param leaseId The lease id.
      * @param payer The payer.
      * @param amount The amount pulled.
-     * @param usedToday Total pulled by auto top-up for this payer in the current UTC day.
+     * @param available What is left in the payer's bucket afterwards.
      */
-    event AutoToppedUp(uint256 indexed leaseId, address indexed payer, uint256 amount, uint256 usedToday);
+    event AutoToppedUp(uint256 indexed leaseId, address indexed payer, uint256 amount, uint256 available);
 
     /**
      * @notice Emitted when the admin changed the fee parameters.
@@ -355,19 +429,26 @@ interface IDeploymentEscrow {
 
     /**
      * @notice Opens a lease on `nodeId` paying `ratePerSecond` (less the caller's staking discount) and
-     * pulls `deposit` from the caller (needs allowance).
-     * @dev Reverts with {NodeNotActive}, {ZeroRate}, {ZeroAmount}, {AmountTooLarge} (deposit >= 2**96),
-     * {RateTooLarge} (rate >= 2**64). The discounted rate is `ceil(rate * (10_000 - d) / 10_000)`.
-     * Emits {LeaseOpened}.
+     * pulls `deposit` from the caller (needs allowance). `quote` is the engine's signature over (caller,
+     * nodeId, ratePerSecond, specHash, quote.expiry).
+     * @dev Reverts with {EnforcedPause}, {QuoteExpired}, {InvalidQuote}, {NodeNotActive}, {ZeroRate},
+     * {ZeroAmount}, {AmountTooLarge} (deposit >= 2**96), {RateTooLarge} (rate >= 2**64). The discounted rate
+     * is `ceil(rate * (10_000 - d) / 10_000)`; an oracle that reverts, has no code, returns garbage or uses
+     * more than `DISCOUNT_GAS` gas gives no discount. Emits {LeaseOpened}.
      * @param nodeId The node.
-     * @param ratePerSecond Quoted rate in 10**-6 credit units per second.
+     * @param ratePerSecond Quoted (list) rate in 10**-6 credit units per second.
      * @param deposit Initial balance.
      * @param specHash Hash of the deployment spec.
+     * @param quote The engine's quote signature.
      * @return leaseId The new lease id (see the contract notes for its layout).
      */
-    function open(uint64 nodeId, uint256 ratePerSecond, uint256 deposit, bytes32 specHash)
-        external
-        returns (uint256 leaseId);
+    function open(
+        uint64 nodeId,
+        uint256 ratePerSecond,
+        uint256 deposit,
+        bytes32 specHash,
+        QuoteSignature calldata quote
+    ) external returns (uint256 leaseId);
 
     /**
      * @notice {open} with an EIP-2612 permit (spender = this escrow, value = `deposit`) signed by the caller.
@@ -376,6 +457,7 @@ interface IDeploymentEscrow {
      * @param ratePerSecond Quoted rate.
      * @param deposit Initial balance.
      * @param specHash Hash of the deployment spec.
+     * @param quote The engine's quote signature (as {open}).
      * @param deadline Permit deadline.
      * @param v Signature v.
      * @param r Signature r.
@@ -387,6 +469,7 @@ interface IDeploymentEscrow {
         uint256 ratePerSecond,
         uint256 deposit,
         bytes32 specHash,
+        QuoteSignature calldata quote,
         uint256 deadline,
         uint8 v,
         bytes32 r,
@@ -408,15 +491,20 @@ interface IDeploymentEscrow {
      * submit it. `permit` (unless its value is zero) is applied first for `req.deposit`; a permit that fails
      * (e.g. already submitted by a front-runner) is ignored when the allowance covers the deposit.
      * @dev Reverts with {ExpiredSignature}, `InvalidAccountNonce(payer, expected)`, {InvalidSigner},
-     * {PermitFailed}, and as {open}. The discount is the payer's. Emits {LeaseOpened} with `payer`.
+     * {PermitFailed}, and as {open}. The discount is the payer's, the quote must name `req.payer`. Emits
+     * {LeaseOpened} with `payer`.
      * @param req The signed request.
+     * @param quote The engine's quote signature over (req.payer, req.nodeId, req.ratePerSecond, req.specHash).
      * @param permit The payer's credit-token permit for this escrow (value 0 = none).
      * @param sig The payer's signature (65-byte ECDSA, or whatever the payer's EIP-1271 wallet accepts).
      * @return leaseId The new lease id (bound to `req.payer`).
      */
-    function openBySig(OpenRequest calldata req, Permit calldata permit, bytes calldata sig)
-        external
-        returns (uint256 leaseId);
+    function openBySig(
+        OpenRequest calldata req,
+        QuoteSignature calldata quote,
+        Permit calldata permit,
+        bytes calldata sig
+    ) external returns (uint256 leaseId);
 
     /**
      * @notice {topUp} from `req.payer`'s credit, authorised by the payer's EIP-712 signature; anyone may
@@ -448,7 +536,8 @@ interface IDeploymentEscrow {
 
     /**
      * @notice Settles every open lease in `leaseIds` (closed or unknown ones are skipped); the caller earns
-     * the tips.
+     * the tips, `min(Σ fee * keeperShareBps / 10_000, maxTip)` for the whole call (maxTip is per CALL: the
+     * rest of the fees goes to the protocol).
      * @dev Emits ONE {LeasesSettled} (not {LeaseSettled} per lease) when anything was due, then {LeaseClosed}
      * for each lease the batch emptied. Earnings of consecutive leases on the same node are added to the
      * node's owed balance in one write, so callers should group `leaseIds` by node.
@@ -477,7 +566,8 @@ interface IDeploymentEscrow {
     function withdrawFees() external;
 
     /**
-     * @notice Sets how much {autoTopUp} may pull from the caller per UTC day (0 disables).
+     * @notice Sets how much {autoTopUp} may pull from the caller in any 24-hour window (0 disables); the
+     * bucket starts full (`maxPerDay / 2`, see the contract notes).
      * Emits {AutoTopUpSet}.
      * @param maxPerDay The daily cap in 10**-6 credit units (< 2**96).
      */
@@ -566,11 +656,44 @@ interface IDeploymentEscrow {
     /**
      * @notice A payer's auto top-up state.
      * @param payer The payer.
-     * @return maxPerDay The daily cap.
-     * @return day The UTC day index of the last auto top-up.
-     * @return usedToday What was pulled in that day.
+     * @return maxPerDay The cap over any 24-hour window.
+     * @return available What {autoTopUp} may pull now.
      */
-    function autoTopUpOf(address payer) external view returns (uint256 maxPerDay, uint256 day, uint256 usedToday);
+    function autoTopUpOf(address payer) external view returns (uint256 maxPerDay, uint256 available);
+
+    /**
+     * @notice `true` stops new opens, top-ups and auto top-ups; `false` lifts it (PAUSER_ROLE). Settle, close,
+     * refunds and withdrawals always work. One function for both (every external function costs the hot
+     * paths dispatch gas). Emits {PauseSet}.
+     * @param paused_ The new state.
+     */
+    function setPaused(bool paused_) external;
+
+    /**
+     * @notice Leases open on `nodeId` (the registry counts a provider's nodes with open leases).
+     * @param nodeId The node.
+     * @return The number of open leases.
+     */
+    function openLeaseCount(uint64 nodeId) external view returns (uint256);
+
+
+    /// @notice Whether opens and top-ups are paused.
+    /// @return True while paused.
+    function paused() external view returns (bool);
+
+    /**
+     * @notice The EIP-712 digest the quote signer signs for these terms (cross-checking off-chain signers).
+     * @param payer The payer.
+     * @param nodeId The node.
+     * @param ratePerSecond The list rate.
+     * @param specHash The spec hash.
+     * @param expiry The quote's expiry.
+     * @return The digest.
+     */
+    function digestQuote(address payer, uint64 nodeId, uint256 ratePerSecond, bytes32 specHash, uint256 expiry)
+        external
+        view
+        returns (bytes32);
 
     /// @notice Number of leases ever opened.
     /// @return The count.

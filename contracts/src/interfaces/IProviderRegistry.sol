@@ -15,10 +15,20 @@ pragma solidity ^0.8.24;
  * collects the node's lease earnings in the escrow. A node is active (may take new leases) while it is not
  * removed and its provider is `Approved`.
  *
+ * A node stops being active when it is removed, or when its provider is suspended or requests exit. The
+ * escrow stops every lease on a node at that moment ({leaseAccrualEnd}); the registry tells the escrow ({setEscrow},
+ * {IEscrowHooks-nodesStopped}) so that it only asks the registry about leases settled before the latest stop.
+ * A provider re-approved after a suspension takes new leases; leases that lived through the suspension stay
+ * stopped (see {leaseAccrualEnd}). {withdrawCollateral} needs no open lease on the provider's nodes (`busyNodes`, kept
+ * O(1) from the escrow's {markNodeBusy} calls) and no unresolved SLA claim ({raiseClaim}; resolved by {seize} with the claim's ref or by
+ * {dismissClaim}); the time it becomes possible is fixed when the exit is requested.
+ *
  * Maintenance: each node stores one window (start, end) in a single packed slot. A window must start at
- * least `minNotice` seconds ahead, last at most `maxWindowLength` seconds, and a node schedules at most
- * `maxWindowsPerMonth` windows per month, where a month is a fixed 30-day period counted from the Unix epoch
- * (`start / 30 days`) of the window's start. Cancelled windows still count.
+ * least `minNotice` seconds ahead, last at most `maxWindowLength` seconds, and no 30-day span holds the starts
+ * of more than `maxWindowsPerMonth` windows (at most 8), so no 30-day span holds more than
+ * `maxWindowsPerMonth * maxWindowLength` seconds of maintenance. The node keeps the starts of its last 8 windows;
+ * a new window starting at `s` is refused when `maxWindowsPerMonth` recorded starts lie in
+ * `(s - 30 days, s + 30 days)`. Cancelled windows keep their start recorded: cancelling refunds no quota.
  */
 interface IProviderRegistry {
     /// @notice Where a provider is in its lifecycle.
@@ -36,7 +46,7 @@ interface IProviderRegistry {
      * @param minNotice Least number of seconds between scheduling a maintenance window and its start.
      * @param maxWindowLength Longest maintenance window, in seconds.
      * @param exitCooldown Seconds between {requestExit} and {withdrawCollateral}.
-     * @param maxWindowsPerMonth Most maintenance windows a node may schedule per 30-day month.
+     * @param maxWindowsPerMonth Most maintenance windows a node may start in any 30-day span (1..8).
      */
     struct RegistryConfig {
         uint96 minCollateral;
@@ -50,12 +60,23 @@ interface IProviderRegistry {
      * @notice A provider's record.
      * @param collateral Locked collateral in 10**-6 credit units.
      * @param status Lifecycle state.
-     * @param exitRequestedAt Time of {requestExit}, zero unless `Exiting`.
+     * @param exitAvailableAt When {withdrawCollateral} becomes possible (fixed at {requestExit}), zero unless
+     * `Exiting`.
+     * @param stoppedAt When the provider last stopped being `Approved` (suspension or exit), zero while approved.
+     * @param resumedAt When a suspended provider was last approved again (zero if never).
+     * @param prevStoppedAt The `stoppedAt` that the last re-approval cleared.
+     * @param openClaims SLA claims filed and not yet resolved.
+     * @param busyNodes The provider's nodes with open leases (the escrow reports them, {markNodeBusy}).
      */
     struct ProviderInfo {
         uint96 collateral;
         ProviderStatus status;
-        uint32 exitRequestedAt;
+        uint32 exitAvailableAt;
+        uint32 stoppedAt;
+        uint32 resumedAt;
+        uint32 prevStoppedAt;
+        uint8 openClaims;
+        uint16 busyNodes;
     }
 
     /**
@@ -63,6 +84,7 @@ interface IProviderRegistry {
      * @param provider The owning provider (zero when the node does not exist).
      * @param payee The address that collects the node's earnings in the escrow.
      * @param removed True once the provider removed the node.
+     * @param removedAt When it was removed (zero if not).
      * @param maintenanceStart Start of the node's latest maintenance window (zero if none).
      * @param maintenanceEnd End (exclusive) of that window.
      */
@@ -70,11 +92,38 @@ interface IProviderRegistry {
         address provider;
         address payee;
         bool removed;
+        uint32 removedAt;
         uint32 maintenanceStart;
         uint32 maintenanceEnd;
     }
 
     // ---- errors ---------------------------------------------------------------------------------------
+
+    /**
+     * @notice Thrown when a provider withdraws collateral while leases on its nodes are open.
+     * @param provider The provider.
+     * @param busyNodes Its nodes with open leases.
+     */
+    error OpenLeases(address provider, uint256 busyNodes);
+
+    /**
+     * @notice Thrown when a provider withdraws collateral while SLA claims against it are unresolved.
+     * @param provider The provider.
+     * @param openClaims Claims not resolved yet.
+     */
+    error OpenClaims(address provider, uint256 openClaims);
+
+    /**
+     * @notice Thrown when a claim ref is unknown (dismiss) or already filed (file).
+     * @param ref The claim ref.
+     */
+    error InvalidClaim(bytes32 ref);
+
+    /// @notice Thrown when someone other than the escrow calls {markNodeBusy}.
+    error NotEscrow();
+
+    /// @notice Thrown when a config value is out of range (`maxWindowsPerMonth` must be 1..8).
+    error InvalidConfig();
 
     /// @notice Thrown when an amount of zero is given where a positive one is needed.
     error ZeroAmount();
@@ -155,11 +204,11 @@ interface IProviderRegistry {
     error NoticeTooShort(uint256 start, uint256 earliest);
 
     /**
-     * @notice Thrown when a node already used its maintenance windows for the month.
+     * @notice Thrown when a new window would put more than `maxWindowsPerMonth` starts in a 30-day span.
      * @param nodeId The node id.
-     * @param month The 30-day month index (`start / 30 days`).
+     * @param start The refused window's start.
      */
-    error MonthlyWindowLimitReached(uint64 nodeId, uint256 month);
+    error MonthlyWindowLimitReached(uint64 nodeId, uint256 start);
 
     /**
      * @notice Thrown when a node schedules a window while its previous one has not ended.
@@ -252,6 +301,34 @@ interface IProviderRegistry {
      * @param nodeId The node id.
      */
     event NodeRemoved(uint64 indexed nodeId);
+
+    /**
+     * @notice Emitted when a provider stops being `Approved` (suspended or exiting): every lease on its nodes
+     * stops accruing at `at`.
+     * @param provider The provider.
+     * @param at The time leases stop.
+     */
+    event ProviderDeactivated(address indexed provider, uint256 at);
+
+    /**
+     * @notice Emitted when an SLA claim is filed against a provider (blocks collateral withdrawal).
+     * @param provider The provider.
+     * @param ref The claim ref (resolved by {seize} with this ref or {dismissClaim}).
+     */
+    event ClaimFiled(address indexed provider, bytes32 indexed ref);
+
+    /**
+     * @notice Emitted when an SLA claim is resolved (seized or dismissed).
+     * @param provider The provider.
+     * @param ref The claim ref.
+     */
+    event ClaimResolved(address indexed provider, bytes32 indexed ref);
+
+    /**
+     * @notice Emitted when the admin sets the escrow told about stops and asked about open leases.
+     * @param escrow The escrow.
+     */
+    event EscrowSet(address indexed escrow);
 
     /**
      * @notice Emitted when a maintenance window was scheduled.
@@ -372,7 +449,7 @@ interface IProviderRegistry {
 
     /**
      * @notice Cancels a node's window that has not started. Only the node's provider. The window still
-     * counts toward the monthly limit. Emits {MaintenanceCancelled}.
+     * keeps counting toward the 30-day limit. Emits {MaintenanceCancelled}.
      * @param nodeId The node id.
      */
     function cancelMaintenance(uint64 nodeId) external;
@@ -396,6 +473,51 @@ interface IProviderRegistry {
     /// @notice The credit token used as collateral.
     /// @return The token address.
     function creditToken() external view returns (address);
+
+    /**
+     * @notice Files an SLA claim against `provider` (SEIZER_ROLE); until resolved the provider cannot
+     * withdraw collateral. Reverts {ZeroRef}, {InvalidClaim} if `ref` was filed or used before.
+     * @param provider The provider.
+     * @param ref The claim ref (later passed to {seize} or {dismissClaim}).
+     */
+    function raiseClaim(address provider, bytes32 ref) external;
+
+    /**
+     * @notice Resolves a filed claim without seizing (SEIZER_ROLE). Reverts {InvalidClaim} if not filed.
+     * @param ref The claim ref.
+     */
+    function dismissClaim(bytes32 ref) external;
+
+    /**
+     * @notice Sets the escrow (DEFAULT_ADMIN_ROLE): told when nodes stop, asked for open leases at withdrawal.
+     * @param escrow_ The escrow (zero: none; then opens revert in {markNodeBusy}: set it before any lease).
+     */
+    function setEscrow(address escrow_) external;
+
+    /**
+     * @notice Called by the escrow when a node gets its first open lease (`busy`) or loses its last one.
+     * Reverts {NotEscrow} for any other caller.
+     * @param nodeId The node.
+     * @param busy Whether the node now has open leases.
+     */
+    function markNodeBusy(uint64 nodeId, bool busy) external;
+
+    /// @notice The escrow told about stops ({setEscrow}).
+    /// @return The escrow address (zero if none).
+    function escrow() external view returns (address);
+
+    /**
+     * @notice Until when a lease on `nodeId` settled up to `since` may accrue: the node's removal time, the
+     * provider's current stop time, and for a lease settled before the provider's last re-approval the stop
+     * that re-approval cleared (not before `since`); `type(uint256).max` if none applies. Exact when at most
+     * one suspension cycle passed since `since` (keepers settle far more often); with more, the lease is
+     * charged up to the latest stop before the re-approval.
+     * @param nodeId The node.
+     * @param since The lease's settledAt.
+     * @return end The accrual end (`>= since` unless the node was removed before `since`).
+     */
+    function leaseAccrualEnd(uint64 nodeId, uint256 since) external view returns (uint256 end);
+
 
     /// @notice The current limits.
     /// @return The limits.

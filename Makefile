@@ -1,6 +1,6 @@
 # cloudmarket — every target does its own set-up on a fresh machine and is quick when already done.
 #   make run    set up, then start the service on its embedded default (SQLite + local anvil + contracts)
-#   make test   set up, then run every test: artifact freshness, forge, slither, pytest (SQLite + PostgreSQL)
+#   make test   set up, then run every check: lint (ruff + mypy), artifact freshness, forge, slither, pytest
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -59,7 +59,7 @@ run: setup
 test-py: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: setup $(TOOLS)/.stamp contracts-check test-forge slither test-py
+test: setup $(TOOLS)/.stamp lint contracts-check test-forge slither test-py
 
 # Each prints its own side-by-side table (ours vs naive vs the physical limit). Several minutes in all.
 bench: setup node_modules/.stamp
@@ -67,6 +67,7 @@ bench: setup node_modules/.stamp
 	$(PY) bench/placement.py
 	$(PY) bench/longpoll.py
 	$(PY) bench/indexer.py
+	$(PY) bench/balance_scan.py
 
 lint: setup
 	$(VENV)/bin/ruff check api billing chain engine tests bench

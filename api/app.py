@@ -18,24 +18,30 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from api.keys import CHAIN, METRICS, ROUTE_SPECS, RUNTIME, SESSIONMAKER
+from api.cors import setup_cors
+from api.keys import CHAIN, METRICS, ROUTE_SPECS, RUNTIME, SCHEDULER, SESSIONMAKER, SchedulerHolder
+from api.limits import restore_recursion_limit
 from api.metrics import Metrics
 from api.middlewares import MIDDLEWARES
 from api.openapi import RouteTable
-from api.routes import ROUTE_TABLES, agent, identity, payments
+from api.ratelimit import RATE_LIMITER, RateLimiter
+from api.routes import ROUTE_TABLES, identity, payments, workloads
 from api.routes.identity import IdentityOptions
 from billing.context import BillingContext
 from billing.reconcile import reconcile
-from engine.deployments.jobs import bind as bind_deployment_jobs
+from engine.deployments.jobs import bind as bind_funding_job
+from engine.monitoring.jobs import bind as bind_balance_scan
+from engine.notifications.delivery import DeliveryWorker
 from engine.runtime import Runtime
-from engine.scheduler import JobDeps, SchedulerService, build_jobs, running_scheduler
+from engine.scaling.jobs import bind as bind_scaling_jobs
+from engine.scheduler import JobDeps, build_jobs, running_scheduler
+from engine.scheduler.runs import recorded
 from engine.workloads.heartbeats import LivenessPolicy
 from engine.workloads.jobs import maintain
 
 log = logging.getLogger(__name__)
 
 BACKGROUND_STOP_TIMEOUT = 10.0
-MAX_BODY_BYTES = 1024 * 1024
 
 
 async def _outbox_sender(app: web.Application) -> AsyncIterator[None]:
@@ -84,21 +90,11 @@ async def _run_indexer(runtime: Runtime, stop: asyncio.Event) -> None:
                 await reset_chain(session, runtime.chain.chain_id)
 
 
-class SchedulerHolder:
-    """The running scheduler (``None`` when disabled or when there is no job to run)."""
-
-    def __init__(self) -> None:
-        self.service: SchedulerService | None = None
-
-
-SCHEDULER = web.AppKey("scheduler", SchedulerHolder)
-
-
 async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     """Periodic jobs (engine.scheduler), run only by the elected leader process. Entered after the
     billing context exists (payments.setup's cleanup_ctx comes first) and left before it is closed."""
     runtime, billing = app[RUNTIME], app[payments.BILLING].ctx
-    deployment_jobs = bind_deployment_jobs(runtime)
+    deployment_jobs = bind_scaling_jobs(runtime.context)
     deps = JobDeps(
         runtime.settings,
         reconcile=functools.partial(reconcile, billing) if billing is not None else None,
@@ -108,8 +104,11 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
         ),
         failover=deployment_jobs.failover,
         autoscale=deployment_jobs.autoscale,
+        funding=bind_funding_job(runtime.context),
+        notifications=DeliveryWorker.from_context(runtime.context).run_once,
+        balance_scan=bind_balance_scan(runtime.context),
     )
-    jobs = build_jobs(deps)
+    jobs = recorded(build_jobs(deps), runtime.sessionmaker)  # runs recorded for GET /api/cloud-operator/jobs
     if not runtime.settings.scheduler_enabled or not jobs:
         yield
         return
@@ -126,6 +125,10 @@ def _report_crash(task: asyncio.Task[None]) -> None:
         log.error("background task %s crashed", task.get_name(), exc_info=task.exception())
 
 
+async def _restore_recursion_limit(app: web.Application) -> None:
+    restore_recursion_limit()
+
+
 def create_app(
     runtime: Runtime,
     *,
@@ -137,7 +140,12 @@ def create_app(
     """Build the service app. ``extra_routes`` (tests) are installed like the service's own tables;
     ``identity_options`` (tests) replace the identity configuration read from the runtime's settings;
     ``billing`` (tests) replaces the billing context built from the settings (Stripe key, fees)."""
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
+    restore_recursion_limit()  # py_ecc raised it to 100,000 at import (see api.limits)
+    settings = runtime.settings
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_bytes)
+    app.on_startup.append(_restore_recursion_limit)  # again, after anything imported since
+    app[RATE_LIMITER] = RateLimiter.from_settings(settings)
+    setup_cors(app, settings.cors_origins)
     app[RUNTIME] = runtime
     app[SESSIONMAKER] = runtime.sessionmaker
     app[CHAIN] = runtime.chain
@@ -147,7 +155,7 @@ def create_app(
         table.install(app, app[ROUTE_SPECS])
     identity.setup(app, identity_options)
     payments.setup(app, billing)
-    agent.setup(app)
+    workloads.setup(app)
     app[SCHEDULER] = SchedulerHolder()
     if background:
         app.cleanup_ctx.append(_outbox_sender)

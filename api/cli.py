@@ -8,8 +8,9 @@
     cloudmarket db upgrade     apply database migrations
     cloudmarket deploy         deploy the contract suite to the configured chain, print the manifest
     cloudmarket config         print the effective settings, secrets redacted
-    cloudmarket dev token --role cloud-user [--role ...] [--sub SUB] [--ttl SECONDS]
-                               print an access token from the dev issuer (dev only; exit 2 otherwise)
+    cloudmarket dev token --role cloud-user [--role ...] [--sub SUB] [--ttl SECONDS] [--new-key]
+                               print an access token from the dev issuer key in the service's data dir
+                               (dev only; exit 2 otherwise, or when that data dir has no key yet)
     cloudmarket node run --api URL --node-id N (--token-file F | --token T | $CLOUDMARKET_NODE_TOKEN)
                          [--runtime process] [--state-dir DIR] [--rpc-url URL] [--stop-workloads-on-exit]
                                the reference node agent (needs no engine settings); a rejected token
@@ -36,10 +37,10 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
-from api.auth.devissuer import DEFAULT_SUB, mint_dev_token
+from api.auth.devissuer import DEFAULT_SUB, KEY_FILE, mint_dev_token
 from api.auth.principal import KNOWN_ROLES
 from api.logging import REDACTED, configure_logging
-from engine.runtime import MANIFESTS_DIR, Runtime, fund_on_eth_tester, start_runtime
+from engine.runtime import MANIFESTS_DIR, Runtime, quote_signer_address, start_runtime
 from engine.settings import Settings, SettingsError, load_settings
 
 EXIT_CONFIG = 2
@@ -65,7 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("config", help="print the effective settings (secrets redacted)")
     dev = sub.add_parser("dev", help="local development helpers")
     devsub = dev.add_subparsers(dest="dev_command", required=True)
-    tok = devsub.add_parser("token", help="print an access token from the dev issuer (dev only)")
+    tok = devsub.add_parser(
+        "token",
+        help="print an access token from the dev issuer (dev only)",
+        description=_dev_token_description(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tok.add_argument(
+        "--new-key",
+        action="store_true",
+        help="create the dev issuer key when the data dir has none (a service started later on this data "
+        "dir trusts it); without it a data dir no service has used is refused",
+    )
     tok.add_argument(
         "--role",
         action="append",
@@ -96,6 +108,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+DATA_DIR_RULE = (
+    "The data dir is found as the service finds it: $CLOUDMARKET_DATA_DIR, else `data_dir` in the TOML\n"
+    "file named by $CLOUDMARKET_CONFIG, else ./.cloudmarket in the current directory. Run it with the\n"
+    "environment and from the directory of `cloudmarket up` (its banner prints the exact command)."
+)
+
+
+def _dev_token_description() -> str:
+    """The help text of ``dev token``, naming the data dir it would use here and now."""
+    try:
+        here = str(load_settings().data_dir.resolve() / KEY_FILE)
+    except (SettingsError, OSError, ValueError) as exc:
+        here = f"unknown ({exc})"
+    return (
+        "Print an access token signed with the dev issuer key of the service's data dir (dev only).\n\n"
+        f"{DATA_DIR_RULE}\n\nKey used now: {here}"
+    )
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
@@ -103,8 +134,10 @@ def _positive_int(raw: str) -> int:
     return value
 
 
-def dev_token(settings: Settings, roles: list[str], sub: str, ttl: int) -> str:
-    """A dev-issuer token for ``settings``; :class:`SettingsError` when the dev issuer is not allowed."""
+def dev_token(settings: Settings, roles: list[str], sub: str, ttl: int, *, new_key: bool = False) -> str:
+    """A dev-issuer token for ``settings``; :class:`SettingsError` when the dev issuer is not allowed, or
+    when the data dir holds no issuer key and ``new_key`` is false (a token signed with a key the service
+    does not have would only ever get 401)."""
     if settings.is_production or not settings.dev_issuer_enabled:
         raise SettingsError(
             "auth_dev_issuer",
@@ -113,6 +146,14 @@ def dev_token(settings: Settings, roles: list[str], sub: str, ttl: int) -> str:
         )
     if not sub.strip():
         raise SettingsError("sub", "--sub must not be empty")
+    key_file = settings.data_dir.resolve() / KEY_FILE
+    if not new_key and not key_file.exists():
+        rule = DATA_DIR_RULE.replace("\n", " ")
+        raise SettingsError(
+            "data_dir",
+            f"no dev issuer key at {key_file}: no service has run with this data dir. {rule} "
+            "(--new-key creates a key here)",
+        )
     return mint_dev_token(settings.data_dir, roles, sub, ttl, roles_claim=settings.auth_roles_claim)
 
 
@@ -199,9 +240,13 @@ async def _deploy(settings: Settings) -> int:
     conn = await connect(settings.chain_url)
     try:
         signer = LocalSigner(key)
-        if conn.kind == "eth-tester":
-            await fund_on_eth_tester(conn, signer.address)
-        manifest = await deploy_suite(conn, signer, manifest_dir=settings.data_dir / MANIFESTS_DIR)
+        await conn.ensure_funded(signer.address)
+        manifest = await deploy_suite(
+            conn,
+            signer,
+            manifest_dir=settings.data_dir / MANIFESTS_DIR,
+            quote_signer=quote_signer_address(settings),
+        )
     finally:
         await conn.close()
     print(manifest.dumps(), end="")
@@ -254,10 +299,10 @@ def _lock_state_dir(state_dir: Path) -> Any:
 async def _node_run(args: argparse.Namespace, token: str) -> int:
     import aiohttp
 
-    from api.agent.agent import Agent, AgentConfig
-    from api.agent.client import NodeApiClient, NodeAuthRejected
-    from api.agent.runtime import ProcessRuntime
-    from api.agent.verify import LeaseVerifier
+    from api.nodeagent.agent import Agent, AgentConfig
+    from api.nodeagent.client import NodeApiClient, NodeAuthRejected
+    from api.nodeagent.runtime import ProcessRuntime
+    from api.nodeagent.verify import ChainCheck, LeaseVerifier
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -281,7 +326,9 @@ async def _node_run(args: argparse.Namespace, token: str) -> int:
             raise NodeConfigError(f"cannot set up lease verification: {exc}") from None
         runtime = ProcessRuntime(state_dir)
         config = AgentConfig(wait=args.wait, stop_workloads_on_exit=args.stop_workloads_on_exit)
-        agent = Agent(client, runtime, verifier.verify, config, state_dir=state_dir)
+        # a failed lease check re-reads /api/chain first: the engine's chain may have moved
+        check = ChainCheck(verifier, client.chain_info, rpc_url=args.rpc_url)
+        agent = Agent(client, runtime, check, config, state_dir=state_dir)
         print(f"cloudmarket node agent: node {args.node_id} at {args.api}, state in {state_dir}", flush=True)
         try:
             await agent.run(stop)
@@ -336,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "deploy":
             return asyncio.run(_deploy(settings))
         if args.command == "dev":
-            print(dev_token(settings, args.role, args.sub, args.ttl))
+            print(dev_token(settings, args.role, args.sub, args.ttl, new_key=args.new_key))
             return 0
     except SettingsError as exc:
         print(f"cloudmarket: configuration error: {exc}", file=sys.stderr)

@@ -16,7 +16,6 @@ all of them into the envelope. :func:`read_json` is the one way handlers parse a
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +26,7 @@ from engine.errors import EngineError, Kind
 STATUS_CODES: dict[int, str] = {
     400: "bad_request",
     401: "unauthorized",
+    402: "payment_required",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
@@ -36,6 +36,7 @@ STATUS_CODES: dict[int, str] = {
     422: "unprocessable",
     429: "too_many_requests",
     500: "internal",
+    502: "bad_gateway",
     503: "unavailable",
 }
 
@@ -51,6 +52,7 @@ class ApiError(Exception):
         code: str | None = None,
         status: int | None = None,
         details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -59,6 +61,7 @@ class ApiError(Exception):
         if status is not None:
             self.status = status
         self.details: dict[str, Any] = dict(details or {})
+        self.headers: dict[str, str] = dict(headers or {})  # sent with the error (e.g. Retry-After)
 
 
 class BadRequest(ApiError):
@@ -83,8 +86,10 @@ STATUS_BY_KIND: dict[Kind, int] = {
     Kind.FORBIDDEN: 403,
     Kind.NOT_FOUND: 404,
     Kind.CONFLICT: 409,
+    Kind.PAYMENT_REQUIRED: 402,
     Kind.UNPROCESSABLE: 422,
     Kind.RATE_LIMITED: 429,
+    Kind.BAD_GATEWAY: 502,
     Kind.UNAVAILABLE: 503,
     Kind.INTERNAL: 500,
 }
@@ -121,16 +126,11 @@ def error_response(
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object; 400 ``invalid_json`` if it is not one."""
-    text = await request.text()
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            "request body is not valid JSON",
-            code="invalid_json",
-            details={"line": exc.lineno, "column": exc.colno, "reason": exc.msg},
-        ) from exc
+    """The request body as a JSON object; 400 ``invalid_json`` if it is not one. Bounded like every body
+    (:mod:`api.limits`: 413 past the size limit, 400 ``too_deep`` past the nesting limit)."""
+    from api.limits import parse_json, read_body  # api.limits builds on this module's errors
+
+    body = parse_json(await read_body(request))
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object", code="invalid_json")
     return body

@@ -12,11 +12,22 @@ from api.metrics import Metrics
 from api.openapi import RouteSpec
 from chain.connect import ChainConnection
 from engine.runtime import Runtime
+from engine.scheduler import SchedulerService
 
 RUNTIME = web.AppKey("runtime", Runtime)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 CHAIN = web.AppKey("chain", ChainConnection)
 METRICS = web.AppKey("metrics", Metrics)
 ROUTE_SPECS = web.AppKey("route_specs", list[RouteSpec])
+
+
+class SchedulerHolder:
+    """The running scheduler (``None`` when disabled or when there is no job to run)."""
+
+    def __init__(self) -> None:
+        self.service: SchedulerService | None = None
+
+
+SCHEDULER = web.AppKey("scheduler", SchedulerHolder)
 
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -69,3 +69,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     # start-up chatter of libraries (one line per Alembic plugin, provider connects) is not operator news
     for noisy in ("alembic", "web3.providers"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # APScheduler logs two INFO lines per job run ("Running job", "executed successfully"); our jobs log
+    # their own outcome. Its lines are shown at DEBUG only.
+    chatty = logging.getLogger("apscheduler")
+    chatty.setLevel(logging.NOTSET if root.level <= logging.DEBUG else max(logging.WARNING, root.level))

@@ -1,4 +1,5 @@
-"""Middlewares, outermost first: request id, access log + metrics, JSON error envelope.
+"""Middlewares, outermost first: request id, access log + metrics, JSON error envelope, CORS preflight
+(:mod:`api.cors`), declared body size (:mod:`api.limits`).
 
 - :func:`request_id_middleware` accepts a sane incoming ``X-Request-ID`` (1-128 of ``[A-Za-z0-9._:-]``),
   else makes one, stores it as ``request[REQUEST_ID]`` and echoes it in the response header.
@@ -23,9 +24,11 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from api.cors import cors_preflight_middleware
 from api.errors import ApiError, code_for_status, engine_error_response, error_response
-from engine.errors import EngineError, Kind
 from api.keys import METRICS, REQUEST_ID
+from api.limits import body_size_middleware
+from engine.errors import EngineError, Kind
 
 log = logging.getLogger("api.access")
 errlog = logging.getLogger("api.errors")
@@ -94,7 +97,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
     except EngineError as exc:
         if exc.kind is Kind.INTERNAL:
             errlog.exception(
@@ -129,4 +132,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, "internal", "internal server error", {"request_id": rid})
 
 
-MIDDLEWARES = (request_id_middleware, access_log_middleware, error_middleware)
+MIDDLEWARES = (
+    request_id_middleware,
+    access_log_middleware,
+    error_middleware,
+    cors_preflight_middleware,
+    body_size_middleware,
+)

@@ -38,6 +38,10 @@ def encode(ev: Event) -> bytes:
     return f"id: {ev.id}\nevent: {ev.event}\ndata: {body}\n\n".encode()
 
 
+# event ids are INTEGER primary keys (int32 on PostgreSQL): a larger Last-Event-ID is not one of ours
+MAX_EVENT_ID = 2**31 - 1
+
+
 def last_event_id(request: web.Request, after: int | None) -> int | None:
     """The ``Last-Event-ID`` header (wins: it is what a reconnecting EventSource sends) or ``after``;
     ``None`` when the header is not a non-negative integer."""
@@ -45,7 +49,7 @@ def last_event_id(request: web.Request, after: int | None) -> int | None:
     if raw is None or raw.strip() == "":
         return after or 0
     raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) > MAX_EVENT_ID:
         return None
     return int(raw)
 

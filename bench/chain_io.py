@@ -36,8 +36,8 @@ from chain.connect import ChainConnection, connect  # noqa: E402
 from chain.contracts import CreditTokenClient  # noqa: E402
 from chain.deploy import Manifest, deploy_suite, send_transaction  # noqa: E402
 from chain.devchain import Anvil, dev_signer_key  # noqa: E402
+from chain.jsonrpc import RpcClient  # noqa: E402
 from chain.reads import BatchReader  # noqa: E402
-from chain.rpc import RpcClient  # noqa: E402
 from chain.signer import LocalSigner  # noqa: E402
 
 Row = tuple[str, int, float]
@@ -79,7 +79,7 @@ async def fund(conn: ChainConnection, manifest: Manifest, signer: LocalSigner, a
                 for a, v in zip(addrs, amounts, strict=True)
             ]
         )
-    assert all(a is True for a in answers), answers[:3]
+    assert all(a.result is True for a in answers), [a.message for a in answers[:3]]
     assert await token.balance_of(addrs[-1]) == amounts[-1]
     return amounts
 

@@ -26,7 +26,7 @@ from api.auth.session import SessionTokens
 from api.keys import METRICS, ROUTE_SPECS, RUNTIME, SESSIONMAKER
 from api.metrics import Metrics
 from api.middlewares import MIDDLEWARES
-from api.routes import agent
+from api.routes import workloads
 from engine import db
 from engine.deployments import models as m
 from engine.identity.models import NodeToken, User
@@ -141,8 +141,8 @@ async def serve_main(db_path: Path, count: int, ready_file: Path) -> None:
     app[METRICS] = Metrics()
     app[ROUTE_SPECS] = []
     app[AUTHENTICATOR] = Authenticator(sm, SessionTokens(secrets.token_bytes(32)))
-    agent.routes.install(app, app[ROUTE_SPECS])
-    agent.setup(app)
+    workloads.routes.install(app, app[ROUTE_SPECS])
+    workloads.setup(app)
 
     async def open_lease(request: web.Request) -> web.Response:
         node_id = int(request.match_info["node_id"])
@@ -156,7 +156,7 @@ async def serve_main(db_path: Path, count: int, ready_file: Path) -> None:
         return web.json_response({"committed": committed})
 
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({"rss_kib": rss_kib(), "held": app[agent.POLLS].held_count})
+        return web.json_response({"rss_kib": rss_kib(), "held": app[workloads.POLLS].held_count})
 
     app.router.add_post("/bench/open/{node_id}", open_lease)
 

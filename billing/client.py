@@ -36,6 +36,7 @@ from billing.errors import (
 )
 from billing.idempotency import IdempotencyKey, check_key
 from billing.webhooks import APP_MARKER, METADATA_APP_KEY
+from engine.money import Cents
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -204,7 +205,7 @@ class StripeBilling:
     # ---- payment intents -------------------------------------------------------------------------
     async def create_payment_intent(
         self,
-        amount_cents: int,
+        amount_cents: Cents,
         currency: str,
         customer: str | None,
         metadata: Mapping[str, str | int] | None,
@@ -271,7 +272,7 @@ class StripeBilling:
         self,
         *,
         product_name: str,
-        unit_amount_cents: int,
+        unit_amount_cents: Cents,
         currency: str,
         interval: str,
         idempotency_key: IdempotencyKey,
@@ -346,7 +347,7 @@ class StripeBilling:
         *,
         payment_intent: str,
         idempotency_key: IdempotencyKey,
-        amount_cents: int | None = None,
+        amount_cents: Cents | None = None,
         metadata: Mapping[str, str | int] | None = None,
     ) -> Obj:
         params: Obj = {"payment_intent": payment_intent, "metadata": _our_metadata(metadata)}

@@ -15,7 +15,7 @@ from billing.client import StripeBilling
 from billing.fees import FeeSchedule
 from chain.contracts import CreditTokenClient
 from engine.money import Bps, Cents, FeeBearer
-from engine.payments.reversals import ReversalProcessor
+from engine.payments.commands import ReversalProcessor
 from engine.runtime import Runtime
 from engine.settings import Settings
 from engine.wallets.crypto import Keyring
@@ -56,7 +56,7 @@ def build_billing(
         if not settings.stripe_secret_key:
             return None
         stripe = StripeBilling.create(settings.stripe_secret_key, api_base=settings.stripe_api_base)
-    token = CreditTokenClient(runtime.chain.w3, runtime.manifest.address("CreditToken"))
+    token = runtime.contracts.token  # built once by the runtime
     ring = keyring or keyring_for(settings)
     processor = ReversalProcessor(
         runtime.sessionmaker, token, ring, runtime.signer.address, runtime.chain.chain_id

@@ -4,13 +4,17 @@ share with the reconciliation job.
 Flow of one delivery (``handle_event``): a duplicate event id answers at once; otherwise the handler
 re-reads the authoritative object from Stripe (events may be stale, out of order or days late), then
 in ONE database transaction stores the event id (unique), the ledger entry (unique business key) and the
-outbox mint (``engine.payments.ledger.credit_once``). The chain is not touched: the outbox sender mints
+outbox mint (``engine.payments.services.credit_once``). The chain is not touched: the outbox sender mints
 later, so the webhook answers 2xx even when the chain is down. Two deliveries racing on the same event
 or business key serialize on those unique keys; the loser writes nothing.
 
+Subscriptions' lifecycle events (``customer.subscription.updated`` / ``.deleted``,
+``invoice.payment_failed``) are handled in :mod:`billing.subscriptions`; ``invoice.paid`` credits here and
+then mirrors the subscription there.
+
 Refunds and disputes carry no metadata of ours (disputes never do; charges of invoices neither), so
 they are registered with ``require_marker=False`` and are ours exactly when a ledger entry exists for
-their PaymentIntent / invoice. The rule applied to them is in ``engine.payments.reversals``.
+their PaymentIntent / invoice. The rule applied to them is in ``engine.payments.commands``.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from billing import subscriptions
 from billing.context import BillingContext
 from billing.webhooks import Dispatcher, Event, Outcome, is_ours
 from engine.money import Cents, cents_to_credit
-from engine.payments import ledger
+from engine.payments import services as ledger
 from engine.payments.errors import AmountMismatch, UnknownPayment
-from engine.payments.models import Payment, Plan, Subscription
-from engine.payments.reversals import record_reversal, reversal_units
+from engine.payments.models import LedgerEntry, Payment, PaymentStatus, Plan, Subscription
+from engine.payments.services import record_reversal, reversal_units
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +77,7 @@ async def credit_payment_intent(
         int(pi.get("amount_received") or pi["amount"]) != payment.charge_cents
         or pi["currency"] != payment.currency
     ):
-        raise AmountMismatch(str(pi["id"]), payment.charge_cents, int(pi.get("amount_received") or 0))
+        raise AmountMismatch(str(pi["id"]), payment.charge_cents, Cents(int(pi.get("amount_received") or 0)))
     charge_id = _id(pi.get("latest_charge"))
     receipt_url = None
     if charge_id:
@@ -120,8 +125,8 @@ async def credit_invoice(
         user_id=sub.user_id,
         kind="subscription",
         currency=str(invoice.get("currency") or plan.currency),
-        amount_cents=int(invoice.get("amount_paid") or 0),
-        credit_units=cents_to_credit(Cents(plan.credit_cents)),
+        amount_cents=Cents(int(invoice.get("amount_paid") or 0)),
+        credit_units=cents_to_credit(plan.credit_cents),
         source=source,
         subscription_id=sub.id,
         charge_id=_id(invoice.get("charge")),
@@ -142,7 +147,7 @@ async def _credit(ctx: BillingContext, credit: ledger.Credit, event: Event | Non
 
 
 async def _reverse(
-    ctx: BillingContext, event: Event, charge: Obj, *, kind: str, key: str, reversed_cents: int
+    ctx: BillingContext, event: Event, charge: Obj, *, kind: str, key: str, reversed_cents: Cents
 ) -> None:
     business_key = _id(charge.get("invoice")) or _id(charge.get("payment_intent"))
     rid: int | None = None
@@ -152,12 +157,15 @@ async def _reverse(
             return
         if entry is None:
             return
+        if kind == "refund":
+            payment = None if entry.payment_id is None else await s.get(Payment, entry.payment_id)
+            _mark_refunded(entry, reversed_cents, payment)
         rev = await record_reversal(
             s,
             business_key=key,
             kind=kind,
             entry=entry,
-            target_units=reversal_units(entry, reversed_cents, int(charge["amount"])),
+            target_units=reversal_units(entry, reversed_cents, Cents(int(charge["amount"]))),
         )
         rid = None if rev is None else rev.id
     if rid is not None:
@@ -167,9 +175,23 @@ async def _reverse(
             log.exception("reversal %s: processing deferred", rid)
 
 
+def _mark_refunded(entry: LedgerEntry, refunded: Cents, payment: Payment | None) -> None:
+    """Record Stripe's cumulative ``amount_refunded`` (it only grows: a late event cannot lower it) on the
+    entry and its payment; the payment reads ``refunded`` or ``partially_refunded``."""
+    total = Cents(max(entry.refunded_cents or 0, refunded))
+    entry.refunded_cents = total
+    if payment is not None:
+        payment.refunded_cents = total
+        payment.status = (
+            PaymentStatus.REFUNDED.value
+            if total >= payment.charge_cents
+            else PaymentStatus.PARTIALLY_REFUNDED.value
+        )
+
+
 async def on_charge_refunded(event: Event, ctx: BillingContext) -> None:
     charge = await ctx.stripe.retrieve_charge(str(event.object_id))
-    refunded = int(charge.get("amount_refunded") or 0)
+    refunded = Cents(int(charge.get("amount_refunded") or 0))
     await _reverse(
         ctx, event, charge, kind="refund", key=f"refund:{charge['id']}:{refunded}", reversed_cents=refunded
     )
@@ -187,7 +209,7 @@ async def on_dispute_created(event: Event, ctx: BillingContext) -> None:
         charge,
         kind="dispute",
         key=f"dispute:{event.object_id}",
-        reversed_cents=int(event.object.get("amount") or charge["amount"]),
+        reversed_cents=Cents(int(event.object.get("amount") or charge["amount"])),
     )
 
 
@@ -211,6 +233,7 @@ async def on_checkout_completed(event: Event, ctx: BillingContext) -> None:
 async def on_invoice_paid(event: Event, ctx: BillingContext) -> None:
     invoice = await ctx.stripe.retrieve_invoice(str(event.object_id))
     await credit_invoice(ctx, invoice, source=event.type, event=event)
+    await subscriptions.after_invoice_paid(ctx, invoice)
 
 
 def build_dispatcher() -> Dispatcher[BillingContext]:
@@ -218,6 +241,9 @@ def build_dispatcher() -> Dispatcher[BillingContext]:
     d.register("payment_intent.succeeded", on_payment_intent_succeeded)
     d.register("checkout.session.completed", on_checkout_completed)
     d.register("invoice.paid", on_invoice_paid)
+    d.register("invoice.payment_failed", subscriptions.on_invoice_payment_failed)
+    d.register("customer.subscription.updated", subscriptions.on_subscription_changed)
+    d.register("customer.subscription.deleted", subscriptions.on_subscription_changed)
     d.register("charge.refunded", on_charge_refunded, require_marker=False)
     d.register("charge.dispute.created", on_dispute_created, require_marker=False)
     return d

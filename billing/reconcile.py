@@ -1,9 +1,13 @@
-"""Reconciliation: credit succeeded PaymentIntents and paid invoices whose webhook never arrived.
+"""Reconciliation: credit succeeded PaymentIntents and paid invoices whose webhook never arrived, and
+bring subscriptions in line with Stripe.
 
 ``reconcile(ctx, since=...)`` re-fetches PaymentIntents and invoices created since ``since`` (unix
 seconds; default: ``reconcile_window_hours`` ago) and sends each through the same crediting path as the
 webhooks (``billing.handlers.credit_*``), so the unique business key makes it exactly-once whatever ran
-before or runs concurrently. It also advances pending reversals (mint in flight, clawback stages).
+before or runs concurrently. It also advances pending reversals (mint in flight, clawback stages), and
+(:func:`billing.subscriptions.reconcile_subscriptions`) refreshes every subscription that is not final from
+Stripe and retries half-created ones (row ``created``, older than ``subscription_retry_after`` seconds)
+with their Idempotency-Key, marking them ``failed`` after the last attempt.
 
 CLI: ``python -m billing.reconcile [--since-hours H]`` with the service's configuration (env / TOML).
 The scheduler will call :func:`reconcile` with a deterministic job id.
@@ -20,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 from billing.context import BillingContext
 from billing.handlers import credit_invoice, credit_payment_intent
+from billing.subscriptions import CREATE_RETRY_AFTER, SubscriptionsReport, reconcile_subscriptions
 from billing.webhooks import is_ours
 from engine.payments.errors import PaymentsError
 
@@ -33,9 +38,12 @@ class ReconcileReport:
     credited: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     reversals: dict[int, str] = field(default_factory=dict)
+    subscriptions: SubscriptionsReport = field(default_factory=SubscriptionsReport)
 
 
-async def reconcile(ctx: BillingContext, *, since: int | None = None) -> ReconcileReport:
+async def reconcile(
+    ctx: BillingContext, *, since: int | None = None, subscription_retry_after: int = CREATE_RETRY_AFTER
+) -> ReconcileReport:
     since = int(time.time()) - ctx.reconcile_window_hours * 3600 if since is None else since
     report = ReconcileReport()
     for pi in await ctx.stripe.list_recent_payment_intents(since):
@@ -57,6 +65,7 @@ async def reconcile(ctx: BillingContext, *, since: int | None = None) -> Reconci
         except PaymentsError as exc:
             report.errors[str(inv["id"])] = str(exc)
     report.reversals = await ctx.reversals.process_pending()
+    report.subscriptions = await reconcile_subscriptions(ctx, retry_after=subscription_retry_after)
     if report.credited:
         log.warning("reconciliation credited %d payments whose webhook was missing", len(report.credited))
     return report

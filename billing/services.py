@@ -1,11 +1,11 @@
-"""Billing operations behind the payment routes: customers, methods, top-ups, plans, subscriptions.
+"""Billing building blocks behind :mod:`billing.commands`: customers, methods, top-ups, plans, subscriptions.
 
 Every outbound Stripe POST gets its Idempotency-Key from a row we committed *before* the call
 (``cm-<purpose>-<row id>``): a crash between Stripe's answer and our storing it is repaired by calling
 again with the same row, which sends the same key and gets Stripe's stored answer (one object, not two).
 Ownership is checked here: a user can only touch their own customer's payment methods, payments,
-subscriptions and receipts; anything else is :class:`NotOwned` (the API answers 404, not 403, so ids
-of other users are not confirmed to exist).
+subscriptions and receipts; anything else is :class:`~billing.errors.NotOwned` (the API answers 404, not
+403, so ids of other users are not confirmed to exist).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.context import BillingContext
+from billing.errors import InvalidAmount, NotOwned, StripeCallError
 from billing.idempotency import IdempotencyKey, idempotency_key
-from engine.money import Quote
+from engine.money import Cents, MoneyError, Quote
 from engine.payments.models import (
     BillingCustomer,
     BillingRequest,
@@ -27,26 +27,12 @@ from engine.payments.models import (
     PaymentStatus,
     Plan,
     Subscription,
+    SubscriptionStatus,
 )
 
+__all__ = ["MAX_CREATE_ATTEMPTS", "BillingService", "NotOwned", "payment_key"]
 
-class NotOwned(LookupError):
-    """The object does not exist or belongs to someone else."""
-
-    def __init__(self, kind: str, object_id: object) -> None:
-        super().__init__(f"no {kind} {object_id}")
-        self.kind = kind
-        self.object_id = object_id
-
-
-def quote_json(q: Quote) -> dict[str, Any]:
-    return {
-        "amount_cents": q.amount_cents,
-        "charge_cents": q.charge_cents,
-        "fee_cents": q.fee_cents,
-        "credit_units": q.credit_units,
-        "fee_bearer": q.fee_bearer.value,
-    }
+MAX_CREATE_ATTEMPTS = 5  # a half-created subscription is marked ``failed`` after this many failed creates
 
 
 def payment_key(payment_id: int) -> IdempotencyKey:
@@ -140,10 +126,17 @@ class BillingService:
 
     # ---- top-ups -----------------------------------------------------------------------------------
     def quote(self, amount_cents: object, currency: object = "usd") -> Quote:
-        return self.ctx.fees.quote(self.ctx.fees.check_amount(amount_cents, currency))
+        """The operator's quote for a top-up. Raises :class:`InvalidAmount` (``reason`` from
+        :class:`engine.money.MoneyError`: a parse reason, ``below_minimum``, ``unsupported_currency`` ...)."""
+        try:
+            return self.ctx.fees.quote(self.ctx.fees.check_amount(amount_cents, currency))
+        except MoneyError as exc:
+            raise InvalidAmount(str(exc), exc.reason) from exc
 
     async def create_payment(self, user_id: int, amount_cents: object, currency: object) -> Payment:
-        """Validate, quote and store our payment row (committed), then open its PaymentIntent."""
+        """Validate, quote and store our payment row (committed), then open its PaymentIntent.
+
+        Raises :class:`InvalidAmount`, :class:`~billing.errors.StripeCallError`."""
         quote = self.quote(amount_cents, currency)
         assert isinstance(currency, str)
         async with self.ctx.sessionmaker() as s, s.begin():
@@ -209,8 +202,8 @@ class BillingService:
         self,
         *,
         name: str,
-        price_cents: int,
-        credit_cents: int,
+        price_cents: Cents,
+        credit_cents: Cents,
         currency: str = "usd",
         interval: str = "month",
     ) -> Plan:
@@ -240,11 +233,19 @@ class BillingService:
             fresh.stripe_price_id = price["id"]
             return fresh
 
-    async def list_plans(self, *, active_only: bool = False) -> list[Plan]:
+    async def list_plans(
+        self, *, active_only: bool = False, limit: int | None = None, before_id: int | None = None
+    ) -> list[Plan]:
+        """Plans newest first: at most ``limit``, with an id below ``before_id``."""
         async with self.ctx.sessionmaker() as s:
-            stmt = select(Plan).order_by(Plan.id)
+            stmt = select(Plan)
             if active_only:
                 stmt = stmt.where(Plan.active.is_(True))
+            if before_id is not None:
+                stmt = stmt.where(Plan.id < before_id)
+            stmt = stmt.order_by(Plan.id.desc())
+            if limit is not None:
+                stmt = stmt.limit(limit)
             return list((await s.execute(stmt)).scalars())
 
     async def subscribe(self, user_id: int, plan_id: int, payment_method: str | None = None) -> Subscription:
@@ -257,22 +258,61 @@ class BillingService:
         customer = await self.customer_id(user_id)
         assert customer is not None
         async with self.ctx.sessionmaker() as s, s.begin():
-            sub = Subscription(user_id=user_id, plan_id=plan_id, status="created")
+            sub = Subscription(
+                user_id=user_id,
+                plan_id=plan_id,
+                status=SubscriptionStatus.CREATED.value,
+                payment_method=payment_method,
+            )
             s.add(sub)
             await s.flush()
             sub_id = sub.id
-        remote = await self.ctx.stripe.create_subscription(
-            customer=customer,
-            price=plan.stripe_price_id,
-            idempotency_key=idempotency_key("subscription", sub_id),
-            metadata={"user_id": user_id, "subscription_id": sub_id, "plan_id": plan_id},
-            default_payment_method=payment_method,
-        )
+        return await self.open_subscription(sub_id)
+
+    async def open_subscription(self, sub_id: int) -> Subscription:
+        """Create the row's Stripe subscription, or after a crash or a failed call send the same request
+        again (same Idempotency-Key, same body: Stripe answers with the subscription it made, if it did).
+        The attempt is counted first; when the ``MAX_CREATE_ATTEMPTS``-th fails the row reads ``failed``
+        (with the error in ``last_payment_error``) and the error is raised.
+
+        Raises :class:`NotOwned` (no such row), :class:`~billing.errors.StripeCallError`."""
+        async with self.ctx.sessionmaker() as s, s.begin():
+            row = await s.get(Subscription, sub_id)
+            if row is None:
+                raise NotOwned("subscription", sub_id)
+            if row.stripe_subscription_id or row.status != SubscriptionStatus.CREATED.value:
+                return row
+            row.create_attempts += 1
+            plan = await s.get(Plan, row.plan_id)
+            price = None if plan is None else plan.stripe_price_id
+            if price is None:  # nothing to subscribe to (subscribe() refuses such plans): give up now
+                row.status = SubscriptionStatus.FAILED.value
+                row.last_payment_error = "subscribing failed: the plan has no Stripe price"
+                return row
+        try:
+            customer = await self.customer_id(row.user_id)
+            assert customer is not None
+            remote = await self.ctx.stripe.create_subscription(
+                customer=customer,
+                price=price,
+                idempotency_key=idempotency_key("subscription", sub_id),
+                metadata={"user_id": row.user_id, "subscription_id": sub_id, "plan_id": row.plan_id},
+                default_payment_method=row.payment_method,
+            )
+        except StripeCallError as exc:
+            if row.create_attempts >= MAX_CREATE_ATTEMPTS:
+                async with self.ctx.sessionmaker() as s, s.begin():
+                    fresh = await s.get(Subscription, sub_id)
+                    if fresh is not None and fresh.stripe_subscription_id is None:
+                        fresh.status = SubscriptionStatus.FAILED.value
+                        fresh.last_payment_error = f"subscribing failed: {exc}"
+            raise
         async with self.ctx.sessionmaker() as s, s.begin():
             fresh = await s.get(Subscription, sub_id)
             assert fresh is not None
-            fresh.stripe_subscription_id = remote["id"]
-            fresh.status = str(remote.get("status"))
+            if fresh.stripe_subscription_id is None:  # a webhook may have adopted it meanwhile
+                fresh.stripe_subscription_id = remote["id"]
+                fresh.status = str(remote.get("status"))
             return fresh
 
     async def list_subscriptions(self, user_id: int) -> list[Subscription]:
@@ -292,12 +332,9 @@ class BillingService:
             fresh = await s.get(Subscription, sub_id)
             assert fresh is not None
             fresh.cancel_at_period_end = bool(remote.get("cancel_at_period_end"))
-            fresh.status = str(remote.get("status"))
+            if fresh.status not in (
+                SubscriptionStatus.CANCELED.value,
+                SubscriptionStatus.INCOMPLETE_EXPIRED.value,
+            ):
+                fresh.status = str(remote.get("status"))  # Stripe's final states are never left
             return fresh
-
-
-async def user_ledger(session: AsyncSession, user_id: int, limit: int = 1000) -> list[LedgerEntry]:
-    stmt = (
-        select(LedgerEntry).where(LedgerEntry.user_id == user_id).order_by(LedgerEntry.id.desc()).limit(limit)
-    )
-    return list((await session.execute(stmt)).scalars())

@@ -18,6 +18,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from chain.artifacts import Artifact, available_artifacts, load_artifact
+from chain.quotes import QUOTE_SIGNER_ROLE, QuoteSignature
 from chain.reverts import ContractErrors, ErrorRegistry, abi_type, call_or_raise, errors_for
 
 MINTER_ROLE = keccak(text="MINTER_ROLE")
@@ -174,6 +175,7 @@ class MulticallClient(ContractClient):
 OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
 SEIZER_ROLE = keccak(text="SEIZER_ROLE")
 TOPUP_ROLE = keccak(text="TOPUP_ROLE")
+PAUSER_ROLE = keccak(text="PAUSER_ROLE")
 
 # IProviderRegistry.ProviderStatus
 PROVIDER_STATUSES: tuple[str, ...] = ("None", "Pending", "Approved", "Suspended", "Exiting")
@@ -201,9 +203,16 @@ class RegistryConfig:
 
 @dataclass(frozen=True)
 class ProviderInfo:
+    """``IProviderRegistry.ProviderInfo`` (times are unix seconds, zero = never)."""
+
     collateral: int
     status: str  # one of PROVIDER_STATUSES
-    exit_requested_at: int
+    exit_available_at: int  # when withdrawCollateral becomes possible (fixed at requestExit)
+    stopped_at: int = 0  # when it last stopped being Approved (suspension or exit)
+    resumed_at: int = 0
+    prev_stopped_at: int = 0
+    open_claims: int = 0
+    busy_nodes: int = 0  # its nodes with open leases
 
 
 @dataclass(frozen=True)
@@ -213,6 +222,7 @@ class NodeInfo:
     removed: bool
     maintenance_start: int
     maintenance_end: int
+    removed_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -291,15 +301,31 @@ class RegistryClient(_RoleMixin):
         return to_checksum_address((await self.call("treasury"))[0])
 
     async def provider_info(self, provider: str, *, block: str | int = "latest") -> ProviderInfo:
-        ((collateral, status, exit_at),) = await self.call(
+        ((collateral, status, exit_at, stopped, resumed, prev_stopped, claims, busy),) = await self.call(
             "providerInfo", to_checksum_address(provider), block=block
         )
-        return ProviderInfo(int(collateral), PROVIDER_STATUSES[int(status)], int(exit_at))
+        return ProviderInfo(
+            int(collateral),
+            PROVIDER_STATUSES[int(status)],
+            int(exit_at),
+            int(stopped),
+            int(resumed),
+            int(prev_stopped),
+            int(claims),
+            int(busy),
+        )
 
     async def node_info(self, node_id: int, *, block: str | int = "latest") -> NodeInfo:
-        ((provider, payee, removed, start, end),) = await self.call("nodeInfo", node_id, block=block)
+        ((provider, payee, removed, removed_at, start, end),) = await self.call(
+            "nodeInfo", node_id, block=block
+        )
         return NodeInfo(
-            to_checksum_address(provider), to_checksum_address(payee), bool(removed), int(start), int(end)
+            to_checksum_address(provider),
+            to_checksum_address(payee),
+            bool(removed),
+            int(start),
+            int(end),
+            int(removed_at),
         )
 
     async def node_count(self) -> int:
@@ -311,15 +337,31 @@ class RegistryClient(_RoleMixin):
     async def in_maintenance(self, node_id: int) -> bool:
         return bool((await self.call("inMaintenance", node_id))[0])
 
+    # ---- issue 10 interface ---------------------------------------------------------------------------
+    def encode_set_escrow(self, escrow: str) -> bytes:
+        """``setEscrow(escrow)`` (admin, after deploying the escrow: stops reach it, withdrawals ask it)."""
+        return self.encode("setEscrow", to_checksum_address(escrow))
+
+    def encode_raise_claim(self, provider: str, ref: bytes) -> bytes:
+        return self.encode("raiseClaim", to_checksum_address(provider), ref)
+
+    def encode_dismiss_claim(self, ref: bytes) -> bytes:
+        return self.encode("dismissClaim", ref)
+
+    async def escrow(self) -> str:
+        """The escrow the registry reports stops to (zero address before ``setEscrow``)."""
+        return to_checksum_address((await self.call("escrow"))[0])
+
+    async def lease_accrual_end(self, node_id: int, since: int) -> int:
+        """Until when a lease on ``node_id`` settled up to ``since`` accrues (2**256-1: no stop)."""
+        return int((await self.call("leaseAccrualEnd", node_id, since))[0])
+
 
 class EscrowClient(_RoleMixin):
     """``DeploymentEscrow``: lease reads, and calldata for payers' wallets, keepers and the engine."""
 
     artifact_name = "DeploymentEscrow"
     TOPUP_ROLE: ClassVar[bytes] = TOPUP_ROLE
-
-    def encode_open(self, node_id: int, rate_per_second: int, deposit: int, spec_hash: bytes) -> bytes:
-        return self.encode("open", node_id, rate_per_second, deposit, spec_hash)
 
     def encode_top_up(self, lease_id: int, amount: int) -> bytes:
         return self.encode("topUp", lease_id, amount)
@@ -374,6 +416,83 @@ class EscrowClient(_RoleMixin):
 
     async def lease_count(self) -> int:
         return int((await self.call("leaseCount"))[0])
+
+    # ---- issue 10 interface ---------------------------------------------------------------------------
+    QUOTE_SIGNER_ROLE: ClassVar[bytes] = QUOTE_SIGNER_ROLE
+    PAUSER_ROLE: ClassVar[bytes] = PAUSER_ROLE
+
+    def encode_open(
+        self, node_id: int, rate_per_second: int, deposit: int, spec_hash: bytes, quote: QuoteSignature
+    ) -> bytes:
+        """``open(nodeId, ratePerSecond, deposit, specHash, quote)``; the rate is the quoted LIST rate."""
+        return self.encode("open", node_id, rate_per_second, deposit, spec_hash, quote.as_tuple())
+
+    def encode_open_with_permit(
+        self,
+        node_id: int,
+        rate_per_second: int,
+        deposit: int,
+        spec_hash: bytes,
+        quote: QuoteSignature,
+        permit_deadline: int,
+        v: int,
+        r: bytes,
+        s: bytes,
+    ) -> bytes:
+        return self.encode(
+            "openWithPermit",
+            node_id,
+            rate_per_second,
+            deposit,
+            spec_hash,
+            quote.as_tuple(),
+            permit_deadline,
+            v,
+            r,
+            s,
+        )
+
+    def encode_open_by_sig(
+        self,
+        request: tuple[str, int, int, int, bytes, int, int],
+        quote: QuoteSignature,
+        permit: tuple[int, int, int, bytes, bytes],
+        signature: bytes,
+    ) -> bytes:
+        """``openBySig(OpenRequest, QuoteSignature, Permit, sig)``.
+
+        ``request`` is (payer, nodeId, ratePerSecond, deposit, specHash, nonce, deadline); ``permit`` is
+        (value, deadline, v, r, s), value 0 = none.
+        """
+        payer, *rest = request
+        return self.encode(
+            "openBySig", (to_checksum_address(payer), *rest), quote.as_tuple(), permit, signature
+        )
+
+    def encode_set_paused(self, paused: bool) -> bytes:
+        """``setPaused(paused)`` (``PAUSER_ROLE``): stops new opens and top-ups, never closes or refunds."""
+        return self.encode("setPaused", paused)
+
+    async def paused(self) -> bool:
+        return bool((await self.call("paused"))[0])
+
+    async def open_lease_count(self, node_id: int) -> int:
+        """Leases open on ``node_id``."""
+        return int((await self.call("openLeaseCount", node_id))[0])
+
+    async def auto_top_up_of(self, payer: str) -> tuple[int, int]:
+        """``(maxPerDay, available now)`` of the payer's rolling auto top-up bucket."""
+        cap, available = await self.call("autoTopUpOf", to_checksum_address(payer))
+        return int(cap), int(available)
+
+    async def digest_quote(
+        self, payer: str, node_id: int, rate_per_second: int, spec_hash: bytes, expiry: int
+    ) -> bytes:
+        """The escrow's own quote digest (cross-check of :func:`chain.quotes.quote_digest`)."""
+        (digest,) = await self.call(
+            "digestQuote", to_checksum_address(payer), node_id, rate_per_second, spec_hash, expiry
+        )
+        return bytes(digest)
 
 
 @dataclass(frozen=True)

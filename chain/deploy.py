@@ -3,7 +3,8 @@
 :func:`deploy_suite` deploys ``CreditToken`` (admin and minter: the signer; extra minters granted
 ``MINTER_ROLE``), ``Multicall``, ``ProviderRegistry`` and ``DeploymentEscrow`` (constructor parameters from
 a :class:`SuiteConfig`; admin: the signer; treasury: ``SuiteConfig.treasury`` or the signer), grants the
-signer ``OPERATOR_ROLE`` + ``SEIZER_ROLE`` on the registry and ``TOPUP_ROLE`` on the escrow, signing
+signer ``OPERATOR_ROLE`` + ``SEIZER_ROLE`` on the registry and ``TOPUP_ROLE`` + ``PAUSER_ROLE`` on the escrow,
+points the registry at the escrow (``setEscrow``) and grants the quoting key ``QUOTE_SIGNER_ROLE``, signing
 locally (EIP-1559, nonce from the chain), and writes ``<manifest_dir>/<chain_id>.json``::
 
     {"chain_id", "deployed_at_block", "deployer",
@@ -11,11 +12,16 @@ locally (EIP-1559, nonce from the chain), and writes ``<manifest_dir>/<chain_id>
 
 It is idempotent: when the manifest exists, every contract still has the recorded runtime code
 (``code_hash``) and was built from the current sources (``source_hash``), the manifest is returned and no
-transaction is sent beyond reconciling admin state with the arguments: granting ``MINTER_ROLE`` to a minter
-that lacks it, the signer's marketplace roles, and ``setConfig`` / ``setFeeParams`` / ``setTreasury`` when
-the chain's values differ from the :class:`SuiteConfig` (so changing a limit in settings takes effect on
-restart without a redeploy). A reset chain (no code) or changed sources lead to a fresh deployment of the
-whole suite that overwrites the manifest (the source hash is shared by every artifact).
+transaction is sent. A reset chain (no code) or changed sources lead to a fresh deployment of the whole
+suite that overwrites the manifest (the source hash is shared by every artifact).
+
+Admin state after that is not sent from here: :func:`plan_admin` reads the chain and returns, as data
+(:class:`AdminCall`), what differs from the arguments — ``MINTER_ROLE`` for a minter that lacks it, the
+signer's marketplace roles, ``setConfig`` / ``setFeeParams`` / ``setTreasury`` when the chain's values
+differ from the :class:`SuiteConfig` (so changing a limit in settings takes effect on restart without a
+redeploy). The engine enqueues those in its transaction outbox (``engine.outbox.admin``), so any number of
+processes starting at once produce each change once and never race for nonces. Only the bootstrap of a
+brand-new suite (deploy + its first role grants) signs and sends directly, here.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from chain.connect import ChainConnection
 from chain.contracts import (
     MINTER_ROLE,
     OPERATOR_ROLE,
+    PAUSER_ROLE,
     SEIZER_ROLE,
     TOPUP_ROLE,
     CreditTokenClient,
@@ -45,6 +52,7 @@ from chain.contracts import (
     RegistryConfig,
 )
 from chain.errors import ChainError
+from chain.quotes import QUOTE_SIGNER_ROLE
 from chain.reverts import estimate_or_raise, revert_from_exception
 from chain.signer import LocalSigner, TxRequest
 
@@ -87,7 +95,7 @@ class SuiteConfig:
             "min_notice": (self.min_notice, 2**32 - 1),
             "max_window_length": (self.max_window_length, 2**32 - 1),
             "exit_cooldown": (self.exit_cooldown, 2**32 - 1),
-            "max_windows_per_month": (self.max_windows_per_month, 255),
+            "max_windows_per_month": (self.max_windows_per_month, 8),
             "fee_bps": (self.fee_bps, 10_000),
             "keeper_share_bps": (self.keeper_share_bps, 10_000),
             "max_tip": (self.max_tip, 2**64 - 1),
@@ -95,6 +103,8 @@ class SuiteConfig:
         for name, (value, top) in limits.items():
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
                 raise ValueError(f"SuiteConfig.{name} must be an int in [0, {top}], got {value!r}")
+        if self.max_windows_per_month < 1:  # the registry refuses 0 (InvalidConfig); at most 8 (above)
+            raise ValueError("SuiteConfig.max_windows_per_month must be in [1, 8]")
 
     def registry_config(self) -> RegistryConfig:
         return RegistryConfig(
@@ -199,7 +209,7 @@ def _w3(conn: ChainConnection) -> Any:
     return conn.w3
 
 
-# ---- sending (deployment only; the engine's writes go through its outbox) ---------------------
+# ---- sending (bootstrap only; the engine's writes, admin ones included, go through its outbox) ------
 
 
 async def suggest_fees(conn: ChainConnection) -> tuple[int, int]:
@@ -296,48 +306,129 @@ async def is_live(conn: ChainConnection, manifest: Manifest, artifacts: Mapping[
     return True
 
 
-async def _send_all(conn: ChainConnection, signer: LocalSigner, calls: Sequence[tuple[str, bytes]]) -> None:
-    """Send ``(to, data)`` calls in order, one nonce after the other (each waits for its receipt)."""
+async def _send_all(conn: ChainConnection, signer: LocalSigner, calls: Sequence[AdminCall]) -> None:
+    """Send calls in order, one nonce after the other (each waits for its receipt). Bootstrap only."""
     if not calls:
         return
     nonce = int(await _w3(conn).eth.get_transaction_count(signer.address, "pending"))
-    for to, data in calls:
-        await send_transaction(conn, signer, to=to, data=data, nonce=nonce)
+    for admin_call in calls:
+        await send_transaction(conn, signer, to=admin_call.to, data=admin_call.data, nonce=nonce)
         nonce += 1
 
 
-async def _reconcile_admin(
+ROLE_NAMES = {
+    MINTER_ROLE: "MINTER_ROLE",
+    OPERATOR_ROLE: "OPERATOR_ROLE",
+    SEIZER_ROLE: "SEIZER_ROLE",
+    TOPUP_ROLE: "TOPUP_ROLE",
+    PAUSER_ROLE: "PAUSER_ROLE",
+    QUOTE_SIGNER_ROLE: "QUOTE_SIGNER_ROLE",
+}
+
+
+@dataclass(frozen=True)
+class AdminCall:
+    """One admin write that brings the chain in line with a :class:`SuiteConfig` (not yet sent).
+
+    ``slot`` names what it changes (``token.grantRole:MINTER_ROLE:0xabc..``, ``registry.setConfig``), the
+    same for every value, so a caller can key repeated changes of one thing; ``args`` is JSON-ready."""
+
+    kind: str
+    slot: str
+    to: str
+    data: bytes
+    args: dict[str, Any]
+
+
+async def plan_admin(
     conn: ChainConnection,
-    signer: LocalSigner,
     manifest: Manifest,
+    admin: str,
     config: SuiteConfig,
-    minters: Iterable[str],
-) -> None:
-    """Bring roles and tunable parameters on chain in line with the arguments (sends only what differs)."""
+    minters: Iterable[str] = (),
+    *,
+    quote_signer: str | None = None,
+) -> list[AdminCall]:
+    """The admin calls that would bring roles and tunable parameters on chain in line with the arguments
+    (only what differs, in a fixed order): the registry's escrow (``setEscrow``, first: no lease can open
+    before it), the minters, the admin's ``OPERATOR_ROLE`` / ``SEIZER_ROLE`` / ``TOPUP_ROLE`` /
+    ``PAUSER_ROLE``, ``QUOTE_SIGNER_ROLE`` for ``quote_signer`` (the engine's quoting key; ``None``: left
+    as is), then the registry config, treasuries and fee parameters. Reads the chain; sends nothing."""
     w3 = conn.w3
+    admin = to_checksum_address(admin)
     token = CreditTokenClient(w3, manifest.address("CreditToken"))
     registry = RegistryClient(w3, manifest.address("ProviderRegistry"))
     escrow = EscrowClient(w3, manifest.address("DeploymentEscrow"))
-    calls: list[tuple[str, bytes]] = []
+    calls: list[AdminCall] = []
+
+    def grant(prefix: str, client: Any, role: bytes, account: str) -> AdminCall:
+        name = ROLE_NAMES[role]
+        return AdminCall(
+            kind=f"{prefix}.grantRole",
+            slot=f"{prefix}.grantRole:{name}:{account}",
+            to=client.address,
+            data=client.encode_grant_role(role, account),
+            args={"role": name, "account": account},
+        )
+
+    if await registry.escrow() != escrow.address:
+        calls.append(
+            AdminCall(
+                kind="registry.setEscrow",
+                slot="registry.setEscrow",
+                to=registry.address,
+                data=registry.encode_set_escrow(escrow.address),
+                args={"escrow": escrow.address},
+            )
+        )
     for minter in dict.fromkeys(to_checksum_address(m) for m in minters):
         if not await token.has_role(MINTER_ROLE, minter):
-            calls.append((token.address, token.encode_grant_role(MINTER_ROLE, minter)))
+            calls.append(grant("token", token, MINTER_ROLE, minter))
     for role in (OPERATOR_ROLE, SEIZER_ROLE):
-        if not await registry.has_role(role, signer.address):
-            calls.append((registry.address, registry.encode_grant_role(role, signer.address)))
-    if not await escrow.has_role(TOPUP_ROLE, signer.address):
-        calls.append((escrow.address, escrow.encode_grant_role(TOPUP_ROLE, signer.address)))
-    if await registry.config() != config.registry_config():
-        calls.append((registry.address, registry.encode_set_config(config.registry_config())))
-    treasury = config.treasury_for(signer.address)
-    if await registry.treasury() != treasury:
-        calls.append((registry.address, registry.encode_set_treasury(treasury)))
-    if await escrow.treasury() != treasury:
-        calls.append((escrow.address, escrow.encode_set_treasury(treasury)))
+        if not await registry.has_role(role, admin):
+            calls.append(grant("registry", registry, role, admin))
+    for role in (TOPUP_ROLE, PAUSER_ROLE):
+        if not await escrow.has_role(role, admin):
+            calls.append(grant("escrow", escrow, role, admin))
+    if quote_signer is not None:
+        quote_signer = to_checksum_address(quote_signer)
+        if not await escrow.has_role(QUOTE_SIGNER_ROLE, quote_signer):
+            calls.append(grant("escrow", escrow, QUOTE_SIGNER_ROLE, quote_signer))
+    wanted = config.registry_config()
+    if await registry.config() != wanted:
+        calls.append(
+            AdminCall(
+                kind="registry.setConfig",
+                slot="registry.setConfig",
+                to=registry.address,
+                data=registry.encode_set_config(wanted),
+                args={k: (v if v < 2**53 else str(v)) for k, v in asdict(wanted).items()},
+            )
+        )
+    treasury = config.treasury_for(admin)
+    for prefix, client in (("registry", registry), ("escrow", escrow)):
+        if await client.treasury() != treasury:
+            calls.append(
+                AdminCall(
+                    kind=f"{prefix}.setTreasury",
+                    slot=f"{prefix}.setTreasury",
+                    to=client.address,
+                    data=client.encode_set_treasury(treasury),
+                    args={"treasury": treasury},
+                )
+            )
     fees = (config.fee_bps, config.keeper_share_bps, config.max_tip)
     if await escrow.fee_params() != fees:
-        calls.append((escrow.address, escrow.encode_set_fee_params(*fees)))
-    await _send_all(conn, signer, calls)
+        calls.append(
+            AdminCall(
+                kind="escrow.setFeeParams",
+                slot="escrow.setFeeParams",
+                to=escrow.address,
+                data=escrow.encode_set_fee_params(*fees),
+                args={"fee_bps": fees[0], "keeper_share_bps": fees[1], "max_tip": fees[2]},
+            )
+        )
+    return calls
 
 
 async def deploy_suite(
@@ -347,14 +438,15 @@ async def deploy_suite(
     manifest_dir: Path,
     minters: Sequence[str] = (),
     config: SuiteConfig | None = None,
+    quote_signer: str | None = None,
 ) -> Manifest:
-    """Deploy (or reuse) the suite on ``conn``'s chain; see the module docstring."""
+    """Deploy (or reuse) the suite on ``conn``'s chain; see the module docstring. A new suite's bootstrap
+    includes ``registry.setEscrow`` and ``QUOTE_SIGNER_ROLE`` for ``quote_signer`` (when given)."""
     config = config or SuiteConfig()
     artifacts = {name: load_artifact(name) for name in SUITE}
     existing = load_manifest(manifest_dir, conn.chain_id)
     if existing is not None and await is_live(conn, existing, artifacts):
-        await _reconcile_admin(conn, signer, existing, config, minters)
-        return existing
+        return existing  # admin drift is the engine's to fix, through its outbox (plan_admin)
 
     treasury = config.treasury_for(signer.address)
     nonce = int(await _w3(conn).eth.get_transaction_count(signer.address, "pending"))
@@ -403,6 +495,8 @@ async def deploy_suite(
         deployer=signer.address,
         contracts=deployed,
     )
-    await _reconcile_admin(conn, signer, manifest, config, minters)
+    # bootstrap: a brand-new suite has no outbox rows to race with; its roles are granted directly
+    calls = await plan_admin(conn, manifest, signer.address, config, minters, quote_signer=quote_signer)
+    await _send_all(conn, signer, calls)
     write_manifest(manifest_dir, manifest)
     return manifest

@@ -1,6 +1,6 @@
 """Batched reads of many balances: one request carries many ``eth_call``s, never one request per wallet.
 
-Over HTTP(S) a :class:`BatchReader` sends raw JSON-RPC batches (:class:`chain.rpc.RpcClient`, chunks of
+Over HTTP(S) a :class:`BatchReader` sends raw JSON-RPC batches (:class:`chain.jsonrpc.RpcClient`, chunks of
 ``chunk_size`` calls, ``concurrency`` chunks in flight). Elsewhere (eth-tester, websockets) it calls
 ``Multicall.aggregate`` / ``getEthBalances`` in chunks. Both paths return the same numbers; an item that
 failed makes the whole read raise :class:`~chain.errors.BatchReadError` naming every failed item.
@@ -17,9 +17,9 @@ from eth_utils.address import to_checksum_address
 
 from chain.connect import ChainConnection
 from chain.contracts import MulticallClient
-from chain.errors import BatchReadError, ChainError, RpcError
+from chain.errors import BatchReadError, ChainError
+from chain.jsonrpc import RpcClient
 from chain.reverts import decode_revert
-from chain.rpc import RpcClient
 
 BALANCE_OF = bytes.fromhex("70a08231")  # balanceOf(address)
 
@@ -121,13 +121,13 @@ class BatchReader:
         answers = await self.rpc.batch(requests)
         out: list[str | ChainError] = []
         for answer in answers:
-            if isinstance(answer, RpcError):
-                data = answer.data
-                out.append(decode_revert(data) if isinstance(data, str) and data.startswith("0x") else answer)
-            elif isinstance(answer, str) and answer.startswith("0x"):
-                out.append(answer)
+            if (exc := answer.exception()) is not None:
+                revert = answer.error_data
+                out.append(decode_revert(revert) if revert is not None and revert.startswith("0x") else exc)
+            elif isinstance(answer.result, str) and answer.result.startswith("0x"):
+                out.append(answer.result)
             else:
-                out.append(ChainError(f"eth_call answered {answer!r:.80}"))
+                out.append(ChainError(f"eth_call answered {answer.result!r:.80}"))
         return out
 
     # ---- balances -------------------------------------------------------------------------------
@@ -165,12 +165,12 @@ class BatchReader:
                 [("eth_getBalance", [to_checksum_address(a), tag]) for a in addresses]
             )
             failures: dict[int, tuple[Any, ChainError]] = {
-                i: (addresses[i], a) for i, a in enumerate(answers) if isinstance(a, RpcError)
+                i: (addresses[i], exc) for i, a in enumerate(answers) if (exc := a.exception()) is not None
             }
             if failures:
                 raise BatchReadError("eth_balances", failures)
-            return [int(str(a), 16) for a in answers]
-        if self.conn.kind == "eth-tester":
+            return [int(str(a.result), 16) for a in answers]
+        if not self.conn.exact_balances_in_eth_call:
             # In-process chain: nothing to batch, and eth-tester charges eth_call gas to the default
             # sender (its account 0), so Multicall.getEthBalances would under-report that account.
             w3: Any = self.conn.w3

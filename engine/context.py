@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chain.connect import ChainConnection
 from chain.contracts import CreditTokenClient, EscrowClient, MulticallClient, RegistryClient
+from chain.quotes import Quoter
 from engine.errors import ContractMissing
 from engine.notify import Hub, LocalHub
 from engine.settings import Settings
 
 if TYPE_CHECKING:
     from chain.deploy import Manifest
+    from chain.uniswap import SwapClients
     from engine.relay.relay import Relay
 
 
@@ -80,11 +82,20 @@ class Context:
     signer_address: str
     relay: Relay | None = None
     hub: Hub = field(default_factory=LocalHub)
+    swaps: SwapClients | None = None  # the swap router and offered tokens (engine.swaps); None: no swaps
     clock: Callable[[], datetime] = utc_now
+    # the escrow's quoting key (issue 10): signs every lease open's price; None without an escrow
+    quoter: Quoter | None = None
 
     @property
     def chain_id(self) -> int:
         return self.chain.chain_id
+
+    def require_quoter(self) -> Quoter:
+        """Raises ``ContractMissing`` when there is no escrow (hence nothing to quote for)."""
+        if self.quoter is None:
+            raise ContractMissing("DeploymentEscrow")
+        return self.quoter
 
     async def chain_now(self) -> int:
         """The latest block's timestamp: the time the contracts will see (dev chains may run ahead)."""

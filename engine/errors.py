@@ -6,15 +6,21 @@ in the message)::
 
     EngineError                       .code .kind .details
     ├── deployments.errors.DeploymentError
+    │   └── scaling.errors.ScalingError
+    ├── deployments.spec.SpecError    400 invalid_spec
     ├── identity.errors.IdentityError
     ├── indexer.errors.IndexerError
+    ├── monitoring.errors.MonitoringError
     ├── nodes.errors.NodeError
+    ├── notifications.errors.NotificationError
     ├── notify.errors.NotifyError
     ├── operator.errors.OperatorError
     ├── outbox.errors.OutboxError
     ├── payments.errors.PaymentsError
     ├── placement.errors.PlacementError
     ├── providers.errors.ProviderError
+    ├── relay.errors.RelayError
+    ├── swaps.errors.SwapError
     ├── wallets.errors.WalletError
     ├── workloads.errors.WorkloadError
     └── ContractMissing               the suite on this chain lacks a contract the command needs (503)
@@ -37,8 +43,10 @@ class Kind(StrEnum):
     FORBIDDEN = "forbidden"  # the caller may not do this (403)
     NOT_FOUND = "not_found"  # no such thing, or not the caller's (404)
     CONFLICT = "conflict"  # the state of things does not allow it now (409)
+    PAYMENT_REQUIRED = "payment_required"  # the payment itself was refused, e.g. a declined card (402)
     UNPROCESSABLE = "unprocessable"  # well-formed but cannot be honoured (422)
     RATE_LIMITED = "rate_limited"  # too many requests (429)
+    BAD_GATEWAY = "bad_gateway"  # a dependency answered, but with an error we cannot pass on as ours (502)
     UNAVAILABLE = "unavailable"  # a dependency is down or not configured (503)
     INTERNAL = "internal"  # our bug or a broken invariant (500)
 

@@ -1,51 +1,59 @@
 """The composition root: builds every long-lived client of the process, once, from :class:`Settings`.
 
 :func:`start_runtime` opens (or, in dev, spawns) the chain, migrates the database, deploys the contract
-suite if the manifest for this chain is missing, and builds the outbox sender. Entry points (``cloudmarket
-up``/``serve``, tests) call it once and pass the :class:`Runtime` down; nothing else constructs clients.
+suite if the manifest for this chain is missing, enqueues the admin changes (roles, contract config) the
+chain lacks in the outbox (:mod:`engine.outbox.admin`; never sent directly), and builds the outbox
+sender. Entry points (``cloudmarket up``/``serve``, tests) call it once and pass the :class:`Runtime`
+down; nothing else constructs clients.
 
 Dev chain: with ``CLOUDMARKET_CHAIN_URL`` unset and ``env=dev`` (and ``spawn_dev_chain=True``) an anvil
-is started with ``--state <data_dir>/anvil-state.json`` and a periodic dump, on ``dev_chain_port`` (8545)
-if free, else on a free port. Anvil dumps its state again when it is stopped (SIGTERM), so a restart keeps
-contracts and balances; the manifest in ``<data_dir>/manifests/`` is then reused. ``reset=True`` deletes
-the state file, the manifests and the default SQLite database (its chain index and outbox refer to the old
-chain) before starting.
+is started with ``--state <data_dir>/anvil-state.json`` and a periodic dump. Anvil dumps its state again
+when it is stopped (SIGTERM), so a restart keeps contracts and balances; the manifest in
+``<data_dir>/manifests/`` is then reused. ``reset=True`` deletes the state file, the manifests and the
+default SQLite database (its chain index and outbox refer to the old chain) before starting.
+
+The chain's URL does not move between restarts (wallets and node agents keep it): the port anvil got is
+remembered in ``<data_dir>/anvil-port.json`` and reused while ``dev_chain_port`` stays the same; first
+choice ``dev_chain_port`` (8545), a free port only when that is taken by someone else. An anvil left
+running by a crashed run of the same data dir (``<data_dir>/anvil.pid``) is stopped first, so two anvils
+never write one state file; and anvil dies with the process that spawned it (:mod:`chain.devchain`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shutil
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from web3.types import Wei
 
 from chain.connect import ChainConnection, connect
-from chain.devchain import Anvil
+from chain.devchain import Anvil, free_port, port_free, stop_stale_anvil
 from chain.signer import LocalSigner
 from engine import db
 from engine.context import Context, Contracts
 from engine.notify import Hub, LocalHub, make_hub
 from engine.settings import Settings, SettingsError
+from engine.swaps.services import swap_clients_for
 
 if TYPE_CHECKING:
     from chain.deploy import Manifest, SuiteConfig
-    from engine.deployments.relay import Relay
+    from chain.quotes import Quoter
     from engine.indexer.indexer import EventIndexer
     from engine.outbox.sender import OutboxSender
+    from engine.relay.relay import Relay
 
 log = logging.getLogger(__name__)
 
 ANVIL_STATE_FILE = "anvil-state.json"
+ANVIL_PID_FILE = "anvil.pid"
+ANVIL_PORT_FILE = "anvil-port.json"
 MANIFESTS_DIR = "manifests"
-# eth-tester's pre-funded accounts are not our signer; give the signer this much ether on such chains.
-ETH_TESTER_SIGNER_FUNDING_WEI = 1_000 * 10**18
 # Contracts whose events the indexer follows (every deployed contract that emits events we query).
 INDEXED_CONTRACTS: tuple[str, ...] = ("CreditToken", "ProviderRegistry", "DeploymentEscrow")
 
@@ -77,6 +85,8 @@ class Runtime:
             signer_address=self.signer.address,
             relay=self.relay,
             hub=self.hub,
+            quoter=self.relay.quoter if self.relay is not None else None,
+            swaps=swap_clients_for(self.settings, self.manifest, self.chain.w3),
         )
 
     @property
@@ -116,15 +126,6 @@ async def _close_parts(engine: AsyncEngine | None, conn: ChainConnection | None,
         await asyncio.to_thread(anvil.stop)
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def reset_dev_state(settings: Settings) -> None:
     """Forget the local dev world: anvil state, manifests, and the default SQLite database."""
     data = settings.data_dir
@@ -136,32 +137,48 @@ def reset_dev_state(settings: Settings) -> None:
             Path(f"{db_file}{suffix}").unlink(missing_ok=True)
 
 
+def dev_chain_port(settings: Settings) -> int:
+    """The port for the dev anvil: the one remembered for this ``dev_chain_port``, else ``dev_chain_port``,
+    else (both taken by other programs) a free one."""
+    remembered: int | None = None
+    try:
+        saved = json.loads((settings.data_dir / ANVIL_PORT_FILE).read_text())
+        if saved.get("configured") == settings.dev_chain_port:
+            remembered = int(saved["port"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    for port in (remembered, settings.dev_chain_port):
+        if port is not None and 0 < port < 65536 and port_free(port):
+            return port
+    return free_port()
+
+
+def _remember_port(settings: Settings, port: int) -> None:
+    path = settings.data_dir / ANVIL_PORT_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"configured": settings.dev_chain_port, "port": port}) + "\n")
+    tmp.replace(path)
+
+
 async def start_dev_chain(settings: Settings) -> Anvil:
-    """Start anvil on ``dev_chain_port`` (or a free port) with state persisted in the data dir."""
-    port = settings.dev_chain_port if _port_free(settings.dev_chain_port) else 0
+    """Start anvil with state persisted in the data dir, on the port of the previous run (see the module
+    docstring), after stopping an anvil a crashed run left on the same state file."""
+    data = settings.data_dir.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    state_file, pid_file = data / ANVIL_STATE_FILE, data / ANVIL_PID_FILE
+    stale = await asyncio.to_thread(stop_stale_anvil, pid_file, state_file)
+    if stale is not None:
+        log.warning("stopped the anvil a previous run left behind", extra={"pid": stale})
     anvil = Anvil(
-        port=port,
-        state_file=(settings.data_dir / ANVIL_STATE_FILE).resolve(),
+        port=dev_chain_port(settings),
+        state_file=state_file,
         state_interval=5,
-        log_file=(settings.data_dir / "anvil.log").resolve(),
+        log_file=data / "anvil.log",
+        pid_file=pid_file,
     )
-    return await asyncio.to_thread(anvil.start)
-
-
-async def fund_on_eth_tester(conn: ChainConnection, address: str) -> None:
-    """eth-tester funds its own accounts only; move ether from its first one to our signer."""
-    w3 = conn.w3
-    if await w3.eth.get_balance(w3.to_checksum_address(address)) > 0:
-        return
-    accounts = await w3.eth.accounts
-    tx = await w3.eth.send_transaction(
-        {
-            "from": accounts[0],
-            "to": w3.to_checksum_address(address),
-            "value": Wei(ETH_TESTER_SIGNER_FUNDING_WEI),
-        }
-    )
-    await w3.eth.wait_for_transaction_receipt(tx)
+    await anvil.start_async()
+    _remember_port(settings, anvil.port)
+    return anvil
 
 
 def suite_config(settings: Settings) -> SuiteConfig:
@@ -181,17 +198,44 @@ def suite_config(settings: Settings) -> SuiteConfig:
     )
 
 
+def quote_signer_address(settings: Settings) -> str:
+    """The quoting key's address (granted ``QUOTE_SIGNER_ROLE`` at deploy and by the admin reconcile)."""
+    from chain.quotes import Quoter
+
+    return Quoter(_quote_key(settings), 0, "0x" + "00" * 20, settings.quote_ttl).address
+
+
+def _quote_key(settings: Settings) -> bytes:
+    key = settings.quote_signer_private_key()
+    if key is None:
+        raise SettingsError("quote_signer_key", "no quote signer key configured")
+    try:
+        return bytes.fromhex(key.removeprefix("0x"))
+    except ValueError as exc:
+        raise SettingsError("quote_signer_key", "not a hex private key") from exc
+
+
+def quoter_for(settings: Settings, manifest: Manifest, chain_id: int) -> Quoter:
+    """The quoter bound to the manifest's escrow (the token-only chain gets one bound to a zero address,
+    never used: nothing opens leases there)."""
+    from chain.quotes import Quoter
+
+    escrow = manifest.address("DeploymentEscrow") if "DeploymentEscrow" in manifest.contracts else None
+    return Quoter(_quote_key(settings), chain_id, escrow or "0x" + "00" * 20, settings.quote_ttl)
+
+
 async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: bool = False) -> Runtime:
     """Build the process's runtime. On failure everything started so far is stopped again."""
     from chain.contracts import CreditTokenClient, EscrowClient
     from chain.deploy import deploy_suite
     from engine.deployments.events import EscrowSubscriber
-    from engine.deployments.relay import Relay
     from engine.deployments.services import tenants_of as deployment_tenants
     from engine.indexer.indexer import EventIndexer
     from engine.operator.onchain import operator_suite_config
+    from engine.outbox.admin import enqueue_admin_reconcile
     from engine.outbox.sender import OutboxSender
     from engine.providers.subscriber import MarketplaceSubscriber
+    from engine.relay.relay import Relay
     from engine.wallets.services import keyring_for
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -213,8 +257,7 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
         if key is None:
             raise SettingsError("signer_key", "no signer key configured")
         signer = LocalSigner(key)
-        if conn.kind == "eth-tester":
-            await fund_on_eth_tester(conn, signer.address)
+        await conn.ensure_funded(signer.address)
 
         url = settings.effective_database_url
         await db.upgrade(url)
@@ -226,7 +269,21 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
         async with sessionmaker() as session:
             suite = await operator_suite_config(session, settings, suite_config(settings))
         manifest = await deploy_suite(
-            conn, signer, manifest_dir=settings.data_dir / MANIFESTS_DIR, config=suite
+            conn,
+            signer,
+            manifest_dir=settings.data_dir / MANIFESTS_DIR,
+            config=suite,
+            quote_signer=quote_signer_address(settings),
+        )
+        if anvil is not None:  # the dev chain `up` spawned: Uniswap V2 + a test stablecoin, seeded pools
+            from chain.devswap import ensure_devswap
+
+            manifest = await ensure_devswap(conn, signer, manifest, settings.data_dir / MANIFESTS_DIR)
+        quoter = quoter_for(settings, manifest, conn.chain_id)
+        # roles and contract config the chain lacks: outbox rows, one per change however many processes
+        # start (engine.outbox.admin); the sender started with the app sends them
+        await enqueue_admin_reconcile(
+            sessionmaker, conn, manifest, signer.address, suite, quote_signer=quoter.address
         )
         sender = OutboxSender(
             sessionmaker,
@@ -252,8 +309,9 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
                 EscrowClient(conn.w3, manifest.address("DeploymentEscrow")),
                 CreditTokenClient(conn.w3, manifest.address("CreditToken")),
                 keyring_for(settings),
+                quoter,
             )
-            indexer.on_events(EscrowSubscriber(sessionmaker, relay, hub))
+            indexer.on_events(EscrowSubscriber(sessionmaker, relay, hub, chain_id=conn.chain_id))
     except BaseException:
         if hub is not None:
             with contextlib.suppress(Exception):

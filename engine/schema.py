@@ -16,7 +16,10 @@ MODEL_MODULES: tuple[str, ...] = (
     "engine.providers.models",
     "engine.deployments.models",
     "engine.workloads.models",
-    "engine.deployments.scaling_models",
+    "engine.scaling.models",
+    "engine.notifications.models",
+    "engine.scheduler.models",
+    "engine.monitoring.models",
 )
 
 

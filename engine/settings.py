@@ -21,6 +21,30 @@ PREFIX = "CLOUDMARKET_"
 
 # Anvil's first default account (public knowledge, dev chains only). Never accepted in production.
 ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+# The dev quote signer (issue 10): anvil's account #9 (mnemonic "test test ... junk", m/44'/60'/0'/0/9,
+# address 0xa0Ee7A142d267C1f36714E4a8F75612F20a79720). Public, dev chains only; deliberately NOT the signer
+# (minter) key, so that a dev suite already has the two roles apart.
+DEV_QUOTE_SIGNER_KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
+# Anvil's ten default accounts' keys (public knowledge): refused in production for any role.
+ANVIL_KEYS = frozenset(
+    {
+        ANVIL_DEV_KEY,
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+        "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+        "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+        "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+        "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+        "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+        "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+        "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+        DEV_QUOTE_SIGNER_KEY,
+    }
+)
+
+
+def _norm_key(key: str) -> str:
+    key = key.strip().lower()
+    return key if key.startswith("0x") else "0x" + key
 
 
 class SettingsError(ValueError):
@@ -45,6 +69,11 @@ class Settings:
     dev_chain_port: int = 8545
     signer_key: str | None = field(default=None, repr=False)
     signer_key_file: Path | None = None
+    # the escrow's quoting key (QUOTE_SIGNER_ROLE; issue 10): signs the price of every lease open. Never
+    # the signer (minter) key; dev default DEV_QUOTE_SIGNER_KEY, production must name one.
+    quote_signer_key: str | None = field(default=None, repr=False)
+    quote_signer_key_file: Path | None = None
+    quote_ttl: int = 900  # seconds (chain time) a signed quote stays valid
     confirmations: int | None = None
     # transaction sender tuning
     tx_replace_after: float = 30.0  # seconds a tx may stay pending before a fee bump
@@ -85,6 +114,23 @@ class Settings:
     scheduler_failover_interval: float = 5.0  # a dead primary moves to its backup within offline_after + this
     scheduler_autoscale_interval: float = 30.0
     scheduler_workloads_interval: float = 30.0  # workloads.health (offline nodes -> degraded) + pruning
+    # deployments.funding: expire unfunded reservations, notice relayed opens that reverted
+    scheduler_funding_interval: float = 10.0
+    scheduler_balance_scan_interval: float = 60.0  # monitoring.balance_scan: runway snapshots
+    reservation_ttl: int = 900  # seconds a deployment may wait in `funding` before it expires
+    # notifications (engine.notifications): email through SMTP (unset in dev: .eml files in the data dir),
+    # signed webhooks retried with exponential backoff (base doubling up to max) for a day
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str = "cloudmarket <noreply@localhost>"
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_starttls: bool = False
+    scheduler_notifications_interval: float = 5.0  # notifications.deliver: send due emails/webhooks
+    notify_retry_base: float = 30.0  # seconds before the first retry; doubles per attempt
+    notify_retry_max: float = 3600.0  # longest pause between two attempts
+    webhook_timeout: float = 10.0  # seconds a receiver has to answer
+    max_webhooks_per_user: int = 10
     master_key: str | None = field(default=None, repr=False)
     # marketplace contracts (chain.deploy.SuiteConfig): credit units, seconds, basis points
     provider_min_collateral: int = 100 * 10**6
@@ -96,8 +142,21 @@ class Settings:
     keeper_share_bps: int = 1_000
     keeper_max_tip: int = 10**6
     treasury_address: str | None = None  # default: the backend signer
+    # currency swaps (engine.swaps): a Uniswap V2 router and the tokens offered ("USDC=0x..,WETH=0x..").
+    # Unset on a dev chain: the devswap deployment's router and tokens (chain.devswap)
+    swap_router_address: str | None = None
+    swap_tokens: str = ""
+    # operator settings' defaults (engine.operator.config.OperatorSettings; the operator may change them)
+    max_replicas: int = 10
+    max_nodes_per_provider: int = 1_000
     log_level: str = "INFO"
     log_format: str = "json"  # json | text
+    # hostile input (api.limits, api.ratelimit, api.cors)
+    max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
+    rate_limit_public_per_minute: int = 60  # per client IP: SIWE nonce/verify, dev JWKS (0: off)
+    rate_limit_expensive_per_minute: int = 30  # per caller: create deployment, create intent (0: off)
+    trusted_proxies: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For is believed
+    cors_origins: str = ""  # comma-separated browser origins allowed to call the API (https://app.example)
 
     # ---- derived values -------------------------------------------------------------------------
     @property
@@ -135,6 +194,16 @@ class Settings:
             return ANVIL_DEV_KEY
         return None
 
+    def quote_signer_private_key(self) -> str | None:
+        """The quoting key; reads the key file when one is named. Never logged."""
+        if self.quote_signer_key:
+            return self.quote_signer_key.strip()
+        if self.quote_signer_key_file:
+            return self.quote_signer_key_file.read_text().strip()
+        if not self.is_production:
+            return DEV_QUOTE_SIGNER_KEY
+        return None
+
     def validate(self) -> Settings:
         if self.env not in ("dev", "production"):
             raise SettingsError("env", f"must be 'dev' or 'production', got {self.env!r}")
@@ -150,6 +219,11 @@ class Settings:
             raise SettingsError("stripe_fee_pct_bps", "fee must be 0..10000 bps, fixed part >= 0")
         if not (0 < self.topup_min_cents <= self.topup_max_cents):
             raise SettingsError("topup_min_cents", "need 0 < min <= max")
+        if self.reservation_ttl < 1:
+            raise SettingsError("reservation_ttl", "must be at least 1 second")
+        if not (60 <= self.quote_ttl <= 7 * 24 * 3600):
+            raise SettingsError("quote_ttl", "must be 60 .. 604800 seconds")
+        self._validate_operator_defaults()
         if self.is_production:
             if self.auth_dev_issuer:
                 raise SettingsError("auth_dev_issuer", "the dev token issuer is refused in production")
@@ -166,13 +240,31 @@ class Settings:
             key = self.signer_private_key()
             if not key:
                 raise SettingsError("signer_key", "production needs a signer key (or _FILE)")
-            if key.lower() == ANVIL_DEV_KEY:
+            if _norm_key(key) in ANVIL_KEYS:
                 raise SettingsError("signer_key", "the public anvil dev key is refused in production")
+            quote_key = self.quote_signer_private_key()
+            if not quote_key:
+                raise SettingsError("quote_signer_key", "production needs a quote signer key (or _FILE)")
+            if _norm_key(quote_key) in ANVIL_KEYS:
+                raise SettingsError("quote_signer_key", "the public anvil keys are refused in production")
+            if _norm_key(quote_key) == _norm_key(key):
+                raise SettingsError("quote_signer_key", "must not be the signer (minter) key")
             if not self.database_url or self.database_url.startswith("sqlite"):
                 raise SettingsError("database_url", "production needs PostgreSQL")
             if not self.master_key:
                 raise SettingsError("master_key", "production needs a master key for managed wallets")
         return self
+
+    def _validate_operator_defaults(self) -> None:
+        """The operator settings' defaults must lie in the ranges the operator's own values are held to
+        (``engine.operator.services.SETTINGS_FIELDS``), or every read of the settings would fail later."""
+        from engine.operator import services as operator  # imported late: engine.operator reads settings
+        from engine.operator.errors import InvalidConfig
+
+        try:
+            operator.defaults(operator.SETTINGS, operator.overrides_from_settings(self)[operator.SETTINGS])
+        except InvalidConfig as exc:
+            raise SettingsError(exc.field, exc.reason) from exc
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

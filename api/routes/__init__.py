@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from api.openapi import RouteTable
-from api.routes import agent, chain, deployments, health, identity, meta, operator, payments, provider, wallet
+from api.routes import (
+    chain,
+    deployments,
+    health,
+    identity,
+    meta,
+    notifications,
+    operator,
+    payments,
+    provider,
+    swaps,
+    wallet,
+    workloads,
+)
 
 ROUTE_TABLES: tuple[RouteTable, ...] = (
     health.routes,
@@ -12,8 +25,10 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     identity.routes,
     payments.routes,
     wallet.routes,
+    swaps.routes,
     provider.routes,
     operator.routes,
     deployments.routes,
-    agent.routes,
+    workloads.routes,
+    notifications.routes,
 )

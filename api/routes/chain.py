@@ -1,8 +1,8 @@
 """``GET /api/chain``: what a wallet or frontend needs to talk to our contracts (public, no auth).
 
 Chain id, the RPC URL for wallets (``public_rpc_url`` setting, default the URL the service uses), the
-confirmations a write waits for, and every deployed contract's address and ABI (from the deployment
-manifest and the compiled artifacts).
+confirmations a write waits for, and every deployed contract's address and ABI
+(:func:`engine.meta.commands.chain_info`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from aiohttp import web
 
 from api.keys import RUNTIME
 from api.openapi import RouteTable
-from chain.artifacts import load_artifact
-from engine.runtime import Runtime
+from engine.meta.commands import chain_info
+from engine.meta.models import ChainInfo
 
 routes = RouteTable(tag="chain")
 
@@ -37,24 +37,20 @@ CHAIN_INFO_SCHEMA = {
 }
 
 
-def chain_info(runtime: Runtime) -> dict[str, Any]:
-    manifest = runtime.manifest
-    contracts = {
-        name: {"address": manifest.address(name), "abi": load_artifact(name).abi}
-        for name in sorted(manifest.contracts)
-    }
+def chain_info_json(info: ChainInfo) -> dict[str, Any]:
     return {
-        "chain_id": runtime.chain.chain_id,
-        "rpc_url": runtime.public_rpc_url,
-        "confirmations": runtime.settings.effective_confirmations,
-        "contracts": contracts,
+        "chain_id": info.chain_id,
+        "rpc_url": info.rpc_url,
+        "confirmations": info.confirmations,
+        "contracts": {name: {"address": c.address, "abi": c.abi} for name, c in info.contracts.items()},
     }
 
 
 @routes.get(
     "/api/chain",
+    public=True,
     summary="Chain id, RPC URL for wallets, contract addresses and ABIs",
     response=CHAIN_INFO_SCHEMA,
 )
 async def get_chain(request: web.Request) -> web.Response:
-    return web.json_response(chain_info(request.app[RUNTIME]))
+    return web.json_response(chain_info_json(chain_info(request.app[RUNTIME].context)))

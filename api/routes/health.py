@@ -12,11 +12,11 @@ from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import text
 
 from api.errors import error_response
 from api.keys import CHAIN, SESSIONMAKER
 from api.openapi import RouteTable
+from engine.meta.commands import chain_answers, database_answers
 
 CHECK_TIMEOUT = 3.0
 
@@ -34,6 +34,7 @@ READY_SCHEMA = {
 
 @routes.get(
     "/healthz",
+    public=True,
     summary="Liveness: the process answers",
     response={"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}},
 )
@@ -51,22 +52,16 @@ async def _check(probe: Awaitable[Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
-async def _database(request: web.Request) -> None:
-    async with request.app[SESSIONMAKER]() as session:
-        await session.execute(text("SELECT 1"))
-
-
-async def _chain(request: web.Request) -> None:
-    await request.app[CHAIN].w3.eth.block_number
-
-
 @routes.get(
     "/readyz",
+    public=True,
     summary="Readiness: the database and the chain answer (503 names the failed check)",
     response=READY_SCHEMA,
 )
 async def readyz(request: web.Request) -> web.Response:
-    database, chain = await asyncio.gather(_check(_database(request)), _check(_chain(request)))
+    database, chain = await asyncio.gather(
+        _check(database_answers(request.app[SESSIONMAKER])), _check(chain_answers(request.app[CHAIN]))
+    )
     checks = {"database": database, "chain": chain}
     failed = [name for name, result in checks.items() if not result["ok"]]
     if failed:

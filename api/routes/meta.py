@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.keys import METRICS, ROUTE_SPECS, SESSIONMAKER
+from api.keys import METRICS, ROUTE_SPECS, RUNTIME
 from api.openapi import RouteSpec, RouteTable, build_document
-from engine.outbox import services as outbox_services
+from engine.meta.commands import outbox_counts
 
 routes = RouteTable(tag="meta")
 
 
 @routes.get(
     "/openapi.json",
+    public=True,
     summary="This API's OpenAPI 3.1 document",
     response={"type": "object", "required": ["openapi", "paths"]},
 )
@@ -23,13 +24,13 @@ async def openapi(request: web.Request) -> web.Response:
 
 @routes.get(
     "/metrics",
+    public=True,
     summary="Prometheus metrics: requests by route and status, outbox rows by status",
     content_type="text/plain",
     response={"type": "string"},
 )
 async def metrics(request: web.Request) -> web.Response:
-    async with request.app[SESSIONMAKER]() as session:
-        counts = await outbox_services.count_by_status(session)
+    counts = await outbox_counts(request.app[RUNTIME].context)
     outbox: dict[tuple[tuple[str, str], ...], int] = {
         (("status", status),): count for status, count in counts.items()
     }

@@ -1,21 +1,38 @@
-"""Deployment errors (data as attributes)::
+"""Deployment errors (data as attributes and in ``details``; ``code`` and kind give the HTTP answer)::
 
-DeploymentError
- ├── AccountBlocked        the account may not create deployments (flag reason)
- ├── NoPayer               no wallet to pay from (or the named one is not the user's)
- ├── BadFunding            deposit / duration / amount unusable (``reason``)
- ├── DeploymentNotFound    not there, or not the caller's
- └── WrongState            the operation does not apply in the deployment's status
+    EngineError
+     └── DeploymentError                      (scaling's ScalingError derives from it)
+          ├── AccountBlocked        403 account_flagged       the account may not create deployments
+          ├── NoPayer               400 no_wallet             no wallet to pay from (or not the user's)
+          ├── BadFunding            400 <reason>              deposit / duration / amount unusable
+          ├── DeploymentNotFound    404 not_found             not there, or not the caller's
+          ├── WrongState            409 wrong_state           not in the deployment's status
+          ├── NothingToWithdraw     409 nothing_to_withdraw   earnings: the node is owed nothing
+          └── IllegalTransition     500 (engine.deployments.status: a broken invariant, never a user error)
+
+Also raised by deployment commands: ``engine.deployments.spec.SpecError`` (400 ``invalid_spec``),
+``engine.placement.errors.NoNodeFits`` (409 ``no_node_fits`` / 422 ``max_price_below_floor``),
+``engine.relay.errors.NoRelay`` (400 ``no_relay``), ``engine.pagination.BadCursor`` (400 ``bad_cursor``,
+listing); earnings commands: ``engine.nodes.errors.NodeNotOwned``
+(404 ``not_found``), ``engine.nodes.errors.NodeNotOnChain`` (409 ``node_not_on_chain``).
 """
 
 from __future__ import annotations
 
+from engine.errors import EngineError, Kind
 
-class DeploymentError(Exception):
+
+class DeploymentError(EngineError):
     """Root of deployment errors."""
+
+    code = "deployment_error"
+    kind = Kind.INTERNAL
 
 
 class AccountBlocked(DeploymentError):
+    code = "account_flagged"
+    kind = Kind.FORBIDDEN
+
     def __init__(self, user_id: int, reason: str) -> None:
         super().__init__(reason)
         self.user_id = user_id
@@ -23,32 +40,58 @@ class AccountBlocked(DeploymentError):
 
 
 class NoPayer(DeploymentError):
+    code = "no_wallet"
+    kind = Kind.INVALID
+
     def __init__(self, user_id: int, wallet: str | None) -> None:
         super().__init__(
             f"wallet {wallet} is not one of yours"
             if wallet
-            else "link a wallet or get a managed wallet first"
+            else "link a wallet or get a managed wallet first",
+            details={"wallet": wallet},
         )
         self.user_id = user_id
         self.wallet = wallet
 
 
 class BadFunding(DeploymentError):
+    """``reason`` is the code: ``funding``, ``deposit_too_low``, ``deposit_too_high``, ``bad_deposit``,
+    ``amount_too_low``, ``bad_replicas``."""
+
+    kind = Kind.INVALID
+
     def __init__(self, reason: str, message: str, **details: int) -> None:
-        super().__init__(message)
+        super().__init__(message, code=reason, details=details)
         self.reason = reason
-        self.details = details
 
 
 class DeploymentNotFound(DeploymentError):
+    code = "not_found"
+    kind = Kind.NOT_FOUND
+
     def __init__(self, deployment_id: int) -> None:
-        super().__init__(f"deployment {deployment_id} not found")
+        super().__init__(f"deployment {deployment_id} not found", details={"deployment_id": deployment_id})
         self.deployment_id = deployment_id
 
 
 class WrongState(DeploymentError):
+    code = "wrong_state"
+    kind = Kind.CONFLICT
+
     def __init__(self, deployment_id: int, status: str, action: str) -> None:
-        super().__init__(f"cannot {action} deployment {deployment_id} while it is {status}")
+        super().__init__(
+            f"cannot {action} deployment {deployment_id} while it is {status}",
+            details={"status": status, "action": action},
+        )
         self.deployment_id = deployment_id
         self.status = status
         self.action = action
+
+
+class NothingToWithdraw(DeploymentError):
+    code = "nothing_to_withdraw"
+    kind = Kind.CONFLICT
+
+    def __init__(self, node_id: int) -> None:
+        super().__init__("nothing to withdraw", details={"node_id": node_id})
+        self.node_id = node_id

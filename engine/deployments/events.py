@@ -1,8 +1,13 @@
 """The indexer subscriber for ``DeploymentEscrow`` events (wired by :mod:`engine.runtime`).
 
-``LeaseOpened`` is matched to the oldest lease awaiting funds with the same payer (the deployment's),
-spec hash and on-chain node; it records the lease id, the stored (possibly discounted) rate and the
-deposit. ``LeaseClosed`` closes the lease and records the refund. The deployment's status follows
+``LeaseOpened`` is matched to the lease its relayed ``openBySig`` was sent for (the outbox row mined in
+that transaction), else to the oldest lease not yet opened with the same payer (the deployment's), spec
+hash and on-chain node (awaiting funds first, else cancelled); it records the lease id, the stored
+(possibly discounted) rate and the deposit. A lease opened for a deployment that has already ended, or
+cancelled meanwhile, is closed at once (:mod:`engine.deployments.lifecycle`). A lease whose node, spec or
+rate differ from the quote the engine issued for it is rejected: never started, closed where the engine can
+(:mod:`engine.deployments.quotecheck`). ``LeaseClosed`` closes
+the lease and records the refund. The deployment's status follows
 (:func:`engine.deployments.services.settle_status`). Settlement events are not needed here (a lease
 emptied by settlement is followed by its ``LeaseClosed``). Each handler is idempotent. After the batch the
 managed-payer relay is advanced (the next queued signed request goes to the outbox). A lease opening or
@@ -16,14 +21,17 @@ import logging
 from collections.abc import Sequence
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.deployments import models as m
-from engine.deployments.relay import Relay
+from engine.deployments import quotecheck
+from engine.deployments.lifecycle import Closer, is_orphan, orphan_opened
 from engine.deployments.services import settle_status
 from engine.indexer.interfaces import IndexedEvent
 from engine.notify import Hub
+from engine.outbox.models import OutboxTx
+from engine.relay.relay import Relay
 from engine.workloads.wakeups import note_node, publish_noted
 
 log = logging.getLogger(__name__)
@@ -38,29 +46,65 @@ def _hex32(value: object) -> str:
     return text if text.startswith("0x") else "0x" + text
 
 
-async def on_lease_opened(session: AsyncSession, event: IndexedEvent) -> m.Lease | None:
+async def _relayed_lease(session: AsyncSession, event: IndexedEvent) -> m.Lease | None:
+    """The lease a relayed ``openBySig`` was sent for (the outbox row mined in the event's transaction)."""
+    row = (
+        await session.scalars(
+            select(OutboxTx).where(
+                OutboxTx.tx_hash == event.tx_hash.lower(), OutboxTx.kind == "escrow.openBySig"
+            )
+        )
+    ).first()
+    lease_row_id = (row.args or {}).get("lease_row_id") if row is not None else None
+    return None if lease_row_id is None else await session.get(m.Lease, int(lease_row_id))
+
+
+async def _matching_lease(session: AsyncSession, event: IndexedEvent) -> m.Lease | None:
+    """The oldest lease not yet opened with the event's payer, spec hash and node: awaiting funds first,
+    else one cancelled meanwhile (its open was already signed or sent: an orphan)."""
+    stmt = (
+        select(m.Lease)
+        .join(m.Deployment, m.Deployment.id == m.Lease.deployment_id)
+        .where(
+            m.Deployment.payer == to_checksum_address(str(event.args["payer"])),
+            m.Deployment.spec_hash == _hex32(event.args["specHash"]),
+            m.Lease.chain_node_id == event.int_arg("nodeId"),
+            m.Lease.chain_lease_id.is_(None),
+            m.Lease.status.in_((m.AWAITING_FUNDS, m.LEASE_CANCELLED)),
+            m.Lease.role.in_((m.PRIMARY, m.RETIRED)),
+        )
+        .order_by(
+            case((m.Lease.status == m.AWAITING_FUNDS, 0), else_=1),
+            m.Lease.role == m.RETIRED,
+            m.Deployment.id,
+            m.Lease.replica_index,
+        )
+        .limit(1)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def on_lease_opened(
+    session: AsyncSession, event: IndexedEvent, closer: Closer | None = None
+) -> m.Lease | None:
+    """Record the lease; a lease of a deployment that has ended (or cancelled meanwhile) is an orphan,
+    closed at once (:func:`engine.deployments.lifecycle.orphan_opened`)."""
     lease_id = str(event.int_arg("leaseId"))
     existing = (await session.scalars(select(m.Lease).where(m.Lease.chain_lease_id == lease_id))).first()
     if existing is not None:
         return existing
-    payer = to_checksum_address(str(event.args["payer"]))
-    stmt = (
-        select(m.Lease, m.Deployment)
-        .join(m.Deployment, m.Deployment.id == m.Lease.deployment_id)
-        .where(
-            m.Deployment.payer == payer,
-            m.Deployment.spec_hash == _hex32(event.args["specHash"]),
-            m.Lease.chain_node_id == event.int_arg("nodeId"),
-            m.Lease.status == m.AWAITING_FUNDS,
-            m.Lease.role == m.PRIMARY,
-        )
-        .order_by(m.Deployment.id, m.Lease.replica_index)
-        .limit(1)
-    )
-    found = (await session.execute(stmt)).first()
-    if found is None:
-        return None  # not ours (opened outside the API) or the deployment was closed before funding
-    lease, dep = found
+    lease = await _relayed_lease(session, event)
+    if lease is None or lease.chain_lease_id is not None:
+        lease = await _matching_lease(session, event)
+    if lease is None:
+        return None  # not ours (opened outside the API)
+    dep = await session.get(m.Deployment, lease.deployment_id)
+    assert dep is not None
+    orphan = is_orphan(dep, lease)
+    unquoted = quotecheck.mismatch(dep, lease, event)  # issue 10: before the event's values are recorded
+    if unquoted is not None and not orphan:
+        closing = closer or Closer(None, None, None)
+        return await quotecheck.reject(session, dep, lease, event, closing, unquoted)
     lease.chain_lease_id = lease_id
     lease.status = m.LEASE_OPEN
     lease.opened_block = event.block_number
@@ -68,6 +112,9 @@ async def on_lease_opened(session: AsyncSession, event: IndexedEvent) -> m.Lease
     lease.deposit = event.int_arg("deposit")
     note_node(session, lease.node_id)
     await session.flush()
+    if orphan:
+        await orphan_opened(session, dep, lease, closer or Closer(None, None, None))
+        return lease
     await settle_status(session, dep, "every lease opened on chain")
     return lease
 
@@ -93,11 +140,18 @@ class EscrowSubscriber:
     """``EventIndexer.on_events`` callback: apply escrow events, then advance the relay."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], relay: Relay | None, hub: Hub | None = None
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        relay: Relay | None,
+        hub: Hub | None = None,
+        *,
+        chain_id: int | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.relay = relay
         self.hub = hub
+        # an orphaned lease's close: relayed (managed payer) or handed to the payer (needs the chain id)
+        self.closer = Closer(relay, relay.escrow if relay is not None else None, chain_id)
 
     async def __call__(self, events: Sequence[IndexedEvent]) -> None:
         mine = [e for e in events if e.contract == ESCROW]
@@ -109,7 +163,7 @@ class EscrowSubscriber:
     async def _apply(self, session: AsyncSession, mine: Sequence[IndexedEvent]) -> None:
         for event in mine:
             if event.event == "LeaseOpened":
-                await on_lease_opened(session, event)
+                await on_lease_opened(session, event, self.closer)
             elif event.event == "LeaseClosed":
                 await on_lease_closed(session, event)
         if self.relay is not None:

@@ -1,49 +1,22 @@
-"""Scheduler jobs of the deployments room, bound to a runtime: ``deployments.failover`` (every few
-seconds) and ``deployments.autoscale``. The composition root passes them to
-:class:`engine.scheduler.jobs.JobDeps` (``failover=``, ``autoscale=``)."""
+"""Scheduler job of the deployments room, bound to the engine's :class:`~engine.context.Context`:
+``deployments.funding`` (every ``scheduler_funding_interval`` seconds) advances the managed payers' relay
+(a relayed open that reverted fails its deployment) and expires reservations nobody funded within
+``reservation_ttl`` (:mod:`engine.deployments.lifecycle`). The composition root passes it to
+:class:`engine.scheduler.jobs.JobDeps` (``funding=``)."""
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from chain.contracts import CreditTokenClient, EscrowClient
-from engine.deployments import autoscale, failover
-from engine.deployments.failover import FailoverDeps
-from engine.deployments.scaling import ScaleContext, scale_context
-from engine.runtime import Runtime
+from engine.context import Context
+from engine.deployments import lifecycle
 from engine.scheduler.jobs import JobFunc
-from engine.workloads.heartbeats import LivenessPolicy
 
 
-@dataclass(frozen=True)
-class DeploymentJobs:
-    failover: JobFunc
-    autoscale: JobFunc
-    failover_deps: FailoverDeps
+async def funding(ctx: Context) -> None:
+    await lifecycle.check_relay(ctx)
+    await lifecycle.expire_reservations(ctx)
 
 
-def bind(runtime: Runtime) -> DeploymentJobs:
-    escrow = EscrowClient(runtime.chain.w3, runtime.manifest.address("DeploymentEscrow"))
-    token = CreditTokenClient(runtime.chain.w3, runtime.manifest.address("CreditToken"))
-    deps = FailoverDeps(
-        escrow, token, runtime.chain.chain_id, runtime.relay, LivenessPolicy.from_settings(runtime.settings)
-    )
-
-    async def make_context(session: AsyncSession) -> ScaleContext:
-        return await scale_context(
-            session,
-            runtime.settings,
-            escrow=escrow,
-            token=token,
-            chain_id=runtime.chain.chain_id,
-            relay=runtime.relay,
-        )
-
-    return DeploymentJobs(
-        failover=functools.partial(failover.run, runtime.sessionmaker, runtime.hub, deps),
-        autoscale=functools.partial(autoscale.run, runtime.sessionmaker, runtime.hub, make_context),
-        failover_deps=deps,
-    )
+def bind(ctx: Context) -> JobFunc:
+    return functools.partial(funding, ctx)

@@ -11,7 +11,9 @@ Deployment status machine (see :mod:`engine.deployments.services`)::
 
 Lease status: ``awaiting_funds`` (unsigned open handed out or request queued) → ``open`` (LeaseOpened
 indexed) → ``closed`` (LeaseClosed indexed); ``cancelled`` when the deployment closes before it opened;
-``reserved`` for the backup VM (its lease is opened by failover, next issue).
+``reserved`` for the backup VM (its lease is opened by failover). A lease opened on chain after its
+deployment ended is ``retiring`` (managed payer: the engine closes it) or ``orphaned`` (wallet-connected
+payer: only the payer can close it) until its ``LeaseClosed`` (:mod:`engine.deployments.lifecycle`).
 
 On-chain lease ids are uint256: stored as decimal strings (``String(78)``).
 """
@@ -31,6 +33,7 @@ FUNDING = "funding"
 STARTING = "starting"
 CLOSING = "closing"
 CLOSED = "closed"
+EXPIRED = "expired"  # not funded within the reservation TTL (engine.deployments.lifecycle)
 ACTIVE_STATUSES = (FUNDING, STARTING, CLOSING)
 
 # lease status
@@ -40,10 +43,13 @@ LEASE_CLOSED = "closed"
 LEASE_CANCELLED = "cancelled"
 RESERVED = "reserved"
 RETIRING = "retiring"  # open on chain, taken out of service (scaled down / failed over), being closed
+# open on chain for a deployment that had already ended, and the engine cannot close it (a wallet-connected
+# payer must sign the close; engine.deployments.lifecycle): never run, the payer is asked to close it
+ORPHANED = "orphaned"
 
 PRIMARY = "primary"
 BACKUP = "backup"
-RETIRED = "retired"  # a lease taken out of service (engine.deployments.scaling / failover)
+RETIRED = "retired"  # a lease taken out of service (engine.scaling: scale-down, failover)
 
 # how a deployment is paid
 FUNDING_WALLET = "wallet"  # the user's own wallet signs unsigned txs
@@ -102,6 +108,8 @@ class Lease(Base):
     opened_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     closed_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     refund: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # a retired lease's replica index while it served (replica_index is then -id, to free the index)
+    retired_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
@@ -116,6 +124,8 @@ class DeploymentTransition(Base):
     to_status: Mapped[str] = mapped_column(String(16), nullable=False)
     reason: Mapped[str] = mapped_column(String(200), nullable=False)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    # unsigned transactions the payer is asked to sign with this transition (UnsignedTx.to_json), if any
+    transactions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
 
 class EscrowRequest(Base):

@@ -1,12 +1,16 @@
 """Deployment lifecycle in the database: plan (quote + placement), record, transition, query.
 
-No chain writes here: the API turns a plan into unsigned transactions (wallet-connected payers) or queues
-:class:`~engine.deployments.models.EscrowRequest` rows the relay signs (managed payers); indexed escrow
-events move leases and deployments on (:mod:`engine.deployments.events`).
+No chain access here: the commands (:mod:`engine.deployments.commands`) turn a plan into unsigned
+transactions (wallet-connected payers) or queue :class:`~engine.deployments.models.EscrowRequest` rows the
+relay signs (managed payers); indexed escrow events move leases and deployments on
+(:mod:`engine.deployments.events`).
 
 Quote: each replica's rate is placement's quote on its node (operator floors x resources, certified
-premium); the platform fee is the escrow's ``feeBps`` share of it, shown separately (part of the rate).
-Deposit per replica: ``deposit_per_replica`` as given, or ``rate * duration_seconds`` for that replica.
+premium); the platform fee is the escrow's ``feeBps`` share of it, shown separately (part of the rate) and
+computed with the escrow's own rounding (:func:`engine.placement.pricing.settlement_split`): per second
+(one second settled alone) and for the whole deposit (settled at once).
+Deposit per replica: ``deposit_per_replica`` as given, or ``rate * duration_seconds`` for that replica; at
+most :data:`MAX_DEPOSIT` (the BIGINT column cap, below the escrow's uint96 balance field).
 """
 
 from __future__ import annotations
@@ -25,12 +29,16 @@ from engine.deployments import status
 from engine.deployments.errors import AccountBlocked, BadFunding, DeploymentNotFound, NoPayer
 from engine.deployments.spec import DeploymentSpec, canonical_json, spec_hash
 from engine.identity.models import WalletLink
-from engine.money import BPS_DENOMINATOR
+from engine.money import MAX_CREDIT_UNITS, Bps, CreditUnits
+from engine.nodes.candidates import placement_candidates
 from engine.nodes.models import Node
-from engine.payments.reversals import can_create_deployments
+from engine.payments.services import can_create_deployments
 from engine.placement import Capacity, NodeCandidate, Placement, PricingPolicy, place
+from engine.placement.pricing import settlement_split
+from engine.settings import Settings
+from engine.workloads.heartbeats import LivenessPolicy
 
-MAX_DEPOSIT = 2**96 - 1  # the escrow's balance field
+MAX_DEPOSIT = MAX_CREDIT_UNITS  # the leases.deposit column (BIGINT); the escrow's field is wider (uint96)
 
 
 @dataclass(frozen=True)
@@ -40,9 +48,27 @@ class ReplicaPlan:
     chain_node_id: int
     provider: str
     region: str
-    rate_per_second: int
-    platform_fee_per_second: int
-    deposit: int
+    rate_per_second: CreditUnits
+    platform_fee_per_second: CreditUnits
+    deposit: CreditUnits
+
+
+@dataclass(frozen=True)
+class DeploymentQuote:
+    """What a deployment costs: per-replica rates (the platform fee is part of each rate, shown apart) and
+    deposits, in credit units (per second for rates)."""
+
+    rate_per_replica: tuple[CreditUnits, ...]
+    platform_fee_bps: Bps
+    platform_fee_per_second: CreditUnits
+    provider_per_second: CreditUnits
+    total_rate_per_second: CreditUnits
+    deposit_per_replica: tuple[CreditUnits, ...]
+    total_deposit: CreditUnits
+    # the deposits' split when each lease is settled in one go (each further settlement of a lease moves
+    # at most one unit from the provider to the fee: the escrow rounds every settlement's fee)
+    platform_fee_of_deposit: CreditUnits
+    provider_of_deposit: CreditUnits
 
 
 @dataclass(frozen=True)
@@ -50,7 +76,7 @@ class Plan:
     spec: DeploymentSpec
     spec_hash: bytes
     replicas: tuple[ReplicaPlan, ...]  # primaries, then the backup (role backup, deposit 0) if any
-    fee_bps: int
+    fee_bps: Bps
     eligible: int
     considered: int
 
@@ -59,28 +85,31 @@ class Plan:
         return tuple(r for r in self.replicas if r.role == m.PRIMARY)
 
     @property
-    def total_rate(self) -> int:
-        return sum(r.rate_per_second for r in self.primaries)
+    def total_rate(self) -> CreditUnits:
+        return CreditUnits(sum(r.rate_per_second for r in self.primaries))
 
     @property
-    def total_deposit(self) -> int:
-        return sum(r.deposit for r in self.primaries)
+    def total_deposit(self) -> CreditUnits:
+        return CreditUnits(sum(r.deposit for r in self.primaries))
 
-    def quote_json(self) -> dict[str, Any]:
+    @property
+    def quote(self) -> DeploymentQuote:
         prim = self.primaries
-        return {
-            "rate_per_replica": [r.rate_per_second for r in prim],
-            "platform_fee_bps": self.fee_bps,
-            "platform_fee_per_second": sum(r.platform_fee_per_second for r in prim),
-            "provider_per_second": self.total_rate - sum(r.platform_fee_per_second for r in prim),
-            "total_rate_per_second": self.total_rate,
-            "deposit_per_replica": [r.deposit for r in prim],
-            "total_deposit": self.total_deposit,
-        }
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -((-a) // b)
+        fee = CreditUnits(sum(r.platform_fee_per_second for r in prim))
+        deposit_fee = CreditUnits(
+            sum(settlement_split(r.deposit, 1, self.fee_bps).platform_fee for r in prim)
+        )
+        return DeploymentQuote(
+            rate_per_replica=tuple(r.rate_per_second for r in prim),
+            platform_fee_bps=self.fee_bps,
+            platform_fee_per_second=fee,
+            provider_per_second=CreditUnits(self.total_rate - fee),
+            total_rate_per_second=self.total_rate,
+            deposit_per_replica=tuple(r.deposit for r in prim),
+            total_deposit=self.total_deposit,
+            platform_fee_of_deposit=deposit_fee,
+            provider_of_deposit=CreditUnits(self.total_deposit - deposit_fee),
+        )
 
 
 async def check_account(session: AsyncSession, user_id: int) -> None:
@@ -108,6 +137,25 @@ async def allocated_by_chain_node(session: AsyncSession) -> dict[int, Capacity]:
     return {k: Capacity(v[0], v[1], v[2], None, v[3]) for k, v in out.items()}
 
 
+async def live_candidates(
+    session: AsyncSession, settings: Settings, *, now: int, horizon: int = 0
+) -> list[NodeCandidate]:
+    """Placement candidates (chain time ``now``, maintenance over ``horizon`` seconds, liveness from the
+    settings) with what live leases already hold on each node: the input of creation and scaling."""
+    candidates = await placement_candidates(
+        session, now=now, horizon=horizon, liveness=LivenessPolicy.from_settings(settings)
+    )
+    return with_allocations(candidates, await allocated_by_chain_node(session))
+
+
+def split_evenly(amount: CreditUnits, parts: int) -> list[CreditUnits]:
+    """``amount`` in ``parts`` shares that differ by at most ``parts - 1`` units; the remainder goes to
+    the first share. ``parts >= 1``."""
+    shares = [CreditUnits(amount // parts)] * parts
+    shares[0] = CreditUnits(shares[0] + amount - sum(shares))
+    return shares
+
+
 def with_allocations(candidates: Sequence[NodeCandidate], used: dict[int, Capacity]) -> list[NodeCandidate]:
     out = []
     for c in candidates:
@@ -125,20 +173,19 @@ def plan(
     candidates: Sequence[NodeCandidate],
     pricing: PricingPolicy,
     *,
-    deposit_per_replica: int | None,
+    deposit_per_replica: CreditUnits | None,
     duration_seconds: int | None,
 ) -> Plan:
     """Quote and place; raises ``NoNodeFits`` or :class:`BadFunding`. Pure."""
     if (deposit_per_replica is None) == (duration_seconds is None):
         raise BadFunding("funding", "give exactly one of deposit_per_replica and duration_seconds")
     placement: Placement = place(spec, candidates, pricing)
-    fee_bps = pricing.platform_fee_bps
+    fee_bps = Bps(pricing.platform_fee_bps)
     rows: list[ReplicaPlan] = []
     for i, p in enumerate(placement.primaries):
-        deposit = (
-            deposit_per_replica
-            if deposit_per_replica is not None
-            else p.rate_per_second * (duration_seconds or 0)
+        rate = CreditUnits(p.rate_per_second)
+        deposit = CreditUnits(
+            deposit_per_replica if deposit_per_replica is not None else rate * (duration_seconds or 0)
         )
         if deposit < p.rate_per_second:
             raise BadFunding(
@@ -148,18 +195,19 @@ def plan(
                 rate_per_second=p.rate_per_second,
             )
         if deposit > MAX_DEPOSIT:
-            raise BadFunding("deposit_too_high", "the deposit does not fit the escrow", deposit=deposit)
-        fee = _ceil_div(p.rate_per_second * fee_bps, BPS_DENOMINATOR)
-        rows.append(
-            ReplicaPlan(
-                i, m.PRIMARY, int(p.node_id), p.provider_id, p.region, p.rate_per_second, fee, deposit
+            raise BadFunding(
+                "deposit_too_high",
+                "the deposit is above the largest amount a lease can hold",
+                deposit=deposit,
             )
-        )
+        fee = CreditUnits(settlement_split(rate, 1, fee_bps).platform_fee)
+        rows.append(ReplicaPlan(i, m.PRIMARY, int(p.node_id), p.provider_id, p.region, rate, fee, deposit))
     if placement.backup is not None:
         b = placement.backup
-        fee = _ceil_div(b.rate_per_second * fee_bps, BPS_DENOMINATOR)
+        rate = CreditUnits(b.rate_per_second)
+        fee = CreditUnits(settlement_split(rate, 1, fee_bps).platform_fee)
         rows.append(
-            ReplicaPlan(0, m.BACKUP, int(b.node_id), b.provider_id, b.region, b.rate_per_second, fee, 0)
+            ReplicaPlan(0, m.BACKUP, int(b.node_id), b.provider_id, b.region, rate, fee, CreditUnits(0))
         )
     return Plan(spec, spec_hash(spec), tuple(rows), fee_bps, placement.eligible, placement.considered)
 
@@ -254,8 +302,16 @@ async def get_own(session: AsyncSession, user_id: int, deployment_id: int) -> m.
     return dep
 
 
-async def list_own(session: AsyncSession, user_id: int) -> list[m.Deployment]:
-    stmt = select(m.Deployment).where(m.Deployment.user_id == user_id).order_by(m.Deployment.id.desc())
+async def list_own(
+    session: AsyncSession, user_id: int, *, limit: int | None = None, before_id: int | None = None
+) -> list[m.Deployment]:
+    """The user's deployments, newest first: at most ``limit``, with an id below ``before_id``."""
+    stmt = select(m.Deployment).where(m.Deployment.user_id == user_id)
+    if before_id is not None:
+        stmt = stmt.where(m.Deployment.id < before_id)
+    stmt = stmt.order_by(m.Deployment.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return list((await session.scalars(stmt)).all())
 
 

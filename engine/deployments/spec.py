@@ -2,7 +2,8 @@
 
 ``parse_spec(data, limits=SpecLimits(...))`` turns a JSON-like ``dict`` into a ``DeploymentSpec`` or raises
 ``SpecError`` listing *every* bad field at once (``errors``: tuple of ``FieldError(field, code, message)``),
-so the API can answer one clear 4xx.
+so the API can answer one clear 4xx: ``details.errors`` items are ``{"path", "code", "message"}`` with
+``path`` a JSON Pointer under ``/spec`` (the shape of the API's schema errors, ``api.validation``).
 
 Accepted shape (unknown keys are refused)::
 
@@ -40,6 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_hash.auto import keccak
+
+from engine.errors import EngineError, Kind
 
 CANONICAL_VERSION = 1
 
@@ -88,19 +91,34 @@ class FieldError:
     """One problem: ``field`` is a dotted path (``resources.cpu_millicores``, ``env.1BAD``), ``code`` a
     stable machine code (``required``, ``wrong_type``, ``negative``, ``out_of_range``, ``unknown_region``,
     ``unknown_gpu_model``, ``invalid_name``, ``malformed``, ``too_many``, ``inconsistent``,
-    ``unknown_field``, ``duplicate``)."""
+    ``unknown_field``, ``duplicate``). ``parts``: the path's segments when a segment may hold a dot (a
+    submitted key); else the dotted ``field`` is split."""
 
     field: str
     code: str
     message: str
+    parts: tuple[str, ...] | None = None
+
+    @property
+    def pointer(self) -> str:
+        """The JSON Pointer of the field in the request body, whose ``spec`` holds the spec."""
+        parts = self.parts if self.parts is not None else tuple(p for p in self.field.split(".") if p)
+        return "/spec" + "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.pointer, "code": self.code, "message": self.message}
 
 
-class SpecError(ValueError):
-    """The spec is invalid; ``errors`` lists every bad field (never empty)."""
+class SpecError(EngineError):
+    """The spec is invalid (400 ``invalid_spec``); ``errors`` lists every bad field (never empty), also as
+    ``details["errors"]`` (each :meth:`FieldError.to_json`: ``{"path": "/spec/...", "code", "message"}``)."""
+
+    code = "invalid_spec"
+    kind = Kind.INVALID
 
     def __init__(self, errors: list[FieldError] | tuple[FieldError, ...]) -> None:
         self.errors = tuple(errors)
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in self.errors))
+        super().__init__("invalid spec", details={"errors": [e.to_json() for e in self.errors]})
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -183,8 +201,8 @@ class _Collector:
     def __init__(self) -> None:
         self.errors: list[FieldError] = []
 
-    def add(self, name: str, code: str, message: str) -> None:
-        self.errors.append(FieldError(name, code, message))
+    def add(self, name: str, code: str, message: str, parts: tuple[str, ...] | None = None) -> None:
+        self.errors.append(FieldError(name, code, message, parts))
 
     def int_field(
         self,
@@ -236,7 +254,9 @@ def _parse_resources(c: _Collector, raw: object, limits: SpecLimits) -> Resource
         return None
     for key in raw:
         if key not in ("cpu_millicores", "memory_mb", "disk_gb", "gpu"):
-            c.add(f"resources.{key}", "unknown_field", f"unknown field resources.{key}")
+            c.add(
+                f"resources.{key}", "unknown_field", f"unknown field resources.{key}", ("resources", str(key))
+            )
     cpu = c.int_field(
         raw, "cpu_millicores", "resources.cpu_millicores", minimum=1, maximum=limits.max_cpu_millicores
     )
@@ -308,9 +328,16 @@ def _parse_env(c: _Collector, raw: object) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for name, value in raw.items():
         if not isinstance(name, str) or _ENV_NAME_RE.fullmatch(name) is None:
-            c.add(f"env.{name}", "invalid_name", f"invalid environment variable name {name!r}")
+            c.add(
+                f"env.{name}",
+                "invalid_name",
+                f"invalid environment variable name {name!r}",
+                ("env", str(name)),
+            )
         elif not isinstance(value, str) or len(value) > _MAX_ENV_VALUE_CHARS or "\x00" in value:
-            c.add(f"env.{name}", "wrong_type", f"env.{name} must be a string without NUL bytes")
+            c.add(
+                f"env.{name}", "wrong_type", f"env.{name} must be a string without NUL bytes", ("env", name)
+            )
         else:
             out.append((name, value))
     return tuple(sorted(out))
@@ -351,7 +378,7 @@ def _parse_backup(c: _Collector, raw: object) -> BackupConfig:
     enabled, different = raw.get("enabled", False), raw.get("different_region", False)
     for key in raw:
         if key not in ("enabled", "different_region"):
-            c.add(f"backup.{key}", "unknown_field", f"unknown field backup.{key}")
+            c.add(f"backup.{key}", "unknown_field", f"unknown field backup.{key}", ("backup", str(key)))
     if not isinstance(enabled, bool) or not isinstance(different, bool):
         c.add("backup", "wrong_type", "backup.enabled and backup.different_region must be booleans")
         return BackupConfig()
@@ -368,7 +395,7 @@ def parse_spec(data: object, limits: SpecLimits) -> DeploymentSpec:
         raise SpecError([FieldError("", "wrong_type", "the spec must be a JSON object")])
     for key in data:
         if key not in _TOP_LEVEL_KEYS:
-            c.add(str(key), "unknown_field", f"unknown field {key!r}")
+            c.add(str(key), "unknown_field", f"unknown field {key!r}", (str(key),))
     image, command = _parse_workload(c, data)
     env = _parse_env(c, data.get("env"))
     ports = _parse_ports(c, data.get("ports"))

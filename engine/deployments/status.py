@@ -6,8 +6,10 @@ the only way a deployment's status changes.
     pending ─> funding ─> placing ─> starting ─> running <─> degraded
                   │          │          │           │           │
                   │          │          └───────────┴─> failing-over ─> starting | running | degraded
+                  │          │
                   └──────────┴──────── any live status ─> closing ─> closed
-                                       any live status ─> failed ─> closing | closed
+                  │                    any live status ─> failed ─> closing | closed
+                  └─(not funded within the reservation TTL)─> expired
 
 * ``pending``: recorded, not yet quoted/placed (reserved for asynchronous placement; creation today
   plans synchronously and starts in ``funding``).
@@ -18,7 +20,10 @@ the only way a deployment's status changes.
 * ``degraded``: some primary replica is not running (crashed, exited, rejected) or its node is offline.
 * ``failing-over``: a primary's workload moves to the backup node (:func:`begin_failover`).
 * ``closing``: close requested; leases are being closed on chain. ``closed``: no live lease left.
-* ``failed``: cannot run (e.g. every node rejected the spec); leases still open go through ``closing``.
+* ``failed``: cannot run (e.g. every node rejected the spec, or a relayed open reverted: the reason is
+  the transition's); leases still open go through ``closing``.
+* ``expired``: never funded within ``reservation_ttl`` seconds (:mod:`engine.deployments.lifecycle`); its
+  reservations are released. Terminal: a lease opened for it later is closed and refunded.
 
 Every transition is stored in ``deployment_transitions`` with a reason, and the deployment topic (and
 the nodes of its leases, whose desired set may change) are noted for a wake-up after the commit
@@ -46,6 +51,7 @@ FAILING_OVER = "failing-over"
 CLOSING = m.CLOSING
 CLOSED = m.CLOSED
 FAILED = "failed"
+EXPIRED = m.EXPIRED
 
 STATUSES: tuple[str, ...] = (
     PENDING,
@@ -58,8 +64,11 @@ STATUSES: tuple[str, ...] = (
     CLOSING,
     CLOSED,
     FAILED,
+    EXPIRED,
 )
-TERMINAL = frozenset({CLOSED})
+TERMINAL = frozenset({CLOSED, EXPIRED})
+# statuses after which a lease opened on chain is an orphan: closed by the engine at once and refunded
+ENDED = frozenset({CLOSING, CLOSED, EXPIRED, FAILED})
 # statuses whose open leases a node should run (the desired set); closing/closed/failed stop workloads
 RUNNABLE = frozenset({FUNDING, PLACING, STARTING, RUNNING, DEGRADED, FAILING_OVER})
 # statuses in which the user may top up open leases
@@ -70,7 +79,7 @@ LIVE = frozenset(STATUSES) - TERMINAL
 _ENDINGS = frozenset({CLOSING, CLOSED, FAILED})
 TRANSITIONS: Mapping[str, frozenset[str]] = {
     PENDING: frozenset({FUNDING, PLACING}) | _ENDINGS,
-    FUNDING: frozenset({PLACING, STARTING}) | _ENDINGS,
+    FUNDING: frozenset({PLACING, STARTING, EXPIRED}) | _ENDINGS,
     PLACING: frozenset({FUNDING, STARTING}) | _ENDINGS,
     STARTING: frozenset({RUNNING, DEGRADED, PLACING, FAILING_OVER}) | _ENDINGS,
     RUNNING: frozenset({DEGRADED, PLACING, STARTING, FAILING_OVER}) | _ENDINGS,
@@ -79,6 +88,7 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     CLOSING: frozenset({CLOSED}),
     CLOSED: frozenset(),
     FAILED: frozenset({CLOSING, CLOSED}),
+    EXPIRED: frozenset(),
 }
 
 

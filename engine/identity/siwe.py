@@ -1,245 +1,209 @@
-"""EIP-4361 (Sign-In with Ethereum) messages: a strict parser to the EIP's ABNF, and the canonical text.
+"""SIWE nonces and verification, and what a verified message does (link a wallet or sign a user in).
 
-Written here rather than taken from PyPI (the ``siwe`` packages cap web3 < 8). The grammar::
+Verification order, each step raising a :class:`~engine.identity.errors.SiweError`:
 
-    [ scheme "://" ] domain " wants you to sign in with your Ethereum account:" LF
-    address LF
-    LF
-    [ statement LF ]
-    LF
-    "URI: " uri LF
-    "Version: " version LF
-    "Chain ID: " chain-id LF
-    "Nonce: " nonce LF
-    "Issued At: " issued-at
-    [ LF "Expiration Time: " expiration-time ]
-    [ LF "Not Before: " not-before ]
-    [ LF "Request ID: " request-id ]
-    [ LF "Resources:" *( LF "- " URI ) ]
-
-Terminals follow RFC 3986 (scheme, authority, URI, pchar, reserved/unreserved for the statement), RFC 3339
-(date-time) and EIP-55 (address: we require a valid checksum, as wallets produce). Field order and
-whitespace are exact; no trailing newline; CR is refused. The URI check is RFC 3986's character set and
-``scheme ":" ...`` shape, not a full hier-part parse. Lengths are capped (:data:`MAX_MESSAGE_CHARS`) to
-bound the work an attacker can cause.
+1. parse the message strictly (:mod:`engine.identity.siwe_message`);
+2. **consume the nonce** with one atomic ``UPDATE siwe_nonces SET used_at=? WHERE nonce=? AND used_at IS
+   NULL`` and commit; rowcount 1 means this request owns it. Two concurrent verifies of one nonce: the
+   database lets exactly one UPDATE match (PostgreSQL re-checks the WHERE after the row lock, SQLite
+   serialises writers with ``BEGIN IMMEDIATE``). Consuming first means a failed attempt also burns the
+   nonce, so a signature can never be retried against it;
+3. version, scheme, domain, URI and chain id against our configuration;
+4. issued-at / expiration / not-before against the clock (``clock_skew`` seconds of tolerance for clocks
+   ahead of ours);
+5. the signature: EIP-191 ``personal_sign`` recovery (eth-account); if that does not give the message's
+   address and the address holds code on our chain, EIP-1271 ``isValidSignature(hash, sig)`` through an
+   ``eth_call`` must return the magic value ``0x1626ba7e``.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from eth_utils.address import is_checksum_address
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_utils.crypto import keccak
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from web3 import AsyncWeb3
 
-from engine.identity.errors import SiweParseError
+from engine.identity.errors import (
+    AddressAlreadyLinked,
+    SiweMismatch,
+    SiweNonceError,
+    SiweSignatureError,
+    SiweTimeError,
+)
+from engine.identity.models import SiweNonce, User
+from engine.identity.nonces import prune_expired_nonces
+from engine.identity.services import ensure_user, link_wallet, user_for_address, wallet_sub
+from engine.identity.siwe_message import SiweMessage, parse_message
 
-MAX_MESSAGE_CHARS = 8192
-HEADER_SUFFIX = " wants you to sign in with your Ethereum account:"
-
-_UNRESERVED = r"A-Za-z0-9\-._~"
-_SUB_DELIMS = r"!$&'()*+,;="
-_GEN_DELIMS = r":/?#\[\]@"
-_PCT = r"%[0-9A-Fa-f]{2}"
-_SCHEME = r"[A-Za-z][A-Za-z0-9+\-.]*"
-_USERINFO = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:]|{_PCT})*"
-_REG_NAME = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}]|{_PCT})+"
-_IP_LITERAL = r"\[[0-9A-Fa-f:.vV]+\]"
-_AUTHORITY = rf"(?:{_USERINFO}@)?(?:{_IP_LITERAL}|{_REG_NAME})(?::[0-9]*)?"
-_URI_CHARS = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:/?@\[\]]|{_PCT})*"
-_URI = rf"{_SCHEME}:{_URI_CHARS}(?:#{_URI_CHARS})?"
-_PCHAR = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:@]|{_PCT})"
-_STATEMENT = rf"[{_UNRESERVED}{_SUB_DELIMS}{_GEN_DELIMS} ]*"
-
-RE_SCHEME = re.compile(_SCHEME)
-RE_AUTHORITY = re.compile(_AUTHORITY)
-RE_URI = re.compile(_URI)
-RE_STATEMENT = re.compile(_STATEMENT)
-RE_REQUEST_ID = re.compile(rf"{_PCHAR}*")
-RE_ADDRESS = re.compile(r"0x[0-9A-Fa-f]{40}")
-RE_NONCE = re.compile(r"[A-Za-z0-9]{8,}")
-RE_CHAIN_ID = re.compile(r"[0-9]{1,20}")
-RE_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+EIP1271_MAGIC = bytes.fromhex("1626ba7e")
+EIP1271_SELECTOR = EIP1271_MAGIC  # isValidSignature(bytes32,bytes): the selector is the magic value
+DEFAULT_NONCE_TTL = 600
+DEFAULT_CLOCK_SKEW = 60
 
 
 @dataclass(frozen=True)
-class SiweMessage:
+class SiweConfig:
+    """What a message must say to be for us.
+
+    ``domain`` is the RFC 3986 authority the frontend is served from (``app.example.com`` or
+    ``localhost:8080``); ``uri`` is the origin the message's URI must start with (equal, or followed by
+    ``/``, ``?`` or ``#``); ``schemes`` are the schemes accepted when the message names one.
+    """
+
     domain: str
-    address: str
     uri: str
-    version: str
     chain_id: int
-    nonce: str
-    issued_at: str
-    scheme: str | None = None
-    statement: str | None = None
-    expiration_time: str | None = None
-    not_before: str | None = None
-    request_id: str | None = None
-    resources: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def issued_at_dt(self) -> datetime:
-        return parse_datetime(self.issued_at)
-
-    @property
-    def expiration_dt(self) -> datetime | None:
-        return parse_datetime(self.expiration_time) if self.expiration_time else None
-
-    @property
-    def not_before_dt(self) -> datetime | None:
-        return parse_datetime(self.not_before) if self.not_before else None
-
-    def to_text(self) -> str:
-        """The canonical message text (what the wallet signs)."""
-        head = f"{self.scheme}://{self.domain}" if self.scheme else self.domain
-        lines = [head + HEADER_SUFFIX, self.address, ""]
-        if self.statement is not None:
-            lines.append(self.statement)
-        lines += [
-            "",
-            f"URI: {self.uri}",
-            f"Version: {self.version}",
-            f"Chain ID: {self.chain_id}",
-            f"Nonce: {self.nonce}",
-            f"Issued At: {self.issued_at}",
-        ]
-        if self.expiration_time is not None:
-            lines.append(f"Expiration Time: {self.expiration_time}")
-        if self.not_before is not None:
-            lines.append(f"Not Before: {self.not_before}")
-        if self.request_id is not None:
-            lines.append(f"Request ID: {self.request_id}")
-        if self.resources:
-            lines.append("Resources:")
-            lines += [f"- {r}" for r in self.resources]
-        return "\n".join(lines)
+    nonce_ttl: int = DEFAULT_NONCE_TTL
+    clock_skew: int = DEFAULT_CLOCK_SKEW
+    schemes: tuple[str, ...] = ("https", "http")
 
 
-def parse_datetime(text: str) -> datetime:
-    """RFC 3339 ``date-time`` to an aware UTC datetime (fractions beyond microseconds truncated)."""
-    m = RE_DATETIME.fullmatch(text)
-    if m is None:
-        raise ValueError(f"not an RFC 3339 date-time: {text!r}")
-    frac = (m.group(7) or "")[:7]
-    offset = m.group(8)
-    offset = "+00:00" if offset in ("Z", "z") else offset
-    iso = f"{m.group(1)}-{m.group(2)}-{m.group(3)}T{m.group(4)}:{m.group(5)}:{m.group(6)}{frac}{offset}"
-    return datetime.fromisoformat(iso).astimezone(UTC)
+def eip191_hash(text: str) -> bytes:
+    data = text.encode()
+    return keccak(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode() + data)
 
 
-class _Lines:
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        self.i = 0
-
-    def peek(self) -> str | None:
-        return self.lines[self.i] if self.i < len(self.lines) else None
-
-    def take(self, what: str) -> str:
-        line = self.peek()
-        if line is None:
-            raise SiweParseError(self.i + 1, f"message ends before {what}")
-        self.i += 1
-        return line
-
-    def field(self, label: str, pattern: re.Pattern[str], *, optional: bool = False) -> str | None:
-        line = self.peek()
-        prefix = f"{label}: "
-        if line is None or not line.startswith(prefix):
-            if optional:
-                return None
-            raise SiweParseError(self.i + 1, f"expected '{prefix}'")
-        value = line[len(prefix) :]
-        if not pattern.fullmatch(value):
-            raise SiweParseError(self.i + 1, f"invalid {label}: {value!r}")
-        self.i += 1
-        return value
+def _signature_bytes(signature: str | bytes) -> bytes:
+    if isinstance(signature, bytes):
+        return signature
+    text = signature[2:] if signature.startswith(("0x", "0X")) else signature
+    try:
+        return bytes.fromhex(text)
+    except ValueError as exc:
+        raise SiweSignatureError("", "signature is not hex") from exc
 
 
-def _datetime_field(cur: _Lines, label: str, *, optional: bool) -> str | None:
-    line_no = cur.i + 1
-    value = cur.field(label, RE_DATETIME, optional=optional)
-    if value is not None:
+class SiweService:
+    def __init__(
+        self, config: SiweConfig, *, w3: AsyncWeb3[Any] | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.config = config
+        self.w3 = w3
+        self.clock = clock
+
+    # ---- nonces -----------------------------------------------------------------------------------
+    async def issue_nonce(self, session: AsyncSession) -> SiweNonce:
+        """A fresh single-use nonce (32 hex characters: alphanumeric as the ABNF wants). Commits. Expired
+        nonces are pruned first (:mod:`engine.identity.nonces`)."""
+        now = int(self.clock())
+        await prune_expired_nonces(session, now, grace=self.config.nonce_ttl)
+        row = SiweNonce(nonce=secrets.token_hex(16), issued_at=now, expires_at=now + self.config.nonce_ttl)
+        session.add(row)
+        await session.commit()
+        return row
+
+    async def consume_nonce(self, session: AsyncSession, nonce: str) -> None:
+        now = int(self.clock())
+        result = await session.execute(
+            update(SiweNonce)
+            .where(SiweNonce.nonce == nonce, SiweNonce.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            row = await session.get(SiweNonce, nonce, populate_existing=True)
+            assert row is not None
+            if row.expires_at <= now:
+                raise SiweNonceError(nonce, "nonce expired")
+            return
+        exists = (await session.execute(select(SiweNonce.nonce).where(SiweNonce.nonce == nonce))).first()
+        if exists is None:
+            raise SiweNonceError(nonce, "nonce was not issued by this service")
+        raise SiweNonceError(nonce, "nonce already used")
+
+    # ---- checks -----------------------------------------------------------------------------------
+    def check_fields(self, msg: SiweMessage) -> None:
+        cfg = self.config
+        if msg.scheme is not None and msg.scheme not in cfg.schemes:
+            raise SiweMismatch("scheme", list(cfg.schemes), msg.scheme)
+        if msg.domain != cfg.domain:
+            raise SiweMismatch("domain", cfg.domain, msg.domain)
+        base = cfg.uri.rstrip("/")
+        if not (msg.uri == base or msg.uri.startswith((base + "/", base + "?", base + "#"))):
+            raise SiweMismatch("uri", cfg.uri, msg.uri)
+        if msg.chain_id != cfg.chain_id:
+            raise SiweMismatch("chain_id", cfg.chain_id, msg.chain_id)
+
+    def check_times(self, msg: SiweMessage) -> None:
+        now = self.clock()
+        skew = self.config.clock_skew
+        if msg.issued_at_dt.timestamp() > now + skew:
+            raise SiweTimeError("issued_at", "message issued in the future")
+        exp = msg.expiration_dt
+        if exp is not None and exp.timestamp() <= now:
+            raise SiweTimeError("expiration_time", "message expired")
+        nbf = msg.not_before_dt
+        if nbf is not None and nbf.timestamp() > now + skew:
+            raise SiweTimeError("not_before", "message not valid yet")
+
+    async def check_signature(self, msg: SiweMessage, text: str, signature: str | bytes) -> None:
+        sig = _signature_bytes(signature)
+        recovered: str | None = None
+        if len(sig) == 65:
+            try:
+                recovered = Account.recover_message(encode_defunct(text=text), signature=sig)
+            except Exception:  # malformed r/s/v: treated like a wrong signature
+                recovered = None
+        if recovered == msg.address:
+            return
+        if self.w3 is not None and await self._eip1271_valid(msg.address, eip191_hash(text), sig):
+            return
+        raise SiweSignatureError(msg.address, "signature is not from the message's address")
+
+    async def _eip1271_valid(self, address: str, digest: bytes, sig: bytes) -> bool:
+        assert self.w3 is not None
+        w3 = self.w3
+        code = await w3.eth.get_code(w3.to_checksum_address(address))
+        if not code:
+            return False
+        # ABI encoding of (bytes32 hash, bytes signature): head (hash, offset 0x40), then length + data.
+        padded = sig + b"\x00" * (-len(sig) % 32)
+        calldata = (
+            EIP1271_SELECTOR + digest + (64).to_bytes(32, "big") + len(sig).to_bytes(32, "big") + padded
+        )
         try:
-            parse_datetime(value)
-        except ValueError as exc:  # e.g. month 13: right shape, impossible date
-            raise SiweParseError(line_no, f"invalid {label}: {value!r}") from exc
-    return value
+            out = await w3.eth.call({"to": w3.to_checksum_address(address), "data": calldata})
+        except Exception:  # a revert means "not valid"
+            return False
+        return bytes(out[:4]) == EIP1271_MAGIC
+
+    # ---- the whole flow ---------------------------------------------------------------------------
+    async def verify(self, session: AsyncSession, text: str, signature: str | bytes) -> SiweMessage:
+        """Parse, consume the nonce, check fields, times and signature. Returns the verified message."""
+        msg = parse_message(text)
+        await self.consume_nonce(session, msg.nonce)
+        self.check_fields(msg)
+        self.check_times(msg)
+        await self.check_signature(msg, text, signature)
+        return msg
 
 
-def parse_message(text: str) -> SiweMessage:
-    """Parse ``text`` strictly; :class:`SiweParseError` (with the 1-based line) if it does not conform."""
-    if not isinstance(text, str) or not text:
-        raise SiweParseError(1, "empty message")
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise SiweParseError(1, f"message longer than {MAX_MESSAGE_CHARS} characters")
-    if "\r" in text:
-        raise SiweParseError(text[: text.index("\r")].count("\n") + 1, "CR is not allowed (LF only)")
-    cur = _Lines(text.split("\n"))
+async def sign_in_with_wallet(session: AsyncSession, address: str, current_user_id: int | None) -> User:
+    """Apply a verified address: link it to the signed-in user, or sign in the wallet's user.
 
-    header = cur.take("the header")
-    if not header.endswith(HEADER_SUFFIX):
-        raise SiweParseError(1, "header must end with the SIWE preamble")
-    origin = header[: -len(HEADER_SUFFIX)]
-    scheme: str | None = None
-    if "://" in origin:
-        scheme, origin = origin.split("://", 1)
-        if not RE_SCHEME.fullmatch(scheme):
-            raise SiweParseError(1, f"invalid scheme: {scheme!r}")
-    if not RE_AUTHORITY.fullmatch(origin):
-        raise SiweParseError(1, f"invalid domain: {origin!r}")
-
-    address = cur.take("the address")
-    if not RE_ADDRESS.fullmatch(address):
-        raise SiweParseError(2, "address must be 0x and 40 hex digits")
-    if not is_checksum_address(address):
-        raise SiweParseError(2, "address is not EIP-55 checksummed")
-    if cur.take("the blank line") != "":
-        raise SiweParseError(3, "expected a blank line after the address")
-
-    statement: str | None = None
-    line = cur.take("the statement or blank line")
-    if line != "":
-        if not RE_STATEMENT.fullmatch(line):
-            raise SiweParseError(cur.i, "statement has characters outside RFC 3986 reserved/unreserved/space")
-        statement = line
-        if cur.take("the blank line") != "":
-            raise SiweParseError(cur.i, "expected a blank line after the statement")
-
-    uri = cur.field("URI", RE_URI)
-    version = cur.field("Version", re.compile("1"))
-    chain_id = cur.field("Chain ID", RE_CHAIN_ID)
-    nonce = cur.field("Nonce", RE_NONCE)
-    issued_at = _datetime_field(cur, "Issued At", optional=False)
-    expiration = _datetime_field(cur, "Expiration Time", optional=True)
-    not_before = _datetime_field(cur, "Not Before", optional=True)
-    request_id = cur.field("Request ID", RE_REQUEST_ID, optional=True)
-    resources: list[str] = []
-    if cur.peek() == "Resources:":
-        cur.i += 1
-        while (line_ := cur.peek()) is not None and line_.startswith("- "):
-            if not RE_URI.fullmatch(line_[2:]):
-                raise SiweParseError(cur.i + 1, f"invalid resource URI: {line_[2:]!r}")
-            resources.append(line_[2:])
-            cur.i += 1
-    if cur.peek() is not None:
-        raise SiweParseError(cur.i + 1, f"unexpected line: {cur.peek()!r}")
-
-    assert uri is not None and version is not None and chain_id is not None
-    assert nonce is not None and issued_at is not None
-    return SiweMessage(
-        domain=origin,
-        address=address,
-        uri=uri,
-        version=version,
-        chain_id=int(chain_id),
-        nonce=nonce,
-        issued_at=issued_at,
-        scheme=scheme,
-        statement=statement,
-        expiration_time=expiration,
-        not_before=not_before,
-        request_id=request_id,
-        resources=tuple(resources),
-    )
+    * signed in (``current_user_id``): link; :class:`AddressAlreadyLinked` if another user holds it;
+    * not signed in, address known: that user;
+    * not signed in, address new: a wallet-only user (``sub = siwe:<address>``) with the address linked.
+    """
+    holder = await user_for_address(session, address)
+    if current_user_id is not None:
+        if holder is not None and holder.id != current_user_id:
+            raise AddressAlreadyLinked(address, holder.id)
+        await link_wallet(session, current_user_id, address)
+        user = await session.get(User, current_user_id)
+        assert user is not None
+        return user
+    if holder is not None:
+        return holder
+    user = await ensure_user(session, wallet_sub(address))
+    await link_wallet(session, user.id, address)
+    return user

@@ -63,7 +63,7 @@ async def placement_candidates(
             NodeCandidate(
                 node_id=str(node.chain_node_id),
                 provider_id=str(node.wallet_address),
-                alliance_id=node.payee,
+                alliance_id=node.payee if node.payee != node.wallet_address else None,
                 region=str(node.region),
                 country=node.country or "",
                 capacity=Capacity(

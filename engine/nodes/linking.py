@@ -74,8 +74,7 @@ async def link_node(
     node.chain_node_id = chain_node_id
     node.add_tx_hash = tx_hash
     node.status = NODE_ACTIVE
-    payee = to_checksum_address(payee)
-    node.payee = None if payee == provider else payee
+    node.payee = to_checksum_address(payee)  # the chain's payee as is (the provider itself by default)
     await session.flush()
     return node
 
@@ -87,8 +86,7 @@ async def _by_chain_id(session: AsyncSession, chain_node_id: int) -> Node | None
 async def set_payee(session: AsyncSession, chain_node_id: int, payee: str) -> None:
     node = await _by_chain_id(session, chain_node_id)
     if node is not None:
-        payee = to_checksum_address(payee)
-        node.payee = None if payee == node.wallet_address else payee
+        node.payee = to_checksum_address(payee)
 
 
 async def remove_node(session: AsyncSession, chain_node_id: int) -> None:

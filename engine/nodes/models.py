@@ -14,12 +14,14 @@ chain decides whether a window exists) and marked cancelled by ``MaintenanceCanc
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
+
+# moved to the notifications room (issue 12); re-exported for the rooms that import it from here
+from engine.notifications.models import Notification as Notification
 
 NODE_PENDING_CHAIN = "pending_chain"
 NODE_ACTIVE = "active"
@@ -44,7 +46,8 @@ class Node(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     # chain link
     wallet_address: Mapped[str | None] = mapped_column(String(42), nullable=True, index=True)  # EIP-55
-    payee: Mapped[str | None] = mapped_column(String(42), nullable=True)  # None: the provider wallet
+    # before NodeAdded is indexed: the payee asked for (None: the provider wallet); after: the chain's payee
+    payee: Mapped[str | None] = mapped_column(String(42), nullable=True)
     chain_node_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, unique=True)
     add_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=NODE_PENDING_CHAIN)
@@ -84,21 +87,3 @@ class MaintenanceWindow(Base):
     log_index: Mapped[int] = mapped_column(BigInteger, nullable=False)
     block_number: Mapped[int] = mapped_column(BigInteger, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
-
-
-class Notification(Base):
-    """A message for a user (maintenance on a node running their workload, ...). ``dedupe_key`` makes
-    re-processing an event insert nothing new."""
-
-    __tablename__ = "notifications"
-    __table_args__ = (UniqueConstraint("user_id", "dedupe_key"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
-    )
-    kind: Mapped[str] = mapped_column(String(32), nullable=False)
-    dedupe_key: Mapped[str] = mapped_column(String(128), nullable=False)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
-    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -181,8 +181,16 @@ async def create_node(
     return node
 
 
-async def list_nodes(session: AsyncSession, provider_user_id: int) -> list[Node]:
-    stmt = select(Node).where(Node.provider_user_id == provider_user_id).order_by(Node.id)
+async def list_nodes(
+    session: AsyncSession, provider_user_id: int, *, limit: int | None = None, before_id: int | None = None
+) -> list[Node]:
+    """The provider's nodes, newest first: at most ``limit``, with an id below ``before_id``."""
+    stmt = select(Node).where(Node.provider_user_id == provider_user_id)
+    if before_id is not None:
+        stmt = stmt.where(Node.id < before_id)
+    stmt = stmt.order_by(Node.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return list((await session.scalars(stmt)).all())
 
 
@@ -255,6 +263,20 @@ async def check_maintenance(
     pending = [w for w in (await windows_for(session, [node.id])).get(node.id, []) if w.end_at > now]
     if pending:
         raise InvalidWindow("pending", "the node's previous window has not ended", end=pending[-1].end_at)
+    return node
+
+
+async def check_cancel_maintenance(
+    session: AsyncSession, node_id: int, provider_user_id: int, *, now: int
+) -> Node:
+    """Check the node has a scheduled window that has not started at chain time ``now`` (what the
+    registry's ``cancelMaintenance`` requires); returns the node."""
+    node = await owned_node(session, node_id, provider_user_id)
+    if node.chain_node_id is None or node.status != NODE_ACTIVE or node.wallet_address is None:
+        raise NodeNotOnChain(node_id)
+    upcoming = [w for w in (await windows_for(session, [node.id])).get(node.id, []) if w.start_at > now]
+    if not upcoming:
+        raise InvalidWindow("none", "the node has no scheduled window that has not started")
     return node
 
 

@@ -11,3 +11,8 @@ def node(node_id: int) -> str:
 def deployment(deployment_id: int) -> str:
     """A deployment's status or events changed (its SSE stream should push)."""
     return f"deployment:{deployment_id}"
+
+
+def notifications(user_id: int) -> str:
+    """A user got a new in-app notification (their notifications SSE stream should push)."""
+    return f"notifications:{user_id}"

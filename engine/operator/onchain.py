@@ -4,9 +4,9 @@ call that applies it, in the same database transaction as the new version.
 ==============================================  =========================================================
 setting                                          on chain
 ==============================================  =========================================================
-``min_collateral``                               ``ProviderRegistry.setConfig`` → ``minCollateral``
-``maintenance_min_notice_s``                     ``ProviderRegistry.setConfig`` → ``minNotice``
-``maintenance_max_window_s``                     ``ProviderRegistry.setConfig`` → ``maxWindowLength``
+``provider_min_collateral``                      ``ProviderRegistry.setConfig`` → ``minCollateral``
+``maintenance_min_notice``                       ``ProviderRegistry.setConfig`` → ``minNotice``
+``maintenance_max_window``                       ``ProviderRegistry.setConfig`` → ``maxWindowLength``
 ``maintenance_max_windows_per_month``            ``ProviderRegistry.setConfig`` → ``maxWindowsPerMonth``
 ``platform_fee_bps``                             ``DeploymentEscrow.setFeeParams`` → ``feeBps``
 ==============================================  =========================================================
@@ -32,13 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chain.contracts import EscrowClient, RegistryClient, RegistryConfig
 from chain.deploy import SuiteConfig
 from engine.operator import services as operator
+from engine.operator.config import OperatorSettings
 from engine.outbox.models import OutboxTx
 from engine.outbox.services import enqueue
 
 REGISTRY_FIELDS = (
-    "min_collateral",
-    "maintenance_min_notice_s",
-    "maintenance_max_window_s",
+    "provider_min_collateral",
+    "maintenance_min_notice",
+    "maintenance_max_window",
     "maintenance_max_windows_per_month",
 )
 FEE_FIELDS = ("platform_fee_bps",)
@@ -55,22 +56,22 @@ class ChainTargets:
     suite: SuiteConfig
 
 
-def registry_config(values: Mapping[str, Any], suite: SuiteConfig) -> RegistryConfig:
+def registry_config(values: OperatorSettings, suite: SuiteConfig) -> RegistryConfig:
     return RegistryConfig(
-        min_collateral=int(values["min_collateral"]),
-        min_notice=int(values["maintenance_min_notice_s"]),
-        max_window_length=int(values["maintenance_max_window_s"]),
+        min_collateral=values.provider_min_collateral,
+        min_notice=values.maintenance_min_notice,
+        max_window_length=values.maintenance_max_window,
         exit_cooldown=suite.exit_cooldown,
-        max_windows_per_month=int(values["maintenance_max_windows_per_month"]),
+        max_windows_per_month=values.maintenance_max_windows_per_month,
     )
 
 
-def fee_params(values: Mapping[str, Any], suite: SuiteConfig) -> tuple[int, int, int]:
+def fee_params(values: OperatorSettings, suite: SuiteConfig) -> tuple[int, int, int]:
     """``(feeBps, keeperShareBps, maxTip)`` for ``setFeeParams``."""
-    return int(values["platform_fee_bps"]), suite.keeper_share_bps, suite.max_tip
+    return values.platform_fee_bps, suite.keeper_share_bps, suite.max_tip
 
 
-def apply_to_suite(values: Mapping[str, Any], base: SuiteConfig) -> SuiteConfig:
+def apply_to_suite(values: OperatorSettings, base: SuiteConfig) -> SuiteConfig:
     """``base`` (from process settings) with the operator's current on-chain-relevant values laid over it.
 
     The runtime deploys / reconciles the contracts with this, so a restart keeps what the operator set
@@ -94,7 +95,7 @@ async def operator_suite_config(session: AsyncSession, settings: Any, base: Suit
     version = await operator.current(
         session, kind, overrides=operator.overrides_from_settings(settings)[kind]
     )
-    return apply_to_suite(version.values, base)
+    return apply_to_suite(OperatorSettings.from_values(version.values), base)
 
 
 def sync_key(version: int, kind: str) -> str:
@@ -110,8 +111,8 @@ async def enqueue_chain_sync(
 ) -> list[OutboxTx]:
     """Enqueue ``setConfig`` / ``setFeeParams`` for what changed from ``before`` to ``after`` (no commit)."""
     rows: list[OutboxTx] = []
-    values = after.values
-    if _changed(before, values, REGISTRY_FIELDS):
+    values = OperatorSettings.from_values(after.values)
+    if _changed(before, after.values, REGISTRY_FIELDS):
         cfg = registry_config(values, targets.suite)
         rows.append(
             await enqueue(
@@ -123,7 +124,7 @@ async def enqueue_chain_sync(
                 args={"settings_version": after.version, **_json(asdict(cfg))},
             )
         )
-    if _changed(before, values, FEE_FIELDS):
+    if _changed(before, after.values, FEE_FIELDS):
         fee, share, tip = fee_params(values, targets.suite)
         rows.append(
             await enqueue(

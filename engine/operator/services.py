@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.money import MAX_CREDIT_UNITS
 from engine.operator.errors import InvalidConfig, UnknownVersion, VersionConflict
 from engine.operator.models import OperatorAuditEntry, OperatorConfigVersion
 
@@ -37,6 +38,9 @@ KINDS = (SETTINGS, PRICING)
 
 U64 = 2**64 - 1
 DAY = 86_400
+# ProviderRegistry._checkConfig: maxWindowsPerMonth in 1..8 (it remembers the last 8 window starts per node);
+# the operator's value and the environment default are held to it so setConfig never reverts.
+MIN_WINDOWS_PER_MONTH, MAX_WINDOWS_PER_MONTH = 1, 8
 
 
 @dataclass(frozen=True)
@@ -51,13 +55,19 @@ SETTINGS_FIELDS: dict[str, IntField] = {
     "platform_fee_bps": IntField(  # DeploymentEscrow.MAX_FEE_BPS: the chain refuses more
         500, 0, 2_000, "share of each lease rate sent to the treasury"
     ),
-    "maintenance_min_notice_s": IntField(DAY, 0, 2**32 - 1, "least notice before a maintenance window"),
-    "maintenance_max_window_s": IntField(4 * 3600, 60, 2**32 - 1, "longest maintenance window"),
-    "maintenance_max_windows_per_month": IntField(4, 0, 255, "windows per node per 30-day month"),
-    "min_collateral": IntField(100 * 10**6, 0, 2**96 - 1, "least provider collateral, credit units"),
+    "maintenance_min_notice": IntField(
+        DAY, 0, 2**32 - 1, "least notice before a maintenance window, seconds"
+    ),
+    "maintenance_max_window": IntField(4 * 3600, 60, 2**32 - 1, "longest maintenance window, seconds"),
+    "maintenance_max_windows_per_month": IntField(  # ProviderRegistry: 1..8 (any 30-day span), else refused
+        4, MIN_WINDOWS_PER_MONTH, MAX_WINDOWS_PER_MONTH, "maintenance windows per node in any 30-day span"
+    ),
+    "provider_min_collateral": IntField(
+        100 * 10**6, 0, MAX_CREDIT_UNITS, "least provider collateral, credit units"
+    ),
     "max_replicas": IntField(10, 1, 1_000, "most replicas one deployment may ask for"),
     "max_nodes_per_provider": IntField(1_000, 1, 1_000_000, "most nodes one provider may register"),
-    "heartbeat_timeout_s": IntField(120, 5, DAY, "a node is offline after this long without heartbeat"),
+    "node_offline_after": IntField(60, 1, DAY, "a node is offline after this many seconds without heartbeat"),
 }
 DEFAULT_REGIONS: tuple[str, ...] = ("eu-west", "eu-central", "us-east", "us-west", "ap-south", "ap-east")
 MAX_REGIONS = 200
@@ -191,8 +201,8 @@ async def update(
     if expected_version is not None and expected_version != cur.version:
         raise VersionConflict(kind, expected_version, cur.version)
     after = {**cur.values, **clean}
-    if kind == SETTINGS and after["maintenance_max_window_s"] <= 0:
-        raise InvalidConfig("maintenance_max_window_s", "must be positive")
+    if kind == SETTINGS and after["maintenance_max_window"] <= 0:
+        raise InvalidConfig("maintenance_max_window", "must be positive")
     if after == cur.values:
         return cur
     version = cur.version + 1
@@ -218,10 +228,13 @@ def overrides_from_settings(settings: Any) -> dict[str, dict[str, Any]]:
     return {
         SETTINGS: {
             "platform_fee_bps": settings.platform_fee_bps,
-            "maintenance_min_notice_s": settings.maintenance_min_notice,
-            "maintenance_max_window_s": settings.maintenance_max_window,
+            "maintenance_min_notice": settings.maintenance_min_notice,
+            "maintenance_max_window": settings.maintenance_max_window,
             "maintenance_max_windows_per_month": settings.maintenance_max_windows_per_month,
-            "min_collateral": settings.provider_min_collateral,
+            "provider_min_collateral": settings.provider_min_collateral,
+            "max_replicas": settings.max_replicas,
+            "max_nodes_per_provider": settings.max_nodes_per_provider,
+            "node_offline_after": settings.node_offline_after,
         },
         PRICING: {},
     }

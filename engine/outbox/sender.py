@@ -39,10 +39,10 @@ from chain.connect import ChainConnection
 from chain.deploy import gas_limit
 from chain.signer import LocalSigner, TxRequest
 from engine.failpoints import failpoint
+from engine.outbox.failures import describe_revert, is_revert
 from engine.outbox.fees import Fees, bumped_fees, initial_fees
 from engine.outbox.models import OutboxAttempt, OutboxStatus, OutboxTx, utcnow
 from engine.outbox.nonces import lock_nonce
-from engine.outbox.reverts import describe_revert, is_revert
 
 log = logging.getLogger(__name__)
 
@@ -237,8 +237,8 @@ class OutboxSender:
             tx: dict[str, Any] = {"from": self.address, "data": _hex(data), "value": hex(value)}
             if to is not None:
                 tx["to"] = to
-            # "pending" sees our own in-flight txs; eth-tester mines each tx at once and knows only "latest".
-            tag = "latest" if self._conn.kind == "eth-tester" else "pending"
+            # sees our own in-flight txs ("pending"; "latest" where the chain keeps no pending state)
+            tag = self._conn.pending_tag
             calls.append(("eth_estimateGas", [tx, tag]))
         calls += [
             ("eth_getTransactionCount", [self.address, "pending"]),

@@ -1,21 +1,20 @@
 """Placement: choose nodes for a deployment spec (hard filters, a documented score, anti-affinity).
 
 Pure domain code, no database: callers load a ``NodeCandidate`` snapshot (optionally a ``CandidateIndex``
-built once) and call ``place``. Layout: ``models`` (value objects, errors), ``pricing`` (rates),
+built once) and call ``place``. Layout: ``models`` (value objects), ``errors``, ``pricing`` (rates),
 ``filters`` (hard filters, the hot loop), ``scoring`` (the score), ``index`` (pre-bucketed snapshot),
 ``services`` (``place``).
 """
 
+from engine.placement.errors import NoNodeFits, PlacementError
 from engine.placement.filters import FILTERS
 from engine.placement.index import CandidateIndex
 from engine.placement.models import (
     PRICE_SCALE,
     Capacity,
     NodeCandidate,
-    NoNodeFits,
     PlacedNode,
     Placement,
-    PlacementError,
     PricingPolicy,
     RateQuote,
     UnitPrices,

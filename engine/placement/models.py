@@ -1,10 +1,5 @@
 """Placement value objects: what a node offers (``NodeCandidate``), what the operator charges
-(``PricingPolicy``), what placement returns (``Placement``) and why it can fail (``NoNodeFits``).
-
-Exceptions::
-
-    PlacementError            root of this package's errors
-     └── NoNodeFits           nothing (or not enough) passed the filters; carries per-filter counts
+(``PricingPolicy``) and what placement returns (``Placement``). Why it can fail: ``engine.placement.errors``.
 
 Units. Rates are credit units per second (``engine.money.CreditUnits``). Unit prices are finer: they are in
 *price units*, ``1 price unit = 1 / PRICE_SCALE credit unit`` (``PRICE_SCALE = 10**6``), per resource unit
@@ -121,38 +116,3 @@ class Placement:
     def total_rate_per_second(self) -> int:
         """Primaries only: a backup VM is placed (reserved) but its lease is opened by failover."""
         return sum(p.rate_per_second for p in self.primaries)
-
-
-class PlacementError(Exception):
-    """Root of placement errors."""
-
-
-class NoNodeFits(PlacementError):
-    """Not enough nodes fit. ``role`` is ``"primary"`` or ``"backup"``; ``needed`` / ``found`` count nodes
-    for that role; ``rejections`` maps a filter name (``engine.placement.filters.FILTERS``, plus
-    ``anti_affinity`` for the backup's provider/region rule) to how many candidates it rejected first;
-    ``floor_rate`` is the cheapest rate any node could quote for these resources, and ``reason`` is
-    ``"max_price_below_floor"`` when the user's cap is below it, else ``"filters"``."""
-
-    def __init__(
-        self,
-        *,
-        role: str,
-        needed: int,
-        found: int,
-        rejections: dict[str, int],
-        floor_rate: int,
-        reason: str = "filters",
-    ) -> None:
-        self.role = role
-        self.needed = needed
-        self.found = found
-        self.rejections = {k: v for k, v in rejections.items() if v}
-        self.floor_rate = floor_rate
-        self.reason = reason
-        if reason == "max_price_below_floor":
-            msg = f"max price is below the cheapest possible rate ({floor_rate} credit units/s)"
-        else:
-            top = ", ".join(f"{k}={v}" for k, v in sorted(self.rejections.items(), key=lambda kv: -kv[1]))
-            msg = f"no node fits for {role}: needed {needed}, found {found} ({top or 'no candidates'})"
-        super().__init__(msg)

@@ -6,6 +6,11 @@
     rate         = ceil(base * multiplier / (10_000 * PRICE_SCALE))          (credit units / second)
     platform_fee = ceil(rate * platform_fee_bps / 10_000)                   (shown separately, part of rate)
 
+The platform fee is what the escrow charges (:func:`settlement_split`, the contract's own rounding): per
+settlement, ``due = rate * elapsed`` (capped by the balance) and ``fee = round(due * feeBps / 10_000)``.
+A quote's per-second fee is one second settled alone; the fee of a whole deposit settled at once is
+``settlement_split(deposit)``; each further settlement moves at most one unit between the two parts.
+
 Rounding is a single ``ceil`` at the end, in the provider's favour (a lease never pays less than the unit
 prices say); the fee share rounds up in the protocol's favour. Because every unit price is clamped to
 the floor, a rate below ``floor_rate(resources, policy)`` is impossible by construction.
@@ -13,11 +18,42 @@ the floor, a rate below ``floor_rate(resources, policy)`` is impossible by const
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from engine.deployments.spec import Resources
-from engine.money import BPS_DENOMINATOR
+from engine.money import BPS_DENOMINATOR, Rounding, apply_bps
 from engine.placement.models import PRICE_SCALE, NodeCandidate, PricingPolicy, RateQuote, UnitPrices
 
 RATE_DENOMINATOR = BPS_DENOMINATOR * PRICE_SCALE
+
+# How DeploymentEscrow rounds the platform fee of a settlement (issue 10): DOWN, ``due * feeBps / 10_000``,
+# so a settlement with anything due always pays the node (``due - fee >= 1`` since feeBps <= 20 %). The fee
+# is the one in force when the lease opened. tests/chain/test_deployment_lifecycle.py compares this module
+# with the deployed contract over a range of rates, durations and fees.
+ESCROW_FEE_ROUNDING = Rounding.FLOOR
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementSplit:
+    """One escrow settlement: ``due`` leaves the lease, ``platform_fee`` of it goes to the treasury (and
+    keeper), ``provider`` to the node's payee."""
+
+    due: int
+    platform_fee: int
+    provider: int
+
+
+def settlement_split(
+    rate_per_second: int, seconds: int, fee_bps: int, *, balance: int | None = None
+) -> SettlementSplit:
+    """What one settlement of a lease at ``rate_per_second`` over ``seconds`` pays, exactly as the escrow
+    computes it: ``due = min(balance, rate * seconds)``, the fee ``due * fee_bps / 10_000`` rounded as
+    :data:`ESCROW_FEE_ROUNDING`, the rest to the provider."""
+    due = rate_per_second * seconds
+    if balance is not None:
+        due = min(due, balance)
+    fee = apply_bps(due, fee_bps, ESCROW_FEE_ROUNDING)
+    return SettlementSplit(due, fee, due - fee)
 
 
 def _ceil_div(numerator: int, denominator: int) -> int:
@@ -42,8 +78,9 @@ def quote_rate(resources: Resources, node: NodeCandidate, pricing: PricingPolicy
 
 def quote(resources: Resources, node: NodeCandidate, pricing: PricingPolicy) -> RateQuote:
     rate = quote_rate(resources, node, pricing)
-    fee = _ceil_div(rate * pricing.platform_fee_bps, BPS_DENOMINATOR)
-    return RateQuote(rate, node.certified and pricing.certified_premium_bps > 0, fee, rate - fee)
+    second = settlement_split(rate, 1, pricing.platform_fee_bps)
+    premium = node.certified and pricing.certified_premium_bps > 0
+    return RateQuote(rate, premium, second.platform_fee, second.provider)
 
 
 def floor_rate(resources: Resources, pricing: PricingPolicy) -> int:

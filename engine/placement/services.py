@@ -24,9 +24,10 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from engine.deployments.spec import DeploymentSpec, Resources
 from engine.money import BPS_DENOMINATOR
+from engine.placement.errors import NoNodeFits
 from engine.placement.filters import FILTERS, scan
 from engine.placement.index import CandidateIndex
-from engine.placement.models import NodeCandidate, NoNodeFits, PlacedNode, Placement, PricingPolicy
+from engine.placement.models import NodeCandidate, PlacedNode, Placement, PricingPolicy
 from engine.placement.pricing import floor_rate, quote_rate
 from engine.placement.scoring import DEFAULT_WEIGHTS, INDEX_BITS, INDEX_MASK, MAX_CANDIDATES, ScoreWeights
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chain.contracts import RegistryClient
+from engine.money import CreditUnits
 from engine.outbox.services import enqueue
 from engine.providers.errors import (
     CollateralTooLow,
@@ -49,8 +50,8 @@ async def create_request(
     company: str,
     contact_name: str,
     contact_email: str,
-    collateral: int,
-    min_collateral: int,
+    collateral: CreditUnits,
+    min_collateral: CreditUnits,
     details: dict[str, Any] | None = None,
 ) -> ProviderRequest:
     """Record a provider request (no commit). One open (pending/approved) request per wallet."""
@@ -82,13 +83,25 @@ async def create_request(
 
 
 async def list_requests(
-    session: AsyncSession, *, status: str | None = None, user_id: int | None = None
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    user_id: int | None = None,
+    limit: int | None = None,
+    before_id: int | None = None,
 ) -> list[ProviderRequest]:
-    stmt = select(ProviderRequest).order_by(ProviderRequest.id)
+    """Requests newest first, optionally only those with ``status`` or of ``user_id``: at most ``limit``,
+    with an id below ``before_id``."""
+    stmt = select(ProviderRequest)
     if status is not None:
         stmt = stmt.where(ProviderRequest.status == status)
     if user_id is not None:
         stmt = stmt.where(ProviderRequest.user_id == user_id)
+    if before_id is not None:
+        stmt = stmt.where(ProviderRequest.id < before_id)
+    stmt = stmt.order_by(ProviderRequest.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return list((await session.scalars(stmt)).all())
 
 
@@ -99,10 +112,11 @@ async def get_request(session: AsyncSession, request_id: int) -> ProviderRequest
     return row
 
 
-async def chain_status(session: AsyncSession, address: str) -> str:
-    """The mirrored registry status of ``address`` (``"None"`` when never seen)."""
+async def chain_status(session: AsyncSession, address: str) -> str | None:
+    """The mirrored registry status of ``address``; ``None`` when it is not registered on chain (never
+    seen, or the registry's own ``ProviderStatus.None`` after an exit)."""
     row = await session.get(ProviderChainState, to_checksum_address(address))
-    return row.status if row is not None else CHAIN_NONE
+    return None if row is None or row.status == CHAIN_NONE else row.status
 
 
 def approve_key(row: ProviderRequest) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.payments.reversals import ReversalProcessor
+from engine.payments.commands import ReversalProcessor
 from engine.settings import Settings
 
 JobFunc = Callable[[], Awaitable[object]]
@@ -41,8 +41,11 @@ class JobDeps:
     reconcile: JobFunc | None = None  # billing.reconcile.reconcile bound to the billing context
     reversals: ReversalProcessor | None = None  # the billing context's reversal processor
     workloads: JobFunc | None = None  # engine.workloads.jobs.maintain bound to the runtime
-    failover: JobFunc | None = None  # engine.deployments.jobs.bind(runtime).failover
-    autoscale: JobFunc | None = None  # engine.deployments.jobs.bind(runtime).autoscale
+    failover: JobFunc | None = None  # engine.scaling.jobs.bind(runtime.context).failover
+    autoscale: JobFunc | None = None  # engine.scaling.jobs.bind(runtime.context).autoscale
+    funding: JobFunc | None = None  # engine.deployments.jobs.bind(runtime.context)
+    notifications: JobFunc | None = None  # engine.notifications.delivery.DeliveryWorker.run_once
+    balance_scan: JobFunc | None = None  # engine.monitoring.jobs.bind(runtime.context)
 
 
 def every(seconds: float) -> dict[str, Any]:
@@ -63,4 +66,10 @@ def build_jobs(deps: JobDeps) -> list[JobSpec]:
         jobs.append(JobSpec("deployments.failover", failover, every(s.scheduler_failover_interval)))
     if (autoscale := deps.autoscale) is not None:
         jobs.append(JobSpec("deployments.autoscale", autoscale, every(s.scheduler_autoscale_interval)))
+    if (funding := deps.funding) is not None:
+        jobs.append(JobSpec("deployments.funding", funding, every(s.scheduler_funding_interval)))
+    if (deliver := deps.notifications) is not None:
+        jobs.append(JobSpec("notifications.deliver", deliver, every(s.scheduler_notifications_interval)))
+    if (scan := deps.balance_scan) is not None:
+        jobs.append(JobSpec("monitoring.balance_scan", scan, every(s.scheduler_balance_scan_interval)))
     return jobs

@@ -23,35 +23,23 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from engine.wallets.errors import DecryptionFailed, MasterKeyError, UnknownKeyId, WalletCryptoError
+
 MASTER_KEY_FILE = "master.key"
 KEY_BYTES = 32
 NONCE_BYTES = 12
 AAD_PREFIX = b"cloudmarket/managed-wallet/v1"
 
-
-class WalletCryptoError(Exception):
-    """Root of wallet crypto errors."""
-
-
-class MasterKeyError(WalletCryptoError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"master key: {reason}")
-        self.reason = reason
-
-
-class DecryptionFailed(WalletCryptoError):
-    """Wrong key, wrong user/address (AAD) or tampered ciphertext. Carries no key material."""
-
-    def __init__(self, key_id: str, user_id: int) -> None:
-        super().__init__(f"cannot decrypt managed wallet of user {user_id} with key {key_id}")
-        self.key_id = key_id
-        self.user_id = user_id
-
-
-class UnknownKeyId(WalletCryptoError):
-    def __init__(self, key_id: str) -> None:
-        super().__init__(f"master key {key_id!r} is not in the keyring")
-        self.key_id = key_id
+__all__ = [  # the errors live in engine.wallets.errors; re-exported for existing imports
+    "DecryptionFailed",
+    "Keyring",
+    "MasterKey",
+    "MasterKeyError",
+    "Sealed",
+    "UnknownKeyId",
+    "WalletCryptoError",
+    "load_or_create_dev_master_key",
+]
 
 
 @dataclass(frozen=True)

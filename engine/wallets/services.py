@@ -18,13 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engine.identity.models import WalletLink
 from engine.settings import Settings
 from engine.wallets.crypto import Keyring, MasterKey, Sealed, load_or_create_dev_master_key
+from engine.wallets.errors import ManagedWalletMissing
 from engine.wallets.models import ManagedWallet, utcnow
-
-
-class ManagedWalletMissing(Exception):
-    def __init__(self, user_id: int) -> None:
-        super().__init__(f"user {user_id} has no managed wallet")
-        self.user_id = user_id
 
 
 async def get_managed_wallet(session: AsyncSession, user_id: int) -> ManagedWallet | None:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from engine.errors import EngineError, Kind
 
-class WorkloadError(Exception):
+
+class WorkloadError(EngineError):
     """Root of the workloads errors."""
+
+    code = "workload_error"
+    kind = Kind.INVALID
 
 
 class BadHeartbeat(WorkloadError):
     """A heartbeat that cannot be recorded (``field`` names the offending part)."""
 
+    code = "bad_heartbeat"
+    kind = Kind.INVALID
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__(message, details={"field": field})
         self.field = field
-        self.message = message

@@ -17,7 +17,7 @@ are deleted for the reporting node on each heartbeat, and for every node by :fun
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.deployments import models as dm
+from engine.operator import services as operator
 from engine.workloads import models as wm
 from engine.workloads.desired import workload_id as make_workload_id
 from engine.workloads.errors import BadHeartbeat
@@ -39,15 +40,32 @@ class LivenessPolicy:
     uptime_window: int = 24 * 3600
     usage_retention: int = 6 * 3600
     heartbeat_interval: int = 15
+    # built from settings: the operator's ``node_offline_after`` (engine.operator) wins over
+    # ``offline_after`` (the environment default), read when liveness is judged (:meth:`resolved`)
+    follow_operator: bool = False
 
     @classmethod
     def from_settings(cls, settings: Any) -> LivenessPolicy:
+        """The environment's values (``CLOUDMARKET_NODE_*``); ``offline_after`` follows the operator's
+        ``node_offline_after`` setting once one is stored."""
         return cls(
             offline_after=int(settings.node_offline_after),
             uptime_window=int(settings.node_uptime_window),
             usage_retention=int(settings.node_usage_retention),
             heartbeat_interval=int(settings.node_heartbeat_interval),
+            follow_operator=True,
         )
+
+    async def resolved(self, session: AsyncSession) -> LivenessPolicy:
+        """This policy with ``offline_after`` set to the operator's current ``node_offline_after``
+        (``self.offline_after`` when the operator stored no settings, or for a policy not built by
+        :meth:`from_settings`)."""
+        if not self.follow_operator:
+            return self
+        version = await operator.current(session, operator.SETTINGS)
+        if version.version == 0:  # nothing stored: the environment's value
+            return replace(self, follow_operator=False)
+        return replace(self, offline_after=int(version.values["node_offline_after"]), follow_operator=False)
 
 
 @dataclass(frozen=True)
@@ -213,10 +231,12 @@ def uptime_bps(first_seen: datetime, up_minutes: int, now: datetime, window: int
 async def node_health(
     session: AsyncSession, node_ids: Sequence[int], *, now: datetime, policy: LivenessPolicy
 ) -> dict[int, NodeHealth]:
-    """Online flag and uptime of each node (nodes without heartbeats: offline, uptime 0)."""
+    """Online flag and uptime of each node (nodes without heartbeats: offline, uptime 0). ``offline_after``
+    is the operator's when ``policy`` follows it (:meth:`LivenessPolicy.resolved`)."""
     out = {n: NodeHealth(False, 0, None) for n in node_ids}
     if not node_ids:
         return out
+    policy = await policy.resolved(session)
     lives = (
         await session.scalars(select(wm.NodeLiveness).where(wm.NodeLiveness.node_id.in_(node_ids)))
     ).all()

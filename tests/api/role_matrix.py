@@ -15,10 +15,13 @@ How to add your routes (billing and later issues)
        appears in ``/openapi.json`` (``/api/x/{id}``, regex stripped).
     2. Build the expectation with a helper: :func:`public`, :func:`signed_in`, :func:`role` or
        :func:`node_only`, giving the status the *allowed* callers get (the one a well-formed request
-       succeeds with); override single callers with ``|``, e.g. ``public(200) | {"node": 401}``.
+       succeeds with); override single callers with ``|``, e.g. ``public(200) | {"node": 401}``. The
+       route's declared ``roles=`` must say the same (``tests/api/test_openapi.py`` compares its
+       ``x-roles`` with the row).
     3. Give a ``body`` (JSON value, or ``async (world) -> value`` when it must be fresh, e.g. signed) for
-       routes that declare ``request=``: request validation runs before auth, so a missing body is 400 for
-       everyone and would hide the auth answer. Path parameters are filled from ``world.ids``
+       routes that declare ``request=``: authentication and the route's declared ``roles=`` are checked
+       before the body is read (401 / 403), but an allowed caller without a valid body gets 400 instead of
+       the success status. Path parameters are filled from ``world.ids``
        (``node_id``, ``token_id``, ``spare_token_id``, ``other_node_id``); if you need another object,
        create it in ``make_world`` in the test module and add its id there.
     4. Where objects have owners, add :data:`OWNERSHIP` probes: another owner's object must be refused.
@@ -37,7 +40,7 @@ from aiohttp.test_utils import TestClient
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from engine.identity.siwe import SiweMessage
+from engine.identity.siwe_message import SiweMessage
 
 ANONYMOUS = "anonymous"
 USER = "cloud-user"
@@ -132,6 +135,10 @@ async def _maintenance_body(world: World) -> dict[str, Any]:
     return {"node_id": world.ids["node_id"], "start": 2_000_000_000, "end": 2_000_003_600}
 
 
+async def _maintenance_cancel_body(world: World) -> dict[str, Any]:
+    return {"node_id": world.ids["node_id"]}
+
+
 async def add_marketplace_objects(world: World, sessionmaker: Any) -> None:
     """Marketplace objects for the matrix: two wallets linked to the ``cloud-provider`` caller (one with
     a pending provider request, ``request_id``; one free for ``register``, ``register_wallet``)."""
@@ -161,6 +168,7 @@ async def add_marketplace_objects(world: World, sessionmaker: Any) -> None:
     world.ids["register_wallet"] = int(free, 16)
     world.ids["request_wallet"] = int(used, 16)
     await add_deployment_objects(world, sessionmaker)
+    await add_notification_objects(world, sessionmaker)
 
 
 # ---- deployments ------------------------------------------------------------------------------------
@@ -193,6 +201,34 @@ async def add_deployment_objects(world: World, sessionmaker: Any) -> None:
         session.add(dep)
         await session.commit()
         world.ids["deployment_id"] = dep.id
+
+
+# ---- notifications (issue 12) ------------------------------------------------------------------------
+INBOX = "/api/notifications"
+HOOKS = "/api/me/webhooks"
+# loopback, refused at once: no matrix delivery ever reaches anything if a delivery worker runs
+_HOOK_BODY = {"url": "https://127.0.0.1:9/matrix", "events": ["*"]}
+
+
+async def add_notification_objects(world: World, sessionmaker: Any) -> None:
+    """A notification of the ``cloud-user`` caller (``notification_id``) and two of its webhook endpoints
+    (``webhook_id``; ``spare_webhook_id`` for the DELETE row, which sorts first)."""
+    from engine.notifications.services import notify
+
+    resp = await world.client.get("/api/auth/session", headers=world.headers[USER])
+    user_id = (await resp.json())["user_id"]
+    async with sessionmaker() as session, session.begin():
+        done = await notify(session, user_id, "low_balance", "matrix", "Matrix", "a matrix notice", {})
+    world.ids["notification_id"] = done.notification_id
+    for key in ("webhook_id", "spare_webhook_id"):
+        resp = await world.client.post(HOOKS, json=_HOOK_BODY, headers=world.headers[USER])
+        assert resp.status == 201, await resp.text()
+        world.ids[key] = (await resp.json())["webhook"]["id"]
+
+
+def _own_only(status: int = 200) -> Expect:
+    """Signed-in users reach the route; only the ``cloud-user`` caller owns the object (others: 404)."""
+    return signed_in(status) | {PROVIDER: 404, OPERATOR: 404}
 
 
 _HEARTBEAT = {
@@ -232,7 +268,7 @@ async def add_billing_objects(world: World, stripe: Any) -> None:
     receipt ``entry_id``), two saved cards (``pm_id`` to detach, ``default_pm_id`` the default) and a
     subscription (``sub_id``); the same for :data:`OTHER_USER` (``other_*`` ids)."""
     from api.keys import RUNTIME
-    from engine.payments.ledger import get_entry
+    from engine.payments.services import get_entry
 
     client = world.client
 
@@ -313,6 +349,22 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", PAY + "/webhook"): Row(public(400)),
     ("GET", "/api/wallet"): Row(role(USER)),
     ("GET", "/api/wallet/transactions"): Row(role(USER)),
+    ("GET", "/api/wallet/history"): Row(role(USER)),
+    # swaps: the matrix runs on eth-tester, where no router is deployed: 503 swap_unavailable for the user
+    # (the success paths on anvil: tests/chain/test_swaps.py)
+    ("POST", "/api/wallet/swap/quote"): Row(
+        role(USER, status=503), body={"token_in": "CMC", "token_out": "tUSD", "amount_in": 10**6}
+    ),
+    ("POST", "/api/wallet/swap"): Row(
+        role(USER, status=503),
+        body={
+            "token_in": "CMC",
+            "token_out": "tUSD",
+            "amount_in": 10**6,
+            "amount_out_min": 1,
+            "deadline": 2**40,
+        },
+    ),
     # marketplace (issue #5): provider onboarding, nodes, maintenance; operator settings and pricing
     ("POST", PROVIDER_BASE + "/register"): Row(role(PROVIDER, status=201), body=lambda w: _register_body(w)),
     ("GET", PROVIDER_BASE + "/provider-requests"): Row(role(PROVIDER)),
@@ -320,6 +372,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     # (the signed success path: tests/chain/test_marketplace_flow.py)
     ("POST", PROVIDER_BASE + "/maintenance"): Row(
         role(PROVIDER, status=409), body=lambda w: _maintenance_body(w)
+    ),
+    ("POST", PROVIDER_BASE + "/maintenance/cancel"): Row(
+        role(PROVIDER, status=409), body=lambda w: _maintenance_cancel_body(w)
     ),
     ("GET", OPERATOR_BASE + "/provider-requests"): Row(role(OPERATOR)),
     # the request's wallet never sent `register`: 409 not_registered_on_chain (success path on chain)
@@ -336,6 +391,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     # deployments
     ("GET", DEPLOYMENTS): Row(role(USER)),
     ("POST", DEPLOYMENTS): Row(role(USER, status=422), body={"spec": _CHEAP_SPEC, "duration_seconds": 60}),
+    ("POST", DEPLOYMENTS + "/quote"): Row(
+        role(USER, status=422), body={"spec": _CHEAP_SPEC, "duration_seconds": 60}
+    ),
+    ("GET", "/api/catalog"): Row(public()),
     ("GET", DEPLOYMENTS + "/{deployment_id}"): Row(role(USER)),
     ("POST", DEPLOYMENTS + "/{deployment_id}/top-up"): Row(role(USER, status=409), body={"amount": 10}),
     ("POST", DEPLOYMENTS + "/{deployment_id}/close"): Row(role(USER)),  # closing twice is one close
@@ -354,6 +413,17 @@ MATRIX: dict[tuple[str, str], Row] = {
         role(USER),
         body={"min_replicas": 1, "max_replicas": 3, "cpu_target_bps": 6000, "cooldown_seconds": 60},
     ),
+    # notifications (issue 12): any signed-in user, own objects only; the operator's jobs view
+    ("GET", INBOX): Row(signed_in()),
+    ("POST", INBOX + "/{notification_id}/read"): Row(_own_only()),
+    ("POST", INBOX + "/read-all"): Row(signed_in()),
+    ("GET", INBOX + "/stream"): Call(signed_in(), path=INBOX + "/stream?max_seconds=0"),
+    ("GET", HOOKS): Row(signed_in()),
+    ("POST", HOOKS): Row(signed_in(201), body=_HOOK_BODY),
+    ("DELETE", HOOKS + "/{webhook_id}"): Call(_own_only(), path=HOOKS + "/{spare_webhook_id}"),
+    ("GET", HOOKS + "/{webhook_id}/deliveries"): Row(_own_only()),
+    ("POST", HOOKS + "/{webhook_id}/test"): Row(_own_only(202)),
+    ("GET", OPERATOR_BASE + "/jobs"): Row(role(OPERATOR)),
 }
 
 
@@ -370,6 +440,19 @@ class Probe:
 
 
 OWNERSHIP: list[Probe] = [
+    # notifications: another user's notification and webhook endpoints are not found
+    Probe(
+        "another user's notification cannot be marked read",
+        "POST",
+        INBOX + "/{notification_id}/read",
+        OTHER_USER,
+        404,
+    ),
+    Probe("another user's webhook cannot be deleted", "DELETE", HOOKS + "/{webhook_id}", OTHER_USER, 404),
+    Probe(
+        "another user's webhook log is not found", "GET", HOOKS + "/{webhook_id}/deliveries", OTHER_USER, 404
+    ),
+    Probe("another user's webhook cannot be tested", "POST", HOOKS + "/{webhook_id}/test", OTHER_USER, 404),
     Probe(
         "a provider cannot issue tokens for another provider's node",
         "POST",
@@ -392,6 +475,22 @@ OWNERSHIP: list[Probe] = [
         404,
     ),
     Probe("a node id that does not exist is not found", "POST", NODES + "/999999999/tokens", PROVIDER, 404),
+    Probe(
+        "a provider cannot schedule maintenance on another provider's node",
+        "POST",
+        PROVIDER_BASE + "/maintenance",
+        OTHER_PROVIDER,
+        404,
+        body=_maintenance_body,
+    ),
+    Probe(
+        "a provider cannot cancel maintenance on another provider's node",
+        "POST",
+        PROVIDER_BASE + "/maintenance/cancel",
+        OTHER_PROVIDER,
+        404,
+        body=_maintenance_cancel_body,
+    ),
     # billing: a cloud user never sees or changes another user's payments, receipts, cards, subscriptions
     Probe("another user's top-up is not found", "GET", PAY + "/intents/{other_payment_id}", USER, 404),
     Probe("another user's receipt is not found", "GET", PAY + "/receipts/{other_entry_id}", USER, 404),

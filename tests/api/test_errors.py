@@ -16,7 +16,7 @@ from api.openapi import RouteTable
 from tests.api.conftest import serve
 
 SECRET = "sk_live_do_not_leak"
-test_routes = RouteTable(tag="test")
+test_routes = RouteTable(tag="test", public=True)
 
 
 @test_routes.post("/test/echo", summary="echo a JSON object (read_json)")

@@ -10,8 +10,9 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from api.app import SCHEDULER, create_app
+from api.app import create_app
 from api.auth.devissuer import DevIssuer
+from api.keys import SCHEDULER
 from api.routes import identity
 from engine.outbox.models import OutboxTx
 from engine.payments.models import LedgerEntry
@@ -75,6 +76,9 @@ async def test_reconcile_job_credits_a_missed_payment_once_and_stops_with_the_ap
                     "workloads.maintain",
                     "deployments.failover",
                     "deployments.autoscale",
+                    "deployments.funding",
+                    "notifications.deliver",
+                    "monitoring.balance_scan",
                 }
                 await _eventually(lambda: service.is_leader, "the only process becomes leader")
 
@@ -120,6 +124,9 @@ async def test_no_stripe_means_no_billing_jobs_and_disabled_means_no_scheduler(
             "workloads.maintain",
             "deployments.failover",
             "deployments.autoscale",
+            "deployments.funding",
+            "notifications.deliver",
+            "monitoring.balance_scan",
         }
     assert _scheduler_tasks() == []
     async with StripeTestServer() as stripe:

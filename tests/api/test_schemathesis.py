@@ -38,6 +38,9 @@ from tests.support.stripe_server import StripeTestServer
 
 EXAMPLES = 8
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+# 503s that say a feature is not deployed on this chain, not a fault: eth-tester has no Uniswap router (the
+# swap routes run for real on anvil in tests/chain/test_swaps.py). Still checked for schema and content type.
+NOT_DEPLOYED = {"swap_unavailable"}
 ROLES = ("cloud-user", "cloud-provider", "cloud-operator")
 
 
@@ -101,14 +104,37 @@ def _check_operation(
     def run(case: schemathesis.Case) -> None:
         nonlocal calls
         calls += 1
+        _bounded_stream(case)
         response = case.call(base_url=base_url, session=http, headers=headers, timeout=10)
-        case.validate_response(response, checks=CHECKS)
+        checks = CHECKS
+        if response.status_code == 503 and _error_code(response) in NOT_DEPLOYED:
+            checks = [c for c in CHECKS if c is not not_a_server_error]
+        case.validate_response(response, checks=checks)
 
     try:
         run()
     except Unsatisfiable:
         assert mode is GenerationMode.NEGATIVE, op.label  # no inputs, so nothing to make invalid
     return calls
+
+
+def _error_code(response: requests.Response) -> str | None:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _bounded_stream(case: Any) -> None:
+    """An SSE stream a caller may open (its own notifications) lasts ``max_seconds`` (default 300): cap it
+    at 1 s so a generated request ends within the client timeout. Malformed values are left as generated."""
+    if not case.path.endswith(("/stream", "/events")):
+        return
+    query = dict(case.query or {})
+    value = query.get("max_seconds", 0)
+    if isinstance(value, int) and not isinstance(value, bool):
+        query["max_seconds"] = min(value, 1)
+        case.query = query
 
 
 def _describe(exc: BaseException) -> str:
@@ -133,6 +159,9 @@ def _fuzz(doc: dict[str, Any], base_url: str, identities: dict[str, dict[str, st
     return calls, failures
 
 
+# every operation x 4 identities x 2 modes: ~100 s on a quiet machine, more on a loaded one (the default
+# per-test timeout is 120 s)
+@pytest.mark.timeout(300)
 async def test_openapi_document_holds_under_schemathesis(live: tuple[str, DevIssuer]) -> None:
     base_url, dev = live
     async with aiohttp.ClientSession() as http, http.get(base_url + "/openapi.json") as resp:

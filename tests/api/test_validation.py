@@ -32,11 +32,13 @@ ITEM = {
         "name": {"type": "string", "minLength": 1},
         "count": {"type": "integer", "minimum": 0},
         "tags": {"type": "array", "items": {"type": "string"}},
+        "weight": {"type": "number", "minimum": 0},
+        "ids": {"type": "array", "items": {"type": ["integer", "null"]}},
     },
     "additionalProperties": False,
 }
 
-table = RouteTable(tag="test-validation")
+table = RouteTable(tag="test-validation", public=True)
 calls: list[Any] = []
 JSON = {"Content-Type": "application/json"}
 
@@ -69,7 +71,7 @@ async def client(eth_runtime: Runtime, tmp_path: Path) -> AsyncIterator[Any]:
     app = create_app(eth_runtime, extra_routes=[table], background=False, identity_options=options)
     calls.clear()
     async with serve(app) as c:
-        c.dev = DevIssuer(tmp_path)
+        c.dev = DevIssuer(tmp_path)  # type: ignore[attr-defined]
         yield c
 
 
@@ -98,11 +100,17 @@ async def test_valid_body_reaches_the_handler_parsed(client: Any) -> None:
 async def test_schema_violations_list_every_error_with_its_path(client: Any) -> None:
     resp = await client.post("/test/items", json={"name": "", "count": -1, "tags": ["ok", 7], "extra": True})
     err = await _error(resp, 400, "invalid_request")
-    paths = sorted(e["path"] for e in err["details"]["errors"])
-    assert paths == ["", "/count", "/name", "/tags/1"]
+    found = sorted((e["path"], e["code"]) for e in err["details"]["errors"])
+    assert found == [
+        ("", "additionalProperties"),
+        ("/count", "minimum"),
+        ("/name", "minLength"),
+        ("/tags/1", "type"),
+    ]
+    assert all(set(e) == {"path", "code", "message"} for e in err["details"]["errors"])
     assert all(isinstance(e["message"], str) and e["message"] for e in err["details"]["errors"])
     missing = await _error(await client.post("/test/items", json={}), 400, "invalid_request")
-    assert len(missing["details"]["errors"]) == 2
+    assert [(e["path"], e["code"]) for e in missing["details"]["errors"]] == [("", "required")] * 2
     for not_object in (b"[]", b'"x"', b"1", b"null"):
         resp = await client.post("/test/items", data=not_object, headers=JSON)
         await _error(resp, 400, "invalid_request")
@@ -131,17 +139,46 @@ async def test_query_parameters_are_converted_and_validated(client: Any) -> None
     assert ok.status == 200
     assert calls == [{"limit": 7, "q": "abc", "flag": True}]
     assert await (await client.get("/test/items")).json() == {}
-    for params, path in (
-        ({"limit": "seven"}, "query/limit"),
-        ({"limit": "0"}, "query/limit"),
-        ({"limit": "51"}, "query/limit"),
-        ({"limit": "1.5"}, "query/limit"),
-        ({"flag": "yes"}, "query/flag"),
-        ([("limit", "1"), ("limit", "2")], "query/limit"),
+    for params, path, code in (
+        ({"limit": "seven"}, "query/limit", "type"),
+        ({"limit": "0"}, "query/limit", "minimum"),
+        ({"limit": "51"}, "query/limit", "maximum"),
+        ({"limit": "1.5"}, "query/limit", "type"),
+        ({"flag": "yes"}, "query/flag", "type"),
+        ([("limit", "1"), ("limit", "2")], "query/limit", "repeated"),
     ):
         err = await _error(await client.get("/test/items", params=params), 400, "invalid_request")
-        assert err["details"]["errors"][0]["path"] == path, params
+        assert [(e["path"], e["code"]) for e in err["details"]["errors"]] == [(path, code)], params
     assert len(calls) == 2
+
+
+async def test_integer_fields_take_only_integer_literals_and_numbers_stay_numbers(client: Any) -> None:
+    for raw, path in (
+        (b'{"name": "a", "count": 2.0}', "/count"),
+        (b'{"name": "a", "count": 2e0}', "/count"),
+        (b'{"name": "a", "count": 1, "ids": [1, 2.0]}', "/ids/1"),
+    ):
+        err = await _error(await client.post("/test/items", data=raw, headers=JSON), 400, "invalid_request")
+        assert [(e["path"], e["code"]) for e in err["details"]["errors"]] == [(path, "type")], raw
+        assert "not an integer" in err["details"]["errors"][0]["message"]
+    assert calls == []
+    ok = await client.post(
+        "/test/items", data=b'{"name": "a", "count": 2, "weight": 2.0, "ids": [1, null]}', headers=JSON
+    )
+    assert ok.status == 200, await ok.text()
+    assert calls == [{"name": "a", "count": 2, "weight": 2.0, "ids": [1, None]}]
+
+
+async def test_numbers_json_cannot_carry_are_invalid_json(client: Any) -> None:
+    for raw in (
+        b'{"name": "a", "count": NaN}',
+        b'{"name": "a", "count": 1, "weight": Infinity}',
+        b'{"name": "a", "count": 1, "weight": -Infinity}',
+        b'{"name": "a", "count": 1, "weight": 1e999}',
+        b'{"name": "a", "count": 1' + b"0" * 5_000 + b"}",
+    ):
+        await _error(await client.post("/test/items", data=raw, headers=JSON), 400, "invalid_json")
+    assert calls == []
 
 
 def test_a_malformed_schema_fails_at_install(eth_runtime: Runtime) -> None:

@@ -16,8 +16,7 @@ from chain.connect import ChainConnection, connect
 from chain.contracts import CreditTokenClient
 from chain.deploy import Manifest, deploy_suite, suggest_fees
 from chain.devchain import Anvil, dev_signer_key
-from chain.errors import RpcError
-from chain.rpc import RpcClient
+from chain.jsonrpc import RpcClient
 from chain.signer import LocalSigner, TxRequest
 
 CHAINS = ["anvil", "eth-tester"]
@@ -102,7 +101,7 @@ async def mint_many(suite: Suite, grants: Sequence[tuple[str, int]]) -> None:
     if conn.kind == "http":
         async with RpcClient(conn.url) as client:
             answers = await client.batch([("eth_sendRawTransaction", ["0x" + s.raw.hex()]) for s in raws])
-        errors = [a for a in answers if isinstance(a, RpcError)]
+        errors = [a.message for a in answers if not a.ok]
         assert not errors, errors[:3]
     else:
         for signed in raws:

@@ -1,4 +1,4 @@
-"""The ``deployments.autoscale`` job on anvil, called directly (``bind(runtime).autoscale(now=...)``),
+"""The ``deployments.autoscale`` job on anvil, called directly (``bind(runtime.context).autoscale(now=...)``),
 fed by real node-agent heartbeats through the API and acting through the real relay/outbox/indexer.
 
 * managed wallet, policy min 1 / max 2 / target 5000 bps / cooldown 60 s, 500 requested millicores:
@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from chain.devchain import Anvil
-from engine.deployments.jobs import bind
+from engine.scaling.jobs import bind
 from engine.workloads.heartbeats import utcnow
 from engine.workloads.models import UsageSample
 from tests.chain.deployments_support import HEARTBEAT, Market, market
@@ -53,7 +53,7 @@ async def world(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Async
 
 def autoscale_job(mk: Market) -> Callable[..., Awaitable[dict[str, int]]]:
     """The bound ``deployments.autoscale`` job; it takes ``now=`` (the scheduler calls it without)."""
-    return cast(Callable[..., Awaitable[dict[str, int]]], bind(mk.runtime).autoscale)
+    return cast(Callable[..., Awaitable[dict[str, int]]], bind(mk.runtime.context).autoscale)
 
 
 async def beat(

@@ -1,4 +1,5 @@
-"""deploy_suite on anvil and eth-tester: deployment, manifest reuse without transactions, redeploy."""
+"""deploy_suite on anvil and eth-tester: deployment, manifest reuse without transactions, redeploy; plan_admin
+(what the engine enqueues in its outbox) lists exactly the admin differences."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 from chain.artifacts import load_artifact
 from chain.connect import connect
-from chain.contracts import MINTER_ROLE, CreditTokenClient
-from chain.deploy import deploy_suite, load_manifest, manifest_path
+from chain.contracts import MINTER_ROLE, PAUSER_ROLE, CreditTokenClient, EscrowClient, RegistryClient
+from chain.deploy import SuiteConfig, deploy_suite, load_manifest, manifest_path, plan_admin, send_transaction
 from chain.devchain import Anvil, dev_signer_key
+from chain.quotes import QUOTE_SIGNER_ROLE
 from chain.signer import LocalSigner
 from tests.chain.conftest import Suite
 
@@ -48,20 +50,84 @@ async def test_second_deploy_reuses_manifest_without_any_transaction(suite: Suit
     assert await conn.w3.eth.block_number == block
 
 
-async def test_reuse_grants_only_missing_minters(suite: Suite) -> None:
+async def test_reuse_sends_nothing_and_plans_only_the_missing_minter(suite: Suite) -> None:
     conn, signer = suite.conn, suite.signer
-    new_minter = "0x" + keccak(text=f"minter-{conn.kind}").hex()[-40:]
+    new_minter = to_checksum_address("0x" + keccak(text=f"minter-{conn.kind}").hex()[-40:])
     token = suite.token
     assert not await token.has_role(MINTER_ROLE, new_minter)
     nonce = await conn.w3.eth.get_transaction_count(signer.address)
-    again = await deploy_suite(
-        conn, signer, manifest_dir=suite.manifest_dir, minters=[new_minter, signer.address]
-    )
+    minters = [new_minter, signer.address]
+    again = await deploy_suite(conn, signer, manifest_dir=suite.manifest_dir, minters=minters)
     assert again == suite.manifest
+    assert await conn.w3.eth.get_transaction_count(signer.address) == nonce  # admin drift: not sent here
+    plan = await plan_admin(conn, suite.manifest, signer.address, SuiteConfig(), minters)
+    assert [(c.kind, c.slot, c.args) for c in plan] == [
+        (
+            "token.grantRole",
+            f"token.grantRole:MINTER_ROLE:{new_minter}",
+            {"role": "MINTER_ROLE", "account": new_minter},
+        )
+    ]
+    await send_transaction(conn, signer, to=plan[0].to, data=plan[0].data)
     assert await token.has_role(MINTER_ROLE, new_minter)
-    assert await conn.w3.eth.get_transaction_count(signer.address) == nonce + 1  # one grantRole, no deploy
-    await deploy_suite(conn, signer, manifest_dir=suite.manifest_dir, minters=[new_minter])
-    assert await conn.w3.eth.get_transaction_count(signer.address) == nonce + 1
+    assert await plan_admin(conn, suite.manifest, signer.address, SuiteConfig(), minters) == []
+
+
+async def test_plan_lists_each_config_difference_once_in_a_fixed_order(suite: Suite) -> None:
+    conn, signer = suite.conn, suite.signer
+    treasury = to_checksum_address("0x" + "ab" * 20)
+    config = SuiteConfig(fee_bps=123, min_notice=3600, treasury=treasury)
+    plan = await plan_admin(conn, suite.manifest, signer.address, config)
+    assert [c.kind for c in plan] == [
+        "registry.setConfig",
+        "registry.setTreasury",
+        "escrow.setTreasury",
+        "escrow.setFeeParams",
+    ]
+    assert plan[0].args["min_notice"] == 3600 and plan[1].args == {"treasury": treasury}
+    assert plan[3].args == {"fee_bps": 123, "keeper_share_bps": 1_000, "max_tip": 10**6}
+    assert await plan_admin(conn, suite.manifest, signer.address, SuiteConfig()) == []
+
+
+async def test_bootstrap_wires_the_escrow_and_plans_the_quote_signer_and_pauser(suite: Suite) -> None:
+    """Issue 10: the registry reports node stops to the escrow (``setEscrow`` at bootstrap, or else no lease
+    can open); the admin may pause; the quoting key gets ``QUOTE_SIGNER_ROLE`` (at bootstrap when named,
+    else through the reconcile)."""
+    conn, signer, manifest = suite.conn, suite.signer, suite.manifest
+    registry = RegistryClient(conn.w3, manifest.address("ProviderRegistry"))
+    escrow = EscrowClient(conn.w3, manifest.address("DeploymentEscrow"))
+    assert await registry.escrow() == escrow.address
+    assert await escrow.has_role(PAUSER_ROLE, signer.address)
+    assert not await escrow.has_role(QUOTE_SIGNER_ROLE, signer.address)  # never the minter's
+    quote_signer = to_checksum_address("0x" + keccak(text=f"quoter-{conn.kind}").hex()[-40:])
+    plan = await plan_admin(conn, manifest, signer.address, SuiteConfig(), quote_signer=quote_signer)
+    assert [(c.kind, c.slot) for c in plan] == [
+        ("escrow.grantRole", f"escrow.grantRole:QUOTE_SIGNER_ROLE:{quote_signer}")
+    ]
+    await send_transaction(conn, signer, to=plan[0].to, data=plan[0].data)
+    assert await escrow.has_role(QUOTE_SIGNER_ROLE, quote_signer)
+    assert await plan_admin(conn, manifest, signer.address, SuiteConfig(), quote_signer=quote_signer) == []
+
+
+async def test_a_fresh_suite_grants_the_quote_signer_at_bootstrap(tmp_path: Path) -> None:
+    conn = await connect("eth-tester://")
+    try:
+        signer = LocalSigner(dev_signer_key(conn))
+        quote_signer = to_checksum_address("0x" + "9a" * 20)
+        manifest = await deploy_suite(conn, signer, manifest_dir=tmp_path, quote_signer=quote_signer)
+        escrow = EscrowClient(conn.w3, manifest.address("DeploymentEscrow"))
+        assert await escrow.has_role(QUOTE_SIGNER_ROLE, quote_signer)
+        registry = RegistryClient(conn.w3, manifest.address("ProviderRegistry"))
+        assert await registry.escrow() == escrow.address
+    finally:
+        await conn.close()
+
+
+def test_suite_config_holds_the_registrys_window_cap() -> None:
+    for bad in (0, 9):
+        with pytest.raises(ValueError, match="max_windows_per_month"):
+            SuiteConfig(max_windows_per_month=bad)
+    assert SuiteConfig(max_windows_per_month=8).max_windows_per_month == 8
 
 
 async def test_eth_tester_fresh_chain_redeploys_and_overwrites(tmp_path: Path) -> None:
@@ -92,8 +158,8 @@ async def test_anvil_fresh_chain_redeploys(fresh_anvil: Anvil, tmp_path: Path) -
         signer = LocalSigner(dev_signer_key(conn))
         try:
             manifest = await deploy_suite(conn, signer, manifest_dir=tmp_path)
-            # 4 contracts + OPERATOR, SEIZER, TOPUP role grants
-            assert await conn.w3.eth.get_transaction_count(signer.address) == 7
+            # 4 contracts + registry.setEscrow + OPERATOR, SEIZER, TOPUP, PAUSER role grants
+            assert await conn.w3.eth.get_transaction_count(signer.address) == 9
             assert load_manifest(tmp_path, conn.chain_id) == manifest
         finally:
             await conn.close()

@@ -11,7 +11,7 @@ from web3.exceptions import TransactionNotFound
 from chain.connect import ChainConnection, connect
 from chain.devchain import Anvil, dev_signer_key, free_port, rpc
 from chain.errors import ChainConnectionError, ChainError, RpcError
-from chain.rpc import RpcClient
+from chain.jsonrpc import RpcClient
 from chain.signer import LocalSigner
 
 SOMEONE = to_checksum_address(keccak(text="someone")[-20:])
@@ -59,9 +59,12 @@ async def test_rpc_batch_client_orders_results_and_reports_item_errors(anvil: An
             [("eth_chainId", [])] * 4 + [("eth_noSuchMethod", [])] + [("eth_getBalance", [SOMEONE, "latest"])]
         )
         answers = await client.batch(requests)
-        assert answers[:4] == [hex(anvil.chain_id)] * 4
-        assert isinstance(answers[4], RpcError) and answers[4].method == "eth_noSuchMethod"
-        assert answers[5] == "0x0"
+        assert [a.unwrap() for a in answers[:4]] == [hex(anvil.chain_id)] * 4
+        assert not answers[4].ok and answers[4].method == "eth_noSuchMethod"
+        with pytest.raises(RpcError) as raised:
+            answers[4].unwrap()
+        assert raised.value.method == "eth_noSuchMethod" and raised.value.code is not None
+        assert answers[5].unwrap() == "0x0"
         assert await client.batch([]) == []
         assert int(await client.request("eth_blockNumber"), 16) >= 0
         with pytest.raises(RpcError):

@@ -2,7 +2,7 @@
 
 The wallet below (compiled here with solc-js through node, so the test does not depend on the project's
 contract artifacts) returns the magic value ``0x1626ba7e`` iff ``ecrecover(hash, sig)`` is its owner.
-:class:`engine.identity.siwe_service.SiweService` must accept a SIWE message for the *contract's* address
+:class:`engine.identity.siwe.SiweService` must accept a SIWE message for the *contract's* address
 signed by the owner EOA (EIP-191 recovery gives the owner, not the contract, so only the EIP-1271 call can
 accept it), and reject one signed by anyone else, or a contract that is not a wallet.
 """
@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chain.connect import ChainConnection
 from engine.identity.errors import SiweSignatureError
-from engine.identity.siwe import SiweMessage
-from engine.identity.siwe_service import SiweConfig, SiweService
+from engine.identity.siwe import SiweConfig, SiweService
+from engine.identity.siwe_message import SiweMessage
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_MODULES = REPO / "node_modules"

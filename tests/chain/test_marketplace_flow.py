@@ -167,6 +167,9 @@ async def test_register_approve_add_node_maintenance(market) -> None:  # type: i
     assert nodes["alpha"]["chain_node_id"] == before + 2
     assert nodes["alpha"]["status"] == "active"
     assert (await registry.node_info(before + 2)).provider == wallet.address
+    # the API shows the chain's payee (addNode(0) makes it the provider), never null once linked
+    for name, chain_id in (("alpha", before + 2), ("beta", before + 1)):
+        assert nodes[name]["payee"] == (await registry.node_info(chain_id)).payee == wallet.address
 
     # maintenance: too short a notice is refused up front; a valid window is signed, indexed, reported
     now = int((await conn.w3.eth.get_block("latest"))["timestamp"])
@@ -203,3 +206,34 @@ async def test_register_approve_add_node_maintenance(market) -> None:  # type: i
     a, b = cands[str(before + 2)], cands[str(before + 1)]
     assert a.in_maintenance and not b.in_maintenance
     assert a.provider_approved and a.capacity.cpu_millicores == 8000 and a.region == "eu-west"
+    assert a.alliance_id is None  # paid to the provider itself: no alliance
+
+    # cancel: the beta node has no window (400 maintenance_none); alpha's window is cancelled on chain
+    r = await client.post(
+        "/api/cloud-provider/maintenance/cancel", headers=prov, json={"node_id": nodes["beta"]["id"]}
+    )
+    assert r.status == 400 and (await r.json())["error"]["code"] == "maintenance_none"
+    r = await client.post("/api/cloud-provider/maintenance/cancel", headers=prov, json={"node_id": alpha})
+    assert r.status == 200, await r.text()
+    cancel = await r.json()
+    assert cancel["chain_node_id"] == before + 2 and len(cancel["transactions"]) == 1
+    await sign_and_send(runtime, wallet, cancel["transactions"])
+    await runtime.indexer.run_once()
+    listed = (await (await client.get("/api/cloud-provider/nodes", headers=prov)).json())["nodes"]
+    assert [n["maintenance"] for n in listed if n["id"] == alpha] == [[]]
+    r = await client.post("/api/cloud-provider/maintenance/cancel", headers=prov, json={"node_id": alpha})
+    assert r.status == 400 and (await r.json())["error"]["code"] == "maintenance_none"
+
+    # setNodePayee is indexed: the API follows the chain's payee, to an alliance and back to the provider
+    alliance = Account.create().address
+    for payee in (alliance, wallet.address):
+        await send_transaction(
+            conn, wallet, to=registry.address, data=registry.encode_set_node_payee(before + 1, payee)
+        )
+        await runtime.indexer.run_once()
+        listed = (await (await client.get("/api/cloud-provider/nodes", headers=prov)).json())["nodes"]
+        assert [n["payee"] for n in listed if n["name"] == "beta"] == [payee]
+        assert (await registry.node_info(before + 1)).payee == payee
+        async with runtime.sessionmaker() as s:
+            beta = {c.node_id: c for c in await placement_candidates(s, now=now)}[str(before + 1)]
+        assert beta.alliance_id == (None if payee == wallet.address else payee)

@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from chain.devchain import Anvil
-from engine.deployments import failover
-from engine.deployments.jobs import bind
 from engine.deployments.models import Lease
-from engine.deployments.scaling_models import Failover
+from engine.scaling import failover
+from engine.scaling.jobs import bind
+from engine.scaling.models import Failover
 from engine.wallets.services import ensure_managed_wallet
 from engine.workloads.heartbeats import LivenessPolicy, utcnow
 from engine.workloads.models import NodeLiveness
@@ -161,7 +161,7 @@ async def test_failover_after_missed_heartbeats_is_idempotent(world: dict[str, A
     count0 = await mk.escrow.lease_count()
 
     deps = failover.FailoverDeps(
-        **{**bind(mk.runtime).failover_deps.__dict__, "liveness": LivenessPolicy(offline_after=60)}
+        **{**bind(mk.runtime.context).failover_deps.__dict__, "liveness": LivenessPolicy(offline_after=60)}
     )
     # the spare is alive (fresh heartbeat); the primary's agent went silent two minutes ago
     await mk.call(

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from api.agent import procfs
+from api.nodeagent import procfs
 from chain.connect import ChainConnection
 from chain.devchain import Anvil
 from tests.support.node_api_double import FakeNodeApi, LeaseBook, lease_book, workload

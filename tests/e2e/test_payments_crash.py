@@ -15,7 +15,7 @@ from billing.services import BillingService
 from billing.webhooks import parse_event
 from chain.contracts import CreditTokenClient
 from engine.identity.services import ensure_user
-from engine.payments.ledger import get_entry, mint_ref
+from engine.payments.services import get_entry, mint_ref
 from engine.runtime import start_runtime
 from engine.settings import ANVIL_DEV_KEY, Settings
 from tests.api.payments.conftest import make_billing

@@ -3,8 +3,11 @@
 Runs the console entry point (``python -m api.cli``) three times on one data dir:
 
 1. ``up``: ready, CreditToken has code, a balance is created on the chain; SIGTERM exits 0.
-2. ``up`` again: same contract (manifest reused, not redeployed) and the balance survived (anvil --state).
+2. ``up`` again at once: same chain URL (the port is not lost to TIME_WAIT), same contract (manifest
+   reused, not redeployed) and the balance survived (anvil --state).
 3. ``up --reset``: a clean chain (the balance is gone), contracts deployed again.
+
+And a crash: ``up`` SIGKILLed takes its anvil with it, and the next ``up`` gets the same chain URL.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def _get_json(url: str) -> tuple[int, dict]:
 
 
 class Up:
-    def __init__(self, data_dir: Path, *args: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, chain_port: int | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / f"up-{self.port}.log"
@@ -50,7 +53,7 @@ class Up:
             {
                 "CLOUDMARKET_DATA_DIR": str(data_dir),
                 "CLOUDMARKET_HTTP_PORT": str(self.port),
-                "CLOUDMARKET_DEV_CHAIN_PORT": str(free_port()),
+                "CLOUDMARKET_DEV_CHAIN_PORT": str(chain_port or free_port()),
                 "CLOUDMARKET_LOG_LEVEL": "WARNING",
             }
         )
@@ -111,7 +114,8 @@ def test_up_persists_the_dev_chain_and_reset_cleans_it(tmp_path):
     data_dir = tmp_path / "data"
     marker = Account.create().address  # an address that only our transfer ever touches
 
-    first = Up(data_dir)
+    chain_port = free_port()
+    first = Up(data_dir, chain_port=chain_port)
     try:
         first.wait_ready()
         info = first.chain_info()
@@ -127,10 +131,11 @@ def test_up_persists_the_dev_chain_and_reset_cleans_it(tmp_path):
     assert "cloudmarket dev token --role cloud-user" in out
     assert (data_dir / "anvil-state.json").exists()
 
-    second = Up(data_dir)
+    second = Up(data_dir, chain_port=chain_port)
     try:
         second.wait_ready()
         info2 = second.chain_info()
+        assert info2["rpc_url"] == info["rpc_url"] == f"http://127.0.0.1:{chain_port}"  # did not move
         address2, w3 = _token_and_w3(info2)
         assert address2 == address
         assert w3.eth.get_balance(marker) == ONE_ETHER  # anvil state survived the restart
@@ -138,10 +143,44 @@ def test_up_persists_the_dev_chain_and_reset_cleans_it(tmp_path):
     finally:
         assert second.stop() == 0
 
-    third = Up(data_dir, "--reset")
+    third = Up(data_dir, "--reset", chain_port=chain_port)
     try:
         third.wait_ready()
         _, w3 = _token_and_w3(third.chain_info())
         assert w3.eth.get_balance(marker) == 0  # a clean chain
     finally:
         assert third.stop() == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :][:1] not in ("Z", "X")
+
+
+def test_a_killed_up_takes_its_anvil_along_and_the_next_keeps_the_url(tmp_path):
+    data_dir = tmp_path / "data"
+    chain_port = free_port()
+    crashed = Up(data_dir, chain_port=chain_port)
+    try:
+        crashed.wait_ready()
+        url = crashed.chain_info()["rpc_url"]
+        anvil_pid = int((data_dir / "anvil.pid").read_text())
+        assert _alive(anvil_pid)
+        crashed.proc.send_signal(signal.SIGKILL)
+        crashed.proc.wait(timeout=10)
+    finally:
+        crashed.stop()
+    deadline = time.monotonic() + 20
+    while _alive(anvil_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(anvil_pid), "anvil outlived the SIGKILLed `cloudmarket up`"
+
+    again = Up(data_dir, chain_port=chain_port)
+    try:
+        again.wait_ready()
+        assert again.chain_info()["rpc_url"] == url
+    finally:
+        assert again.stop() == 0

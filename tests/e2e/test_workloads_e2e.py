@@ -358,7 +358,7 @@ async def test_deploy_run_earn_withdraw_close_stop(world: World, root: Path, no_
         elapsed = await w.block_ts(settle) - await w.block_ts(open_receipt)
         assert elapsed >= 1_000
         due = rate * elapsed
-        fee = -(-due * fee_bps // 10_000)  # the platform fee rounds up
+        fee = due * fee_bps // 10_000  # the platform fee rounds down (issue 10)
         node_path = f"/api/cloud-provider/nodes/{chosen.node['id']}/withdraw"
         withdraw = await w.http.call("POST", node_path, chosen.headers, 200)
         assert withdraw["owed"] == due - fee > 0

@@ -26,11 +26,11 @@ import aiohttp
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from api.agent import procfs
+from api.nodeagent import procfs
 from chain.connect import ChainConnection
 from chain.deploy import send_transaction
 from chain.signer import LocalSigner
-from engine.identity.siwe import SiweMessage
+from engine.identity.siwe_message import SiweMessage
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")

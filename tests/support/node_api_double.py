@@ -26,7 +26,9 @@ from chain.connect import ChainConnection
 from chain.contracts import CreditTokenClient, EscrowClient, RegistryClient
 from chain.deploy import Manifest, deploy_suite, send_transaction
 from chain.devchain import dev_signer_key, rpc
+from chain.quotes import Quoter
 from chain.signer import LocalSigner
+from engine.settings import DEV_QUOTE_SIGNER_KEY
 
 COLLATERAL = 200 * 10**6
 BIG = 10**15
@@ -50,7 +52,8 @@ class LeaseBook:
     @classmethod
     async def create(cls, conn: ChainConnection, manifest_dir: Path, nodes: int = 2) -> LeaseBook:
         signer = LocalSigner(dev_signer_key(conn))
-        manifest = await deploy_suite(conn, signer, manifest_dir=manifest_dir)
+        quoter = Quoter(bytes.fromhex(DEV_QUOTE_SIGNER_KEY[2:]), conn.chain_id, "0x" + "00" * 20, 3600)
+        manifest = await deploy_suite(conn, signer, manifest_dir=manifest_dir, quote_signer=quoter.address)
         book = cls(conn, signer, manifest)
         provider = await book._wallet(COLLATERAL)
         await book._send(provider, book.token.address, book.token.encode_approve(book.registry.address, BIG))
@@ -92,8 +95,15 @@ class LeaseBook:
     async def open_lease(self, chain_node_id: int, spec_hash: bytes) -> int:
         """Open a real lease (the user pays) and return its id, read from the ``LeaseOpened`` log."""
         assert self.user is not None
+        now = int((await self.conn.w3.eth.get_block("latest"))["timestamp"])
+        quoter = Quoter(
+            bytes.fromhex(DEV_QUOTE_SIGNER_KEY[2:]), self.conn.chain_id, self.escrow.address, 3600
+        )
+        quote = quoter.sign(quoter.quote(self.user.address, chain_node_id, 1_000, spec_hash, now=now))
         receipt = await self._send(
-            self.user, self.escrow.address, self.escrow.encode_open(chain_node_id, 1_000, 10**9, spec_hash)
+            self.user,
+            self.escrow.address,
+            self.escrow.encode_open(chain_node_id, 1_000, 10**9, spec_hash, quote),
         )
         escrow = self.escrow.address.lower()
         for entry in receipt["logs"]:

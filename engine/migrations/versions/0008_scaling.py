@@ -1,6 +1,6 @@
 """Scaling and failover: autoscale_policies, failovers.
 
-See engine/deployments/scaling_models.py.
+See engine/scaling/models.py.
 
 Revision ID: 0008_scaling
 Revises: 0007_workloads

@@ -19,7 +19,7 @@ from api.auth.devissuer import DevIssuer
 from api.auth.middleware import require_node
 from api.openapi import RouteTable
 from api.routes import identity
-from engine.identity.siwe import SiweMessage
+from engine.identity.siwe_message import SiweMessage
 from engine.runtime import Runtime
 from tests.api.conftest import serve
 

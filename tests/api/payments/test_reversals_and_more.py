@@ -10,9 +10,8 @@ from billing.services import BillingService, payment_key
 from chain.contracts import CreditTokenClient
 from engine.identity.services import link_wallet
 from engine.outbox.models import OutboxStatus, OutboxTx
-from engine.payments.ledger import get_entry, mint_ref
 from engine.payments.models import LedgerEntry, Payment, Reversal
-from engine.payments.reversals import can_create_deployments
+from engine.payments.services import can_create_deployments, get_entry, mint_ref
 from tests.api.payments.conftest import Env
 from tests.api.payments.helpers import count, drain_outbox
 
@@ -227,3 +226,15 @@ async def test_users_never_see_each_others_objects(pay: Env) -> None:
             headers=alice,
         )
     ).status == 403
+
+
+async def test_path_ids_in_non_ascii_digits_name_nothing(pay: Env) -> None:
+    """``int("\\u0661")`` is 1 in Python: a path id in Arabic-Indic digits must not reach the row."""
+    alice = pay.new_user()
+    _, entry = await _paid(pay, alice)
+    arabic = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+    assert (await pay.client.get(f"/api/payments/receipts/{entry.id}", headers=alice)).status == 200
+    for path in (f"/api/payments/receipts/{entry.id}", f"/api/payments/intents/{entry.payment_id}"):
+        r = await pay.client.get(path.translate(arabic), headers=alice)
+        assert r.status == 404, path
+        assert (await r.json())["error"]["code"] == "not_found"

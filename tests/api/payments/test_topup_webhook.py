@@ -11,8 +11,8 @@ from api.app import create_app
 from api.routes import identity
 from chain.contracts import CreditTokenClient
 from engine.outbox.models import OutboxStatus, OutboxTx
-from engine.payments.ledger import mint_ref
 from engine.payments.models import LedgerEntry, StripeEvent
+from engine.payments.services import mint_ref
 from tests.api.conftest import serve
 from tests.api.payments.conftest import Env, make_billing
 from tests.api.payments.helpers import count, drain_outbox
@@ -78,7 +78,7 @@ async def test_same_event_five_times_concurrently_then_after_restart_mints_once(
     await drain_outbox(pay.runtime)
     assert await count(pay.runtime, OutboxTx, OutboxTx.idempotency_key == f"mint:{pid}") == 1
     async with pay.runtime.sessionmaker() as s:
-        from engine.payments.ledger import get_entry
+        from engine.payments.services import get_entry
 
         entry = await get_entry(s, pid)
     assert entry is not None and entry.wallet_kind == "managed"

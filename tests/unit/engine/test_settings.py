@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings import ANVIL_DEV_KEY, Settings, SettingsError, load_settings
+from engine.settings import ANVIL_DEV_KEY, DEV_QUOTE_SIGNER_KEY, Settings, SettingsError, load_settings
 
 PROD_KEY = "0x" + "5a" * 32
+PROD_QUOTE_KEY = "0x" + "6b" * 32
 PG_URL = "postgresql+asyncpg://app:pw@db.internal/cloudmarket"
 
 
@@ -17,6 +18,7 @@ def prod_env(**extra: str) -> dict[str, str]:
         "CLOUDMARKET_ENV": "production",
         "CLOUDMARKET_CHAIN_URL": "https://rpc.example.org",
         "CLOUDMARKET_SIGNER_KEY": PROD_KEY,
+        "CLOUDMARKET_QUOTE_SIGNER_KEY": PROD_QUOTE_KEY,
         "CLOUDMARKET_DATABASE_URL": PG_URL,
         "CLOUDMARKET_MASTER_KEY": "m" * 44,
         "CLOUDMARKET_AUTH_ISSUER": "https://tenant.example.auth0.com/",
@@ -36,6 +38,8 @@ def test_defaults():
     assert s.effective_database_url.startswith("sqlite+aiosqlite:///")
     assert s.effective_database_url.endswith("/.cloudmarket/cloudmarket.db")
     assert s.signer_private_key() == ANVIL_DEV_KEY
+    assert s.quote_signer_private_key() == DEV_QUOTE_SIGNER_KEY != ANVIL_DEV_KEY
+    assert s.quote_ttl == 900
     assert s.public_rpc_url is None
     assert s.dev_chain_port == 8545
 
@@ -101,6 +105,13 @@ def test_valid_production_config_passes():
         ({"CLOUDMARKET_SIGNER_KEY": ""}, "signer_key"),
         ({"CLOUDMARKET_SIGNER_KEY": ANVIL_DEV_KEY}, "signer_key"),
         ({"CLOUDMARKET_SIGNER_KEY": ANVIL_DEV_KEY.upper().replace("0X", "0x")}, "signer_key"),
+        ({"CLOUDMARKET_QUOTE_SIGNER_KEY": ""}, "quote_signer_key"),
+        ({"CLOUDMARKET_QUOTE_SIGNER_KEY": DEV_QUOTE_SIGNER_KEY}, "quote_signer_key"),
+        ({"CLOUDMARKET_QUOTE_SIGNER_KEY": ANVIL_DEV_KEY[2:]}, "quote_signer_key"),
+        ({"CLOUDMARKET_QUOTE_SIGNER_KEY": PROD_KEY.upper().replace("0X", "0x")}, "quote_signer_key"),
+        ({"CLOUDMARKET_QUOTE_TTL": "5"}, "quote_ttl"),
+        ({"CLOUDMARKET_MAINTENANCE_MAX_WINDOWS_PER_MONTH": "9"}, "maintenance_max_windows_per_month"),
+        ({"CLOUDMARKET_MAINTENANCE_MAX_WINDOWS_PER_MONTH": "0"}, "maintenance_max_windows_per_month"),
         ({"CLOUDMARKET_DATABASE_URL": ""}, "database_url"),
         ({"CLOUDMARKET_DATABASE_URL": "sqlite+aiosqlite:///prod.db"}, "database_url"),
         ({"CLOUDMARKET_MASTER_KEY": ""}, "master_key"),
@@ -124,7 +135,39 @@ def test_signer_key_file_is_read(tmp_path):
     assert s.signer_private_key() == PROD_KEY
 
 
+def test_quote_signer_key_file_is_read(tmp_path):
+    key_file = tmp_path / "quote.key"
+    key_file.write_text(PROD_QUOTE_KEY + "\n")
+    s = load_settings(
+        prod_env(CLOUDMARKET_QUOTE_SIGNER_KEY="", CLOUDMARKET_QUOTE_SIGNER_KEY_FILE=str(key_file))
+    )
+    assert s.quote_signer_private_key() == PROD_QUOTE_KEY
+
+
 def test_secrets_stay_out_of_repr():
-    s = Settings(signer_key=PROD_KEY, stripe_secret_key="sk_live_x", master_key="mk")
+    s = Settings(
+        signer_key=PROD_KEY, quote_signer_key=PROD_QUOTE_KEY, stripe_secret_key="sk_live_x", master_key="mk"
+    )
     text = repr(s)
-    assert PROD_KEY not in text and "sk_live_x" not in text and "mk'" not in text
+    assert (
+        PROD_QUOTE_KEY not in text and PROD_KEY not in text and "sk_live_x" not in text and "mk'" not in text
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("max_replicas", "0"),
+        ("max_nodes_per_provider", "0"),
+        ("node_offline_after", "0"),
+        ("node_offline_after", str(2 * 86_400)),
+        ("platform_fee_bps", "2001"),
+        ("provider_min_collateral", str(2**63)),
+    ],
+)
+def test_operator_defaults_must_be_in_the_operators_ranges(name, raw):
+    """An environment default the operator could not set is refused at start, not at the first read."""
+    load_settings({})  # the built-in defaults pass
+    with pytest.raises(SettingsError) as info:
+        load_settings({f"CLOUDMARKET_{name.upper()}": raw})
+    assert info.value.key == name

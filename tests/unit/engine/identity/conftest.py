@@ -10,8 +10,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
-from engine.identity.siwe import SiweMessage
-from engine.identity.siwe_service import SiweConfig, SiweService
+from engine.identity.siwe import SiweConfig, SiweService
+from engine.identity.siwe_message import SiweMessage
 
 DOMAIN = "app.cloudmarket.test"
 URI = "https://app.cloudmarket.test"

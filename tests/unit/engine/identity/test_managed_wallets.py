@@ -14,15 +14,8 @@ from sqlalchemy import select
 
 from engine.db import make_engine, make_sessionmaker
 from engine.identity.services import ensure_user, wallet_addresses
-from engine.wallets.crypto import (
-    DecryptionFailed,
-    Keyring,
-    MasterKey,
-    MasterKeyError,
-    Sealed,
-    UnknownKeyId,
-    load_or_create_dev_master_key,
-)
+from engine.wallets.crypto import Keyring, MasterKey, Sealed, load_or_create_dev_master_key
+from engine.wallets.errors import DecryptionFailed, MasterKeyError, UnknownKeyId
 from engine.wallets.models import ManagedWallet
 from engine.wallets.services import ensure_managed_wallet, load_account, open_wallet
 

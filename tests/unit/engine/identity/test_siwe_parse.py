@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from engine.identity.errors import SiweParseError
-from engine.identity.siwe import parse_message
+from engine.identity.siwe_message import parse_message
 
 ADDR = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
 BODY = f"""{ADDR}

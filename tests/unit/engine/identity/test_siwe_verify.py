@@ -19,7 +19,7 @@ from engine.identity.errors import (
 )
 from engine.identity.models import User, WalletLink
 from engine.identity.services import ensure_user, wallet_addresses
-from engine.identity.siwe_service import SiweService, sign_in_with_wallet
+from engine.identity.siwe import SiweService, sign_in_with_wallet
 from tests.unit.engine.identity.conftest import T0, message, sign
 
 
@@ -162,7 +162,7 @@ async def test_ensure_user_idempotent(db_session) -> None:
     "database_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
 async def test_concurrent_verify_one_nonce_exactly_one_wins(database_url, clock, alice) -> None:
-    from engine.identity.siwe_service import SiweConfig
+    from engine.identity.siwe import SiweConfig
     from tests.unit.engine.identity.conftest import CHAIN_ID, DOMAIN, URI
 
     siwe = SiweService(SiweConfig(domain=DOMAIN, uri=URI, chain_id=CHAIN_ID), clock=clock)

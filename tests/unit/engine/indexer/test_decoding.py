@@ -109,3 +109,49 @@ def test_json_values() -> None:
         "0x01",
     ]
     assert to_json_value("int8", -5) == "-5"
+
+
+REGISTRY = "0x" + "22" * 20
+ESCROW = "0x" + "33" * 20
+
+
+def marketplace() -> Manifest:
+    def entry(address: str) -> DeployedContract:
+        return DeployedContract(address, "0x" + "00" * 32, 1, "", "")
+
+    return Manifest(31337, 1, ALICE, {"ProviderRegistry": entry(REGISTRY), "DeploymentEscrow": entry(ESCROW)})
+
+
+def _at(address: str, topics: list[str], data: bytes) -> dict[str, object]:
+    return log(topics, data) | {"address": address}
+
+
+def test_issue_10_events_are_indexed_and_decoded() -> None:
+    """The registry's stops and claims and the escrow's stops and pause decode from the real ABIs."""
+    catalog = EventCatalog.build(marketplace(), ["ProviderRegistry", "DeploymentEscrow"])
+    topic = {
+        name: "0x" + keccak(text=sig).hex()
+        for name, sig in {
+            "NodeRemoved": "NodeRemoved(uint64)",
+            "ProviderDeactivated": "ProviderDeactivated(address,uint256)",
+            "ClaimFiled": "ClaimFiled(address,bytes32)",
+            "ClaimResolved": "ClaimResolved(address,bytes32)",
+            "EscrowSet": "EscrowSet(address)",
+            "LeaseStopped": "LeaseStopped(uint256,uint256)",
+            "PauseSet": "PauseSet(bool,address)",
+        }.items()
+    }
+    assert set(topic.values()) <= set(catalog.topics)
+    removed = catalog.decode(_at(REGISTRY, [topic["NodeRemoved"], "0x" + f"{7:064x}"], b""))
+    assert removed is not None and removed.event == "NodeRemoved" and removed.args == {"nodeId": "7"}
+    off = catalog.decode(_at(REGISTRY, [topic["ProviderDeactivated"], word(BOB)], encode(["uint256"], [99])))
+    assert off is not None and off.args["at"] == "99" and off.accounts == {BOB: "provider"}
+    ref = "0x" + "5e" * 32
+    filed = catalog.decode(_at(REGISTRY, [topic["ClaimFiled"], word(BOB), ref], b""))
+    assert filed is not None and filed.ref == ref and filed.event == "ClaimFiled"
+    stopped = catalog.decode(
+        _at(ESCROW, [topic["LeaseStopped"], "0x" + f"{5:064x}"], encode(["uint256"], [1234]))
+    )
+    assert stopped is not None and stopped.args == {"leaseId": "5", "stoppedAt": "1234"}
+    paused = catalog.decode(_at(ESCROW, [topic["PauseSet"], word(ALICE)], encode(["bool"], [True])))
+    assert paused is not None and paused.args["paused"] is True

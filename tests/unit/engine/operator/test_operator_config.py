@@ -47,6 +47,8 @@ async def test_versions_and_audit(db_session) -> None:  # type: ignore[no-untype
         (op.SETTINGS, {"platform_fee_bps": True}),
         (op.SETTINGS, {"nope": 1}),
         (op.SETTINGS, {"regions": []}),
+        (op.SETTINGS, {"maintenance_max_windows_per_month": 0}),  # the registry refuses 0 and > 8
+        (op.SETTINGS, {"maintenance_max_windows_per_month": 9}),
         (op.PRICING, {"floor_per_gpu": -1}),
         (op.PRICING, {"certified_premium_bps": "10"}),
     ],

@@ -36,8 +36,8 @@ def test_certified_premium_and_fee() -> None:
     assert rate_of(res, cert, policy) == 11
     q = quote(res, cert, policy)
     assert q.certified_premium_applied
-    assert q.platform_fee_per_second == 1  # ceil(11 * 333 / 10_000) = ceil(0.3663)
-    assert q.provider_per_second == 10 and q.rate_per_second == 11
+    assert q.platform_fee_per_second == 0  # floor(11 * 333 / 10_000) = floor(0.3663), as the escrow rounds
+    assert q.provider_per_second == 11 and q.rate_per_second == 11
 
 
 @given(

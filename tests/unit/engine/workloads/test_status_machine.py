@@ -20,6 +20,7 @@ LEGAL = {
     ("funding", "closing"),
     ("funding", "closed"),
     ("funding", "failed"),
+    ("funding", "expired"),
     ("placing", "funding"),
     ("placing", "starting"),
     ("placing", "closing"),
@@ -78,8 +79,9 @@ def test_the_table_and_its_edges() -> None:
     for bad in ((None, "running"), ("running", "sleeping"), ("sleeping", "running")):
         with pytest.raises(st.IllegalTransition):
             st.check(*bad)
-    # every live status can be closed; nothing leaves closed
-    assert all("closed" in st.TRANSITIONS[s] for s in st.STATUSES if s != "closed")
+    # every live status can be closed; nothing leaves the terminal statuses (closed, expired)
+    assert st.TERMINAL == {"closed", "expired"} and all(st.TRANSITIONS[s] == frozenset() for s in st.TERMINAL)
+    assert all("closed" in st.TRANSITIONS[s] for s in st.STATUSES if s not in st.TERMINAL)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""About the service itself: what wallets need to reach our contracts, operational counters."""

@@ -191,7 +191,12 @@ async def test_confirmations_wait_for_depth(anvil_conn, database_url) -> None:
         signer = await funded_signer(anvil_conn)
         await enqueue_transfer(sm_, "deep", fresh_address(), 1)
         sender = make_sender(sm_, anvil_conn, signer, confirmations=3)
-        await sender.run_once()
+        for _ in range(5):  # broadcast, then seen mined (a loaded anvil may answer the receipt a pass later)
+            await sender.run_once()
+            async with sm_() as s:
+                row = await get_by_key(s, "deep")
+            if row is not None and row.status is not OutboxStatus.BROADCAST:
+                break
         for _ in range(2):
             async with sm_() as s:
                 row = await get_by_key(s, "deep")

@@ -38,8 +38,12 @@ SPEC = {"command": ["sleep", "600"], "resources": {"cpu_millicores": 500, "memor
 
 
 @pytest.fixture(scope="module")
-async def world(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Any]]:
-    async with market(anvil, tmp_path_factory.mktemp("quoted")) as mk:
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Any]]:
+    # Its own anvil: the session anvil's backend signer is also used by other modules' runtimes, each with
+    # its own database (so its own outbox nonce row); a nonce one of them took would make this module's
+    # outbox wait out its foreign-nonce grace (30 s), longer than the bounded loops here. In production one
+    # key belongs to one outbox.
+    async with Anvil() as own_anvil, market(own_anvil, tmp_path_factory.mktemp("quoted")) as mk:
         wa, pa, nodes_a = await mk.onboard(
             "dev|q-pa", [{"name": "a1", "region": "eu-west"}, {"name": "a2", "region": "eu-west"}]
         )

@@ -25,7 +25,7 @@ from engine.settings import Settings
 if TYPE_CHECKING:
     from chain.deploy import Manifest
     from chain.uniswap import SwapClients
-    from engine.relay.relay import Relay
+    from engine.relay.services import Relay
 
 
 def utc_now() -> datetime:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from chain.quotes import Quoter
     from engine.indexer.indexer import EventIndexer
     from engine.outbox.sender import OutboxSender
-    from engine.relay.relay import Relay
+    from engine.relay.services import Relay
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
     from engine.outbox.admin import enqueue_admin_reconcile
     from engine.outbox.sender import OutboxSender
     from engine.providers.subscriber import MarketplaceSubscriber
-    from engine.relay.relay import Relay
+    from engine.relay.services import Relay
     from engine.wallets.services import keyring_for
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ from engine.operator.config import Pricing, current_config, pricing_policy
 from engine.pagination import DEFAULT_LIMIT, Page, clamp_limit, decode_cursor
 from engine.placement.models import PRICE_SCALE
 from engine.relay.errors import NoRelay
-from engine.relay.relay import Relay
+from engine.relay.services import Relay
 from engine.scaling.failover import transactions_for
 from engine.workloads.metrics import usage_series
 from engine.workloads.wakeups import publish_noted

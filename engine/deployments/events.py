@@ -31,7 +31,7 @@ from engine.deployments.services import settle_status
 from engine.indexer.interfaces import IndexedEvent
 from engine.notify import Hub
 from engine.outbox.models import OutboxTx
-from engine.relay.relay import Relay
+from engine.relay.services import Relay
 from engine.workloads.wakeups import note_node, publish_noted
 
 log = logging.getLogger(__name__)

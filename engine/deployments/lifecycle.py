@@ -41,7 +41,7 @@ from engine.workloads.wakeups import note_deployment, note_node, publish_noted
 
 if TYPE_CHECKING:
     from engine.context import Context
-    from engine.relay.relay import Relay
+    from engine.relay.services import Relay
 
 log = logging.getLogger(__name__)
 

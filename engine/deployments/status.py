@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.deployments import models as m
 from engine.deployments.errors import DeploymentError
+from engine.errors import Kind
 from engine.workloads.wakeups import note_deployment, note_node
 
 PENDING = "pending"
@@ -93,7 +94,10 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
 
 
 class IllegalTransition(DeploymentError):
-    """``from_status -> to_status`` is not in :data:`TRANSITIONS`."""
+    """``from_status -> to_status`` is not in :data:`TRANSITIONS`: our bug, never the caller's (500)."""
+
+    code = "illegal_transition"
+    kind = Kind.INTERNAL
 
     def __init__(self, deployment_id: int | None, from_status: str | None, to_status: str) -> None:
         super().__init__(f"deployment {deployment_id}: {from_status} -> {to_status} is not allowed")

@@ -20,6 +20,7 @@ class ScalingError(DeploymentError):
     """Root of scaling errors."""
 
     code = "scaling_error"
+    kind = Kind.CONFLICT
 
 
 class BadReplicas(ScalingError):

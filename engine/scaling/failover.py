@@ -59,7 +59,7 @@ from engine.nodes.models import NODE_REMOVED, Node
 from engine.notify import Hub
 from engine.providers.models import ProviderChainState
 from engine.relay.errors import NoRelay
-from engine.relay.relay import Relay
+from engine.relay.services import Relay
 from engine.scaling.models import FO_ACTIVE, FO_CLOSING, FO_DONE, FO_FAILED, FO_OPENING, Failover
 from engine.scaling.services import retire
 from engine.workloads import health

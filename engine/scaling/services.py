@@ -3,7 +3,7 @@
 Rules:
 
 * **Who signs.** A managed-wallet deployment scales by itself: new leases get ``open`` escrow requests
-  and removed ones ``close`` requests, which the :class:`~engine.relay.relay.Relay` signs (EIP-712,
+  and removed ones ``close`` requests, which the :class:`~engine.relay.services.Relay` signs (EIP-712,
   managed key) and the backend signer relays through the outbox, one per payer at a time. A
   wallet-connected payer's leases can only be opened/closed by that wallet (or the provider): :func:`scale`
   returns the unsigned transactions (an ``approve`` when the allowance is short, one ``open`` per new
@@ -47,7 +47,7 @@ from engine.operator.config import current_config, pricing_policy
 from engine.placement import NodeCandidate, PlacedNode, PricingPolicy, place
 from engine.placement.errors import NoNodeFits
 from engine.relay.errors import NoRelay
-from engine.relay.relay import Relay
+from engine.relay.services import Relay
 from engine.scaling.errors import BadReplicas
 from engine.workloads.wakeups import note_deployment, note_node
 

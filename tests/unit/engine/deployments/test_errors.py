@@ -40,7 +40,7 @@ from engine.scaling.errors import BadReplicas
         (NothingToWithdraw(3), "nothing_to_withdraw", Kind.CONFLICT, {"node_id": 3}),
         (BadReplicas("m", replicas=0), "bad_replicas", Kind.INVALID, {"replicas": 0}),
         (NoRelay(), "no_relay", Kind.INVALID, {}),
-        (IllegalTransition(7, "closed", "running"), "deployment_error", Kind.INTERNAL, {}),
+        (IllegalTransition(7, "closed", "running"), "illegal_transition", Kind.INTERNAL, {}),
     ],
 )
 def test_deployment_errors_carry_code_kind_and_details(

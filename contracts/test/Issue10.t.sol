@@ -23,6 +23,17 @@ contract GasGuzzlingOracle {
     }
 }
 
+/// @dev An oracle that needs `BURN` gas (close to the escrow's 30_000 cap) before it answers 10%.
+contract HeavyOracle {
+    uint256 internal constant BURN = 25_000;
+
+    function discountBps(address) external view returns (uint256) {
+        uint256 start = gasleft();
+        while (start - gasleft() < BURN) {}
+        return 1_000;
+    }
+}
+
 /// @dev An oracle returning fewer than 32 bytes.
 contract ShortOracle {
     fallback() external {
@@ -613,6 +624,46 @@ contract Issue10Test is MarketplaceFixture {
                 assertEq(escrow.lease(abi.decode(ret, (uint256))).ratePerSecond, RATE * 9 / 10); // never without
             }
         }
+        assertTrue(opened);
+    }
+
+    /// The oracle call is gas-capped: an oracle that burns all it is given costs the open at most the cap, so an
+    /// open with an ordinary gas limit goes through without the discount (uncapped, it would starve the open).
+    function test_Oracle_GasCapped() public {
+        address oracle = address(new GasGuzzlingOracle());
+        vm.prank(admin);
+        escrow.setDiscountOracle(oracle);
+        IDeploymentEscrow.QuoteSignature memory q = _quote(payer, node, RATE, SPEC);
+        vm.prank(payer);
+        (bool ok, bytes memory ret) =
+            address(escrow).call{gas: 300_000}(abi.encodeCall(escrow.open, (node, RATE, DEPOSIT, SPEC, q)));
+        assertTrue(ok);
+        assertEq(escrow.lease(abi.decode(ret, (uint256))).ratePerSecond, RATE);
+    }
+
+    /// An oracle call that fails because the transaction left it too little gas reverts the open with
+    /// `DiscountOracleStarved()` (never an open without the payer's discount).
+    function test_Oracle_StarvedCallRevertsWithItsError() public {
+        address oracle = address(new HeavyOracle());
+        vm.prank(admin);
+        escrow.setDiscountOracle(oracle);
+        IDeploymentEscrow.QuoteSignature memory q = _quote(payer, node, RATE, SPEC);
+        bytes memory data = abi.encodeCall(escrow.open, (node, RATE, DEPOSIT, SPEC, q));
+        bool starved = false;
+        bool opened = false;
+        for (uint256 g = 20_000; g < 300_000 && !opened; g += 250) {
+            vm.prank(payer);
+            (bool ok, bytes memory ret) = address(escrow).call{gas: g}(data);
+            if (ok) {
+                opened = true;
+                assertEq(escrow.lease(abi.decode(ret, (uint256))).ratePerSecond, RATE * 9 / 10);
+            } else if (
+                keccak256(ret) == keccak256(abi.encodeWithSelector(IDeploymentEscrow.DiscountOracleStarved.selector))
+            ) {
+                starved = true;
+            }
+        }
+        assertTrue(starved);
         assertTrue(opened);
     }
 

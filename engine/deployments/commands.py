@@ -35,6 +35,7 @@ from engine.context import Context
 from engine.deployments import models as m
 from engine.deployments import services, status
 from engine.deployments.errors import BadFunding, NothingToWithdraw, WrongState
+from engine.deployments.pause import require_unpaused
 from engine.deployments.services import DeploymentQuote, ReplicaPlan
 from engine.deployments.spec import SpecLimits, parse_spec
 from engine.deployments.transactions import EscrowTxs
@@ -48,6 +49,8 @@ from engine.placement.models import PRICE_SCALE
 from engine.relay.errors import NoRelay
 from engine.relay.services import Relay
 from engine.scaling.failover import transactions_for
+from engine.staking.commands import preview_discount
+from engine.staking.models import DiscountPreview
 from engine.workloads.metrics import usage_series
 from engine.workloads.wakeups import publish_noted
 
@@ -90,6 +93,7 @@ class CreatedDeployment:
     leases: list[m.Lease]
     quote: DeploymentQuote
     transactions: list[UnsignedTx]  # wallet-connected payers: approve (if short) + one open per replica
+    discount: DiscountPreview | None = None  # issue 13: the payer's staking discount the escrow applies
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class DeploymentQuoteView:
 
     quote: DeploymentQuote
     replicas: tuple[ReplicaPlan, ...]
+    discount: DiscountPreview | None = None  # issue 13: the payer's staking discount the escrow applies
 
 
 @dataclass(frozen=True)
@@ -262,11 +267,14 @@ async def create_deployment(ctx: Context, user_id: int, request: DeploymentReque
     (:mod:`engine.deployments.lifecycle`).
 
     Raises: ``SpecError`` (400 ``invalid_spec``), ``AccountBlocked`` (403), ``NoNodeFits`` (409 / 422),
-    ``BadFunding`` (400), ``NoPayer`` (400 ``no_wallet``), ``NoRelay`` (400), ``ContractMissing`` (503).
+    ``BadFunding`` (400), ``NoPayer`` (400 ``no_wallet``), ``NoRelay`` (400), ``EscrowPaused`` (503
+    ``escrow_paused``), ``ContractMissing`` (503).
     """
     escrow = ctx.contracts.require_escrow()
+    await require_unpaused(ctx, "create a deployment")
     fee_bps, _share, _tip = await escrow.fee_params()
     now = await ctx.chain_now()
+    txs: list[UnsignedTx] = []
     async with ctx.sessionmaker() as session, session.begin():
         plan = await _plan(ctx, session, user_id, request, fee_bps, now)
         payer, funding = await services.choose_payer(session, user_id, request.wallet)
@@ -279,21 +287,23 @@ async def create_deployment(ctx: Context, user_id: int, request: DeploymentReque
                 if lease.role == m.PRIMARY:
                     await relay.queue(session, dep, lease, m.REQ_OPEN)
             await relay.advance(session, payer)
-    txs: list[UnsignedTx] = []
-    if funding == m.FUNDING_WALLET:
-        wallet = EscrowTxs.for_sender(ctx, payer)
-        txs += await wallet.approve_if_short(plan.total_deposit, "allow the escrow to take the deposits")
-        txs += [
-            await wallet.open(
-                r.chain_node_id,
-                r.rate_per_second,
-                r.deposit,
-                plan.spec_hash,
-                f"open the lease of replica {r.replica_index}",
-            )
-            for r in plan.primaries
-        ]
-    return CreatedDeployment(dep, leases, plan.quote, txs)
+        else:  # signed inside the transaction: each quote's expiry is stored on its lease row
+            wallet = EscrowTxs.for_sender(ctx, payer)
+            txs += await wallet.approve_if_short(plan.total_deposit, "allow the escrow to take the deposits")
+            rows = {x.replica_index: x for x in leases if x.role == m.PRIMARY}
+            txs += [
+                await wallet.open(
+                    r.chain_node_id,
+                    r.rate_per_second,
+                    r.deposit,
+                    plan.spec_hash,
+                    f"open the lease of replica {r.replica_index}",
+                    lease=rows.get(r.replica_index),
+                )
+                for r in plan.primaries
+            ]
+    rates = [r.rate_per_second for r in plan.primaries]
+    return CreatedDeployment(dep, leases, plan.quote, txs, await preview_discount(ctx, user_id, payer, rates))
 
 
 # ---- dry-run quote and catalog ----------------------------------------------------------------------
@@ -309,7 +319,9 @@ async def quote_deployment(ctx: Context, user_id: int, request: DeploymentReques
     async with ctx.sessionmaker() as session:
         plan = await _plan(ctx, session, user_id, request, fee_bps, now)
         await session.rollback()
-    return DeploymentQuoteView(plan.quote, plan.replicas)
+    rates = [r.rate_per_second for r in plan.primaries]
+    discount = await preview_discount(ctx, user_id, request.wallet, rates)
+    return DeploymentQuoteView(plan.quote, plan.replicas, discount)
 
 
 async def catalog(ctx: Context) -> Catalog:
@@ -410,16 +422,22 @@ async def top_up_deployment(
     for the relay (managed payer) or as transactions (approve if short + one ``topUp`` per lease). The
     result's leases are the open ones.
 
+    Leases whose node stopped on chain (``stopped_at``) are never topped up (the escrow refuses; the
+    payer closes them for a refund, :mod:`engine.deployments.stops`).
+
     Raises: ``DeploymentNotFound`` (404), ``WrongState`` (409, not running or no open lease),
     ``BadFunding`` (400 ``amount_too_low``: less than one unit per lease), ``NoRelay`` (400),
-    ``ContractMissing`` (503)."""
+    ``EscrowPaused`` (503 ``escrow_paused``), ``ContractMissing`` (503)."""
     async with ctx.sessionmaker() as session, session.begin():
         dep = await services.get_own(session, user_id, deployment_id)
         leases = [
-            x for x in (await services.leases_of(session, [dep.id]))[dep.id] if x.status == m.LEASE_OPEN
+            x
+            for x in (await services.leases_of(session, [dep.id]))[dep.id]
+            if x.status == m.LEASE_OPEN and x.stopped_at is None
         ]
         if dep.status not in status.TOP_UP_OK or not leases:
             raise WrongState(dep.id, dep.status, "top up")
+        await require_unpaused(ctx, "top up a deployment")
         if amount < len(leases):
             raise BadFunding(
                 "amount_too_low", "at least one credit unit per open lease", amount=amount, leases=len(leases)

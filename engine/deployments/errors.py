@@ -8,6 +8,8 @@
           ├── DeploymentNotFound    404 not_found             not there, or not the caller's
           ├── WrongState            409 wrong_state           not in the deployment's status
           ├── NothingToWithdraw     409 nothing_to_withdraw   earnings: the node is owed nothing
+          ├── EscrowPaused          503 escrow_paused         the escrow's emergency pause is on: no new
+          │                                                   opens or top-ups (closes still work)
           └── IllegalTransition     500 (engine.deployments.status: a broken invariant, never a user error)
 
 Also raised by deployment commands: ``engine.deployments.spec.SpecError`` (400 ``invalid_spec``),
@@ -95,3 +97,18 @@ class NothingToWithdraw(DeploymentError):
     def __init__(self, node_id: int) -> None:
         super().__init__("nothing to withdraw", details={"node_id": node_id})
         self.node_id = node_id
+
+
+class EscrowPaused(DeploymentError):
+    """The escrow's emergency pause is on (``PAUSER_ROLE`` ``setPaused(true)``): opens and top-ups would
+    revert ``EnforcedPause``, so commands that would open or top up a lease refuse before writing."""
+
+    code = "escrow_paused"
+    kind = Kind.UNAVAILABLE
+
+    def __init__(self, action: str) -> None:
+        super().__init__(
+            f"cannot {action} while the escrow is paused; closes and withdrawals still work",
+            details={"action": action},
+        )
+        self.action = action

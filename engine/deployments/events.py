@@ -13,30 +13,42 @@ emptied by settlement is followed by its ``LeaseClosed``). Each handler is idemp
 managed-payer relay is advanced (the next queued signed request goes to the outbox). A lease opening or
 closing changes its node's desired set: the node topic (and the deployment topic on a status change) is
 published on the wake-up hub after the commit (:mod:`engine.workloads.wakeups`).
+
+Stops (issue 10): ``LeaseStopped`` and the registry's ``NodeRemoved`` / ``ProviderDeactivated`` (the same
+batch, applied by the registry subscriber first) record the stop on the leases and tell their users
+(:mod:`engine.deployments.stops`); after the commit the stopped replicas are failed over to their backups
+through the existing failover (:func:`engine.scaling.failover.fail_over_stopped`), unless the escrow is
+paused (the ``deployments.failover`` job retries).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from eth_utils.address import to_checksum_address
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.deployments import models as m
-from engine.deployments import quotecheck
+from engine.deployments import quotecheck, stops
 from engine.deployments.lifecycle import Closer, is_orphan, orphan_opened
 from engine.deployments.services import settle_status
+from engine.indexer import undo
 from engine.indexer.interfaces import IndexedEvent
+from engine.notifications.services import publish_noted as publish_notifications
 from engine.notify import Hub
 from engine.outbox.models import OutboxTx
 from engine.relay.services import Relay
+from engine.scaling.failover import FailoverDeps, fail_over_stopped
 from engine.workloads.wakeups import note_node, publish_noted
 
 log = logging.getLogger(__name__)
 
 ESCROW = "DeploymentEscrow"
+REGISTRY = "ProviderRegistry"
+_TIMED = ("LeaseOpened", "NodeRemoved")  # events whose block time the handlers use
 
 
 def _hex32(value: object) -> str:
@@ -85,10 +97,11 @@ async def _matching_lease(session: AsyncSession, event: IndexedEvent) -> m.Lease
 
 
 async def on_lease_opened(
-    session: AsyncSession, event: IndexedEvent, closer: Closer | None = None
+    session: AsyncSession, event: IndexedEvent, closer: Closer | None = None, opened_at: int | None = None
 ) -> m.Lease | None:
     """Record the lease; a lease of a deployment that has ended (or cancelled meanwhile) is an orphan,
-    closed at once (:func:`engine.deployments.lifecycle.orphan_opened`)."""
+    closed at once (:func:`engine.deployments.lifecycle.orphan_opened`). ``opened_at``: the block's chain
+    time (checked against the stored quote expiry; ``None``: unknown)."""
     lease_id = str(event.int_arg("leaseId"))
     existing = (await session.scalars(select(m.Lease).where(m.Lease.chain_lease_id == lease_id))).first()
     if existing is not None:
@@ -101,7 +114,8 @@ async def on_lease_opened(
     dep = await session.get(m.Deployment, lease.deployment_id)
     assert dep is not None
     orphan = is_orphan(dep, lease)
-    unquoted = quotecheck.mismatch(dep, lease, event)  # issue 10: before the event's values are recorded
+    # issue 10: before the event's values are recorded
+    unquoted = quotecheck.mismatch(dep, lease, event, opened_at)
     if unquoted is not None and not orphan:
         closing = closer or Closer(None, None, None)
         return await quotecheck.reject(session, dep, lease, event, closing, unquoted)
@@ -137,7 +151,8 @@ async def on_lease_closed(session: AsyncSession, event: IndexedEvent) -> m.Lease
 
 
 class EscrowSubscriber:
-    """``EventIndexer.on_events`` callback: apply escrow events, then advance the relay."""
+    """``EventIndexer.on_events`` callback: apply escrow events (and the registry's node stops), then
+    advance the relay; after the commit fail the stopped replicas over."""
 
     def __init__(
         self,
@@ -146,29 +161,67 @@ class EscrowSubscriber:
         hub: Hub | None = None,
         *,
         chain_id: int | None = None,
+        failover: FailoverDeps | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.relay = relay
         self.hub = hub
+        self.failover = failover
         # an orphaned lease's close: relayed (managed payer) or handed to the payer (needs the chain id)
         self.closer = Closer(relay, relay.escrow if relay is not None else None, chain_id)
 
+    async def _block_times(self, events: Sequence[IndexedEvent]) -> dict[int, int]:
+        """Chain time of the blocks of the events that need it (none without a chain client)."""
+        escrow = self.closer.escrow
+        out: dict[int, int] = {}
+        if escrow is None:
+            return out
+        for number in sorted({e.block_number for e in events if e.event in _TIMED}):
+            try:
+                block: Any = await escrow.w3.eth.get_block(number)
+                out[number] = int(block["timestamp"])
+            except Exception:  # an unreachable node must not lose the events: checks without the time
+                log.warning("could not read block %s; its time is unknown", number)
+        return out
+
     async def __call__(self, events: Sequence[IndexedEvent]) -> None:
-        mine = [e for e in events if e.contract == ESCROW]
+        mine = [
+            e
+            for e in events
+            if e.contract == ESCROW or (e.contract == REGISTRY and e.event in stops.STOP_EVENTS)
+        ]
+        times = await self._block_times(mine)
         async with self.sessionmaker() as session:
             async with session.begin():
-                await self._apply(session, mine)
+                stopped = await self._apply(session, mine, times)
             await publish_noted(self.hub, session)
+            await publish_notifications(self.hub, session)
+        if stopped and self.failover is not None:
+            try:
+                await fail_over_stopped(self.sessionmaker, self.hub, self.failover, stopped)
+            except Exception:  # the deployments.failover job tries again
+                log.exception("failover of stopped leases failed")
 
-    async def _apply(self, session: AsyncSession, mine: Sequence[IndexedEvent]) -> None:
+    async def _apply(
+        self, session: AsyncSession, mine: Sequence[IndexedEvent], times: dict[int, int]
+    ) -> list[int]:
+        """Apply the events; returns the row ids of the leases newly stopped."""
+        stopped: list[stops.Stop] = []
         for event in mine:
+            await undo.track(session, event)  # journaled: a reorg's rollback reverts it
             if event.event == "LeaseOpened":
-                await on_lease_opened(session, event, self.closer)
+                await on_lease_opened(session, event, self.closer, times.get(event.block_number))
             elif event.event == "LeaseClosed":
                 await on_lease_closed(session, event)
+            elif event.event in stops.STOP_EVENTS:
+                new = await stops.record_stop(session, event, times.get(event.block_number))
+                await stops.announce(session, new, self.closer)  # under this event's journal tag
+                stopped += new
+        await undo.track(session, None)  # the relay's work is no event's (module docs of engine.indexer.undo)
         if self.relay is not None:
             try:
                 async with session.begin_nested():
                     await self.relay.advance_all(session)
             except Exception:  # a relay problem must not lose the indexed events
                 log.exception("escrow relay advance failed")
+        return [x.lease.id for x in stopped]

@@ -110,6 +110,13 @@ class Lease(Base):
     refund: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # a retired lease's replica index while it served (replica_index is then -id, to free the index)
     retired_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # expiry (chain time) of the quote the engine signed for this lease's open (issue 10); an open mined
+    # after it is not this lease's (engine.deployments.quotecheck)
+    quote_expiry: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # when the lease's node stopped being active on chain (chain time / block; engine.deployments.stops):
+    # it accrues nothing more, the engine never tops it up, its replica fails over
+    stopped_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    stopped_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 

@@ -5,11 +5,13 @@ The escrow only opens a lease whose (payer, node, list rate, spec hash) the engi
 (:mod:`chain.quotes`). A quote stays usable until its expiry, so a payer holding an older or another
 deployment's quote (same node and spec, another rate) could still open a lease that the indexer would
 match to this deployment by (payer, spec, node). :func:`mismatch` compares the event with the lease row's
-quoted terms (``chain_node_id``, the deployment's ``spec_hash``, ``rate_per_second`` = the quoted LIST
-rate; the event's rate is after the payer's staking discount, ``ceil(list * (10_000 - d) / 10_000)`` as
-the escrow computes it). :func:`reject` records a lease that does not match as a separate *retired* row of
-the deployment, never in service: it is never in a node's desired set (its workload never starts) and the
-deployment is not started by it (the quoted lease row keeps waiting for the quoted open):
+stored quoted terms (``chain_node_id``, the deployment's ``spec_hash``, ``rate_per_second`` = the quoted
+LIST rate; the event's rate is after the payer's staking discount, ``ceil(list * (10_000 - d) / 10_000)``
+as the escrow computes it; ``quote_expiry``, stored when the engine signed the lease's quote: an open
+mined after it was made with some other quote). :func:`reject` records a lease that does not match as
+a separate *retired* row of the deployment, never in service: it is never in a node's desired set (its
+workload never starts) and the deployment is not started by it (the quoted lease row keeps waiting for
+the quoted open):
 
 * managed payer: the engine closes it (``closeBySig`` through the relay and the outbox), the rest is
   refunded; the lease is ``retiring`` until its ``LeaseClosed``;
@@ -48,10 +50,16 @@ def _hex32(value: object) -> str:
     return text if text.startswith("0x") else "0x" + text
 
 
-def mismatch(dep: m.Deployment, lease: m.Lease, event: IndexedEvent) -> str | None:
-    """Why ``event`` (a ``LeaseOpened``) is not the lease the engine quoted for ``lease``; ``None`` if it is.
-    Call it before the event's values are recorded on the row."""
+def mismatch(
+    dep: m.Deployment, lease: m.Lease, event: IndexedEvent, opened_at: int | None = None
+) -> str | None:
+    """Why ``event`` (a ``LeaseOpened`` mined at chain time ``opened_at``, ``None``: unknown) is not the
+    lease the engine quoted for ``lease``; ``None`` if it is. Call it before the event's values are
+    recorded on the row."""
     problems = []
+    expiry = lease.quote_expiry
+    if expiry is not None and opened_at is not None and opened_at > expiry:
+        problems.append(f"opened at {opened_at}, after its quote expired at {expiry}")
     node = event.int_arg("nodeId")
     if node != lease.chain_node_id:
         problems.append(f"node {node}, quoted {lease.chain_node_id}")

@@ -4,7 +4,9 @@ never sent. Used by the deployment, scaling and failover commands; managed payer
 
 Every ``open`` carries the engine's quote (issue 10): the quoting key signs (payer, node, list rate, spec
 hash, expiry = chain time + ``quote_ttl``), so a payer who edits the rate, node or spec of the unsigned
-transaction gets ``InvalidQuote`` from the escrow, and one who sends it after the expiry ``QuoteExpired``."""
+transaction gets ``InvalidQuote`` from the escrow, and one who sends it after the expiry ``QuoteExpired``.
+The quote's expiry is stored on the lease row it was signed for (``leases.quote_expiry``): the indexer's
+quote check (:mod:`engine.deployments.quotecheck`) compares a ``LeaseOpened`` with those stored terms."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from chain.contracts import CreditTokenClient, EscrowClient, UnsignedTx
 from chain.quotes import Quoter
 from engine.context import Context
+from engine.deployments import models as m
 from engine.errors import ContractMissing
 from engine.money import CreditUnits
 
@@ -44,15 +47,25 @@ class EscrowTxs:
         ]
 
     async def open(
-        self, chain_node_id: int, rate: CreditUnits, deposit: CreditUnits, spec_hash: bytes, description: str
+        self,
+        chain_node_id: int,
+        rate: CreditUnits,
+        deposit: CreditUnits,
+        spec_hash: bytes,
+        description: str,
+        *,
+        lease: m.Lease | None = None,
     ) -> UnsignedTx:
-        """``open`` at the quoted list ``rate``, with the quote signed now (reads the chain time).
+        """``open`` at the quoted list ``rate``, with the quote signed now (reads the chain time); the
+        quote's expiry is recorded on ``lease`` (the row the open is for; the caller's transaction saves it).
 
         Raises ``ContractMissing`` when there is no quoting key (no escrow)."""
         if self.quoter is None:
             raise ContractMissing("DeploymentEscrow")
         now = int((await self.escrow.w3.eth.get_block("latest"))["timestamp"])
         quote = self.quoter.quote(self.sender, chain_node_id, rate, spec_hash, now=now)
+        if lease is not None:
+            lease.quote_expiry = quote.expiry
         data = self.escrow.encode_open(chain_node_id, rate, deposit, spec_hash, self.quoter.sign(quote))
         return self._tx(self.escrow.address, data, description)
 

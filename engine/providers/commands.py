@@ -39,6 +39,7 @@ class RequestView:
 
     request: ProviderRequest
     chain_status: str | None
+    open_claims: int = 0  # SLA claims filed on chain against the wallet, not resolved (issue 10)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ async def register_provider(
                 min_collateral=cfg.provider_min_collateral,
                 details=registration.details,
             )
-        status = await services.chain_status(session, row.wallet_address)
+        status, claims = await services.view_parts(session, row.wallet_address)
     txs: list[UnsignedTx] = []
     if await token.allowance(row.wallet_address, registry.address) < row.collateral:
         txs.append(
@@ -93,7 +94,7 @@ async def register_provider(
             description="register as a provider",
         )
     )
-    return Registered(RequestView(row, status), tuple(txs))
+    return Registered(RequestView(row, status, claims), tuple(txs))
 
 
 async def list_provider_requests(
@@ -115,7 +116,7 @@ async def list_provider_requests(
             session, status=status, user_id=user_id, limit=limit + 1, before_id=before
         )
         page = Page.of(rows, limit, _request_id)
-        views = [RequestView(r, await services.chain_status(session, r.wallet_address)) for r in page.items]
+        views = [RequestView(r, *await services.view_parts(session, r.wallet_address)) for r in page.items]
     return Page(views, page.next_cursor)
 
 
@@ -134,7 +135,7 @@ async def approve_provider_request(ctx: Context, request_id: int, actor_user_id:
     async with ctx.sessionmaker() as session:
         async with session.begin():
             row = await services.approve(session, request_id, actor_user_id=actor_user_id, registry=registry)
-        return RequestView(row, await services.chain_status(session, row.wallet_address))
+        return RequestView(row, *await services.view_parts(session, row.wallet_address))
 
 
 async def reject_provider_request(
@@ -147,4 +148,4 @@ async def reject_provider_request(
     async with ctx.sessionmaker() as session:
         async with session.begin():
             row = await services.reject(session, request_id, actor_user_id=actor_user_id, reason=reason)
-        return RequestView(row, await services.chain_status(session, row.wallet_address))
+        return RequestView(row, *await services.view_parts(session, row.wallet_address))

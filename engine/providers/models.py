@@ -55,3 +55,20 @@ class ProviderChainState(Base):
     block_number: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     log_index: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+CLAIM_OPEN = "open"
+CLAIM_RESOLVED = "resolved"
+
+
+class ProviderClaim(Base):
+    """An SLA claim filed against a provider on chain (``ClaimFiled``), until resolved (``ClaimResolved``:
+    seized or dismissed). While any is open the registry refuses the provider's collateral withdrawal."""
+
+    __tablename__ = "provider_claims"
+
+    ref: Mapped[str] = mapped_column(String(66), primary_key=True)  # 0x + 64 hex
+    provider: Mapped[str] = mapped_column(String(42), nullable=False, index=True)  # EIP-55
+    status: Mapped[str] = mapped_column(String(8), nullable=False, default=CLAIM_OPEN)
+    filed_block: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    resolved_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chain.contracts import RegistryClient
@@ -31,10 +31,12 @@ from engine.providers.errors import (
 )
 from engine.providers.models import (
     CHAIN_NONE,
+    CLAIM_OPEN,
     REQUEST_APPROVED,
     REQUEST_PENDING,
     REQUEST_REJECTED,
     ProviderChainState,
+    ProviderClaim,
     ProviderRequest,
 )
 
@@ -117,6 +119,21 @@ async def chain_status(session: AsyncSession, address: str) -> str | None:
     seen, or the registry's own ``ProviderStatus.None`` after an exit)."""
     row = await session.get(ProviderChainState, to_checksum_address(address))
     return None if row is None or row.status == CHAIN_NONE else row.status
+
+
+async def open_claims(session: AsyncSession, address: str) -> int:
+    """How many SLA claims filed against ``address`` on chain are not resolved (``provider_claims``)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(ProviderClaim)
+        .where(ProviderClaim.provider == to_checksum_address(address), ProviderClaim.status == CLAIM_OPEN)
+    )
+    return int(count or 0)
+
+
+async def view_parts(session: AsyncSession, address: str) -> tuple[str | None, int]:
+    """The registry status and the open-claim count of ``address`` (what a request view shows)."""
+    return await chain_status(session, address), await open_claims(session, address)
 
 
 def approve_key(row: ProviderRequest) -> str:

@@ -6,8 +6,9 @@ status/collateral (:mod:`engine.providers.events`), node linking, payee, removal
 (:mod:`engine.nodes.linking`). ``NodeAdded`` needs the transaction input (the link word); it is read with
 ``eth_getTransactionByHash`` through ``conn`` (without a connection only the fallback rule applies).
 
-Not handled yet: reorg rollbacks (``on_rollback``) of these rows, and replay after a subscriber failure
-(the indexer logs it and moves on); both are listed in the issue report.
+Reorgs: each event's changes are journaled (:func:`engine.indexer.undo.track`) and reverted by the
+indexer's rollback in its own transaction. Not handled yet: replay after a subscriber failure (the indexer
+logs it and moves on).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chain.connect import ChainConnection
+from engine.indexer import undo
 from engine.indexer.interfaces import IndexedEvent
 from engine.nodes import linking
 from engine.nodes.services import parse_link
-from engine.providers.events import apply_provider_event
+from engine.providers.events import apply_claim_event, apply_provider_event
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +62,14 @@ class MarketplaceSubscriber:
             return
         async with self.sessionmaker() as session, session.begin():
             for event in mine:
+                await undo.track(session, event)  # journaled: a reorg's rollback reverts it
                 await self.apply(session, event)
 
     async def apply(self, session: AsyncSession, event: IndexedEvent) -> None:
         name = event.event
         if await apply_provider_event(session, event) is not None:
+            return
+        if await apply_claim_event(session, event) is not None:
             return
         if name == "NodeAdded":
             await linking.link_node(

@@ -106,6 +106,9 @@ class Relay:
         if req.kind != m.REQ_OPEN and (lease.chain_lease_id is None or lease.status not in closable):
             req.status = m.REQ_FAILED  # nothing to top up / close (never opened, or already closed)
             return await self.advance(session, payer)
+        if req.kind == m.REQ_TOP_UP and lease.stopped_at is not None:
+            req.status = m.REQ_FAILED  # its node stopped on chain: never topped up (the escrow refuses)
+            return await self.advance(session, payer)
         if req.kind == m.REQ_OPEN and lease.status != m.AWAITING_FUNDS:
             req.status = m.REQ_FAILED  # cancelled meanwhile
             return await self.advance(session, payer)
@@ -119,11 +122,11 @@ class Relay:
             body = signing.open_request(
                 payer, lease.chain_node_id, lease.rate_per_second, lease.deposit, spec_hash, nonce, deadline
             )
-            quote = self.quoter.sign(
-                self.quoter.quote(
-                    payer, lease.chain_node_id, lease.rate_per_second, spec_hash, now=int(block["timestamp"])
-                )
+            terms = self.quoter.quote(
+                payer, lease.chain_node_id, lease.rate_per_second, spec_hash, now=int(block["timestamp"])
             )
+            lease.quote_expiry = terms.expiry  # the stored terms the indexer's quote check reads
+            quote = self.quoter.sign(terms)
             permit = await signing.permit_tuple(
                 account, self.token, self.escrow.address, lease.deposit, deadline
             )

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from engine.deployments import models as m
 from engine.deployments import status
 from engine.deployments.errors import DeploymentError
+from engine.deployments.pause import require_unpaused
 from engine.money import BPS_DENOMINATOR
 from engine.notify import Hub
 from engine.placement.errors import NoNodeFits
@@ -186,6 +187,8 @@ async def evaluate(session: AsyncSession, make_inputs: InputsFactory, *, now: da
         if dep.funding == m.FUNDING_MANAGED:
             inputs = inputs or await make_inputs(session)
             try:
+                if delta > 0:  # opens revert while the escrow is paused: try again on a later run
+                    await require_unpaused(inputs.ctx, "scale a deployment up")
                 async with session.begin_nested():
                     await scale(session, dep, target, inputs, reason=why)
             except (DeploymentError, NoNodeFits, NoRelay) as exc:

@@ -9,6 +9,7 @@ from typing import Any
 from engine.context import Context
 from engine.deployments import services
 from engine.deployments.commands import DeploymentAction
+from engine.deployments.pause import require_unpaused
 from engine.money import CreditUnits
 from engine.operator.config import current_settings
 from engine.scaling import autoscale
@@ -63,10 +64,14 @@ async def scale_deployment(
     after the commit. The result's leases are all the deployment's leases.
 
     Raises: ``DeploymentNotFound`` (404), ``WrongState`` (409), ``BadReplicas`` (400), ``BadFunding``
-    (400), ``NoNodeFits`` (409 / 422), ``NoRelay`` (400), ``ContractMissing`` (503)."""
+    (400), ``NoNodeFits`` (409 / 422), ``NoRelay`` (400), ``EscrowPaused`` (503 ``escrow_paused``: a
+    scale-up while the escrow is paused; scaling down closes, which always works), ``ContractMissing``
+    (503)."""
     async with ctx.sessionmaker() as session:
         async with session.begin():
             dep = await services.get_own(session, user_id, deployment_id)
+            if request.replicas > dep.replicas:
+                await require_unpaused(ctx, "scale a deployment up")
             inputs = await scale_inputs(session, ctx)
             result = await scale(
                 session, dep, request.replicas, inputs, deposit_per_replica=request.deposit_per_replica

@@ -2,7 +2,9 @@
 
 Trigger (:func:`check`): an open primary lease of a deployment in ``starting``/``running``/``degraded``/
 ``failing-over`` that has a ``reserved`` backup lease, whose node is *stopped on chain* (removed, or its
-provider suspended or exiting: its leases accrue nothing more, issue 10; :func:`stopped_on_chain`),
+provider suspended or exiting: its leases accrue nothing more, issue 10; :func:`stopped_on_chain`, or the
+lease's own recorded stop, ``leases.stopped_at``: :mod:`engine.deployments.stops`, whose subscriber calls
+:func:`fail_over_stopped` at once),
 *offline* (no heartbeat for ``LivenessPolicy.offline_after`` seconds, :mod:`engine.workloads.heartbeats`)
 or *in maintenance* now (chain time), while the backup node is online, not in maintenance and not stopped.
 
@@ -32,6 +34,10 @@ One failover (:func:`fail_over`, one database transaction):
 5. :func:`progress` ends it: once the backup lease is open and its workload reports ``running`` on an
    online node, the deployment goes ``failing-over`` → ``running`` (or ``degraded`` when another replica
    is not running) and the failover is ``done``.
+
+Emergency pause (issue 10): while the escrow is paused the backup's open would revert, so :func:`run`
+starts no failover and :func:`progress` queues no backup open (both resume once unpaused); closes of dead
+leases already queued go on (closes always work).
 
 Not done: reserving a *new* backup after a failover (the deployment runs without a spare until it is
 recreated); a wallet-connected payer who never signs stays ``failing-over``.
@@ -209,6 +215,7 @@ async def _wallet_txs(
             deposit,
             bytes.fromhex(dep.spec_hash[2:]),
             f"open the backup's lease for replica {backup.replica_index}",
+            lease=backup,
         )
     )
     return txs
@@ -278,6 +285,9 @@ async def candidates(
             if x.node_id in stopped:
                 out.append(Candidate(dep_id, x.id, stopped[x.node_id]))
                 break
+            if x.stopped_at is not None:
+                out.append(Candidate(dep_id, x.id, "stopped on chain"))
+                break
             if x.node_id in busy:
                 out.append(Candidate(dep_id, x.id, "entered maintenance"))
                 break
@@ -287,8 +297,11 @@ async def candidates(
     return out
 
 
-async def progress(session: AsyncSession, deps: FailoverDeps, *, now: datetime) -> list[int]:
-    """Move active failovers on (module docs, steps 4-5); returns the deployments whose status moved."""
+async def progress(
+    session: AsyncSession, deps: FailoverDeps, *, now: datetime, paused: bool = False
+) -> list[int]:
+    """Move active failovers on (module docs, steps 4-5); returns the deployments whose status moved.
+    ``paused``: the escrow is paused, so no backup open is queued yet."""
     rows = (
         await session.scalars(select(Failover).where(Failover.status.in_(FO_ACTIVE)).order_by(Failover.id))
     ).all()
@@ -301,7 +314,12 @@ async def progress(session: AsyncSession, deps: FailoverDeps, *, now: datetime) 
         if dep.status in (status.CLOSING, status.CLOSED, status.FAILED):
             row.status = FO_FAILED
             continue
-        if row.status == FO_CLOSING and dep.funding == m.FUNDING_MANAGED and dead.status == m.LEASE_CLOSED:
+        if (
+            row.status == FO_CLOSING
+            and dep.funding == m.FUNDING_MANAGED
+            and dead.status == m.LEASE_CLOSED
+            and not paused
+        ):
             refund = int(dead.refund or 0)
             if refund < new.rate_per_second:
                 row.status = FO_FAILED
@@ -365,16 +383,43 @@ async def run(
     transaction), then move active failovers on; wake-ups are published after each commit."""
     now = now or utcnow()
     chain_now = int((await deps.escrow.w3.eth.get_block("latest"))["timestamp"])
-    async with sessionmaker() as session:
-        found = await candidates(session, now=now, chain_now=chain_now, policy=deps.liveness)
+    paused = await deps.escrow.paused()
+    found: list[Candidate] = []
+    if not paused:  # the backup's open would revert: start nothing until unpaused
+        async with sessionmaker() as session:
+            found = await candidates(session, now=now, chain_now=chain_now, policy=deps.liveness)
     started = 0
     for c in found:
         started += int(await trigger(sessionmaker, hub, deps, c.lease_row_id, c.why) is not None)
     async with sessionmaker() as session:
         async with session.begin():
-            moved = await progress(session, deps, now=now)
+            moved = await progress(session, deps, now=now, paused=paused)
         await publish_noted(hub, session)
-    return {"candidates": len(found), "started": started, "finished": len(moved)}
+    return {"candidates": len(found), "started": started, "finished": len(moved), "paused": int(paused)}
+
+
+async def fail_over_stopped(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    hub: Hub | None,
+    deps: FailoverDeps,
+    lease_row_ids: list[int],
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Fail over those of ``lease_row_ids`` (leases just recorded as stopped on chain) that are failover
+    candidates now (:func:`candidates`: a reserved backup on a live node); the others wait for the
+    ``deployments.failover`` job. Nothing while the escrow is paused. Returns how many started."""
+    if not lease_row_ids or await deps.escrow.paused():
+        return 0
+    chain_now = int((await deps.escrow.w3.eth.get_block("latest"))["timestamp"])
+    async with sessionmaker() as session:
+        found = await candidates(session, now=now or utcnow(), chain_now=chain_now, policy=deps.liveness)
+    wanted = set(lease_row_ids)
+    started = 0
+    for c in found:
+        if c.lease_row_id in wanted:
+            started += int(await trigger(sessionmaker, hub, deps, c.lease_row_id, c.why) is not None)
+    return started
 
 
 async def trigger(

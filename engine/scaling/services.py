@@ -260,6 +260,7 @@ async def _scale_up(
                 CreditUnits(lease.deposit),
                 spec_hash,
                 f"open the lease of replica {lease.replica_index}",
+                lease=lease,
             )
         )
 

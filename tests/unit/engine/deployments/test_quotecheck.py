@@ -39,3 +39,13 @@ def test_another_rate_node_or_spec_is_named() -> None:
     assert "node 4" in (mismatch(dep, lease, opened(nodeId=4)) or "")
     assert "spec" in (mismatch(dep, lease, opened(specHash="0x" + "cd" * 32)) or "")
     assert "discount 10001" in (mismatch(dep, lease, opened(discountBps=10_001)) or "")
+
+
+def test_an_open_mined_after_the_stored_quote_expiry_is_not_the_quoted_lease() -> None:
+    dep, lease = rows()
+    lease.quote_expiry = 1_000
+    assert mismatch(dep, lease, opened(), opened_at=1_000) is None  # inclusive, as the escrow checks
+    assert "after its quote expired at 1000" in (mismatch(dep, lease, opened(), opened_at=1_001) or "")
+    assert mismatch(dep, lease, opened(), opened_at=None) is None  # block time unknown: terms only
+    lease.quote_expiry = None  # a row from before quote expiries were stored: terms only
+    assert mismatch(dep, lease, opened(), opened_at=10**9) is None

@@ -5,13 +5,18 @@ wallet history and long-polls see an event one block after it is mined) and reco
 ``final_block = head - confirmations + 1`` in the cursor; an event is ``final`` once it is at or below
 it. A reorg inside the unconfirmed tail is the normal case and is rolled back; subscribers that must act
 only on settled facts (confirming a deployment) listen to :meth:`EventIndexer.on_finalized`, those that
-only need a wake-up (long-polls) to :meth:`EventIndexer.on_events`.
+only need a wake-up (long-polls) to :meth:`EventIndexer.on_events`. Subscribers that write rows journal
+them per event (:func:`engine.indexer.undo.track`), so a rollback takes their effects back with the events
+and the database stays what a fresh re-index of the chain builds (why not "apply only final events": see
+:mod:`engine.indexer.undo`).
 
 A pass (:meth:`EventIndexer.run_once`):
 
 1. reconcile: compare the stored hash of the cursor block with the chain; on mismatch walk back through
    the stored blocks (the last ``reorg_window``) to the highest one the chain still has, delete the
-   events and blocks above it, rewind the cursor, and tell :meth:`on_rollback` subscribers;
+   events and blocks above it, revert what the subscribers derived from those events (their undo journal,
+   :mod:`engine.indexer.undo`, in the same transaction), rewind the cursor, and tell :meth:`on_rollback`
+   subscribers;
 2. index ``cursor+1 .. head`` in ranges of ``batch_blocks``: ``eth_getLogs`` for all registered
    addresses and event topics, plus the headers of the range's last ``reorg_window`` blocks (one JSON-RPC
    batch). The headers must chain onto the cursor and onto each other, and every log's block hash must

@@ -11,6 +11,9 @@ Storage choices (documented once, here):
   account is an indexed lookup, whatever the event (Transfer from/to, CreditMinted to, ...).
 * ``indexer_cursor.final_block``: events at or below it had ``confirmations`` blocks on top when last
   checked; finality is derived from it, never stored per event (so it needs no sweeping updates).
+* ``chain_undo`` is the journal of what the subscribers changed per event (:mod:`engine.indexer.undo`):
+  the rollback of a reorg reverts the entries above the fork in the same transaction; like
+  ``chain_blocks`` only the last ``reorg_window`` blocks are kept.
 """
 
 from __future__ import annotations
@@ -96,3 +99,25 @@ class IndexerCursor(Base):
     block_hash: Mapped[str] = mapped_column(String(66))
     final_block: Mapped[int] = mapped_column(BigInteger)  # events at or below it are final
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ChainUndo(Base):
+    """One row change a subscriber made while applying the event at (``block_number``, ``log_index``).
+
+    ``op``: ``insert`` (``key`` names the new row), ``update`` (``before``/``after``: the changed columns'
+    values) or ``delete`` (``before``: the whole row). Values are tagged JSON (:mod:`engine.indexer.undo`).
+    """
+
+    __tablename__ = "chain_undo"
+    __table_args__ = (Index("ix_chain_undo_chain_id_block_number", "chain_id", "block_number"),)
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(BigInteger)
+    op: Mapped[str] = mapped_column(String(8))
+    table_name: Mapped[str] = mapped_column(String(64))
+    key: Mapped[dict[str, Any]] = mapped_column(JSON)  # primary key column -> value
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)

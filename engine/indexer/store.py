@@ -1,5 +1,8 @@
 """The indexer's writes: a range of events + block hashes + cursor in one transaction, and rollbacks.
 
+A rollback also reverts what the subscribers derived from the removed events (their undo journal,
+:mod:`engine.indexer.undo`), in the same transaction: the events and their effects go together.
+
 Every write checks the cursor it started from (optimistic concurrency): a second indexer on the same
 chain gets :class:`~engine.indexer.errors.IndexerConflict` instead of duplicating or losing events.
 """
@@ -11,6 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.indexer import undo
 from engine.indexer.decoding import DecodedLog
 from engine.indexer.errors import IndexerConflict
 from engine.indexer.fetch import BlockHeader
@@ -105,13 +109,15 @@ async def save_range(
             ChainBlock.chain_id == chain_id, ChainBlock.number <= tip.number - reorg_window
         )
     )
+    await undo.prune(session, chain_id, tip.number - reorg_window)
     return rows
 
 
 async def rollback_to(
     session: AsyncSession, chain_id: int, *, expected: tuple[int, str], fork: ChainBlock
 ) -> list[ChainEvent]:
-    """Forget everything above ``fork`` (call inside a transaction); returns the removed event rows."""
+    """Forget everything above ``fork`` and revert what subscribers derived from it (call inside a
+    transaction); returns the removed event rows."""
     removed = list(
         (
             await session.execute(
@@ -126,6 +132,7 @@ async def rollback_to(
     cursor = await session.get(IndexerCursor, chain_id)
     final_block = fork.number if cursor is None else min(cursor.final_block, fork.number)
     await _move_cursor(session, chain_id, expected, (fork.number, fork.hash), final_block)
+    await undo.revert_above(session, chain_id, fork.number)
     await session.execute(
         delete(ChainEventAccount).where(
             ChainEventAccount.chain_id == chain_id, ChainEventAccount.block_number > fork.number
@@ -141,7 +148,12 @@ async def rollback_to(
 
 
 async def reset_chain(session: AsyncSession, chain_id: int) -> None:
-    """Forget every indexed row of ``chain_id`` (after :class:`ReorgTooDeep`, or a reset dev chain)."""
+    """Forget every indexed row of ``chain_id`` (after :class:`ReorgTooDeep`, or a reset dev chain).
+
+    The subscribers' undo journal goes too (its entries would otherwise revert effects of a later,
+    unrelated rollback); what they derived stays, and a re-index re-applies events idempotently.
+    """
+    await undo.prune(session, chain_id, 2**63 - 1)
     for table in (ChainEventAccount, ChainEvent, ChainBlock):
         await session.execute(delete(table).where(table.chain_id == chain_id))
     await session.execute(delete(IndexerCursor).where(IndexerCursor.chain_id == chain_id))

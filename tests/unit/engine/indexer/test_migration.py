@@ -1,4 +1,5 @@
-"""Migration 0003 builds exactly the indexer tables the models describe, on SQLite and PostgreSQL."""
+"""Migrations 0003 and 0020 build exactly the indexer tables the models describe (the undo journal
+included), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import inspect
 from engine import db
 from engine.schema import import_all_models
 
-TABLES = {"chain_blocks", "chain_events", "chain_event_accounts", "indexer_cursor"}
+TABLES = {"chain_blocks", "chain_events", "chain_event_accounts", "indexer_cursor", "chain_undo"}
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)

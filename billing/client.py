@@ -213,9 +213,11 @@ class StripeBilling:
         *,
         payment_method: str | None = None,
         confirm: bool = False,
+        off_session: bool = False,
         description: str | None = None,
     ) -> Obj:
-        """A PaymentIntent for ``amount_cents`` (an int; floats are refused). Metadata gets our marker."""
+        """A PaymentIntent for ``amount_cents`` (an int; floats are refused). Metadata gets our marker.
+        ``off_session`` (with ``confirm``): the customer is not present (auto top-up with a saved card)."""
         if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents <= 0:
             raise ValueError(f"amount_cents must be a positive int, got {amount_cents!r}")
         params: Obj = {
@@ -229,6 +231,8 @@ class StripeBilling:
             params["payment_method"] = payment_method
         if confirm:
             params["confirm"] = True
+        if off_session:
+            params["off_session"] = True
         if description:
             params["description"] = description
         return await self._call(

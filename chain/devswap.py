@@ -2,7 +2,8 @@
 
 :func:`ensure_devswap` runs after :func:`chain.deploy.deploy_suite` on a dev chain. It deploys
 ``WETH9``, ``UniswapV2Factory`` and ``UniswapV2Router02`` from the npm packages' build artifacts
-(:mod:`chain.uniswap`) and ``TestStablecoin`` (``contracts/src/dev``), then seeds two pools from the
+(:mod:`chain.uniswap`), ``TestStablecoin`` (``contracts/src/dev``) and our ``SwapTopUp`` adapter (router +
+the suite's escrow: swap and lease top-up in one transaction), then seeds two pools from the
 signer: credit/stable at 1:1 (:data:`STABLE_POOL` each side) and credit/WETH (:data:`WETH_POOL_CREDIT`
 credit against :data:`WETH_POOL_ETH` wei). The addresses go into the suite's manifest under their own
 names (:data:`DEVSWAP`), so ``GET /api/chain`` and the engine find them.
@@ -32,7 +33,7 @@ from chain.deploy import DeployedContract, Manifest, send_transaction, write_man
 from chain.signer import LocalSigner
 from chain.uniswap import MAX_UINT256, FactoryClient, PairClient, RouterClient, uniswap_artifact
 
-DEVSWAP = ("WETH9", "UniswapV2Factory", "UniswapV2Router02", "TestStablecoin")
+DEVSWAP = ("WETH9", "UniswapV2Factory", "UniswapV2Router02", "TestStablecoin", "SwapTopUp")
 STABLE_POOL = 1_000_000 * 10**6  # each side of credit/stable (6 decimals both)
 WETH_POOL_CREDIT = 300_000 * 10**6
 WETH_POOL_ETH = 100 * 10**18  # 3,000 credit per ETH
@@ -118,11 +119,24 @@ async def ensure_devswap(
         (factory.address, weth.address),
     )
     stable = await _deploy(conn, signer, load_artifact("TestStablecoin"))
+    adapter = await _deploy(
+        conn,
+        signer,
+        load_artifact("SwapTopUp"),
+        ("address", "address"),
+        (router.address, manifest.address("DeploymentEscrow")),
+    )
     await _seed(conn, signer, manifest.address("CreditToken"), stable.address, router.address)
     updated = replace(
         manifest,
         contracts=dict(manifest.contracts)
-        | {"WETH9": weth, "UniswapV2Factory": factory, "UniswapV2Router02": router, "TestStablecoin": stable},
+        | {
+            "WETH9": weth,
+            "UniswapV2Factory": factory,
+            "UniswapV2Router02": router,
+            "TestStablecoin": stable,
+            "SwapTopUp": adapter,
+        },
     )
     write_manifest(manifest_dir, updated)
     return updated

@@ -191,15 +191,68 @@ class RouterClient(_UniswapClient):
         )
 
 
+SWAP_REQUEST_FIELDS = [  # ISwapTopUp's EIP-712 SwapRequest (type string in contracts/src/interfaces)
+    {"name": "payer", "type": "address"},
+    {"name": "leaseId", "type": "uint256"},
+    {"name": "path", "type": "address[]"},
+    {"name": "amountIn", "type": "uint256"},
+    {"name": "amountOutMin", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+
+
+class SwapTopUpClient(ContractClient):
+    """Our ``SwapTopUp`` adapter: swap to credit through the router and top up the payer's own lease in one
+    transaction; ``...WithPermit`` variants carry the payer's EIP-712 ``SwapRequest`` for a relayer."""
+
+    artifact_name = "SwapTopUp"
+
+    async def nonces(self, payer: str) -> int:
+        return int((await self.call("nonces", to_checksum_address(payer)))[0])
+
+    def encode_swap_and_top_up(
+        self, path: Sequence[str], amount_in: int, amount_out_min: int, lease_id: int, deadline: int
+    ) -> bytes:
+        route = [to_checksum_address(p) for p in path]
+        return self.encode("swapAndTopUp", route, amount_in, amount_out_min, lease_id, deadline)
+
+    def encode_swap_to_credit(
+        self, path: Sequence[str], amount_in: int, amount_out_min: int, deadline: int
+    ) -> bytes:
+        route = [to_checksum_address(p) for p in path]
+        return self.encode("swapToCredit", route, amount_in, amount_out_min, deadline)
+
+    def encode_with_permit(
+        self, request: Mapping[str, Any], permit: tuple[Any, ...], signature: bytes
+    ) -> bytes:
+        """``swapAndTopUpWithPermit`` (``leaseId`` non-zero) or ``swapToCreditWithPermit`` (``leaseId`` 0)."""
+        r = request
+        req = (
+            to_checksum_address(r["payer"]),
+            r["leaseId"],
+            [to_checksum_address(p) for p in r["path"]],
+            r["amountIn"],
+            r["amountOutMin"],
+            r["nonce"],
+            r["deadline"],
+        )
+        name = "swapAndTopUpWithPermit" if r["leaseId"] else "swapToCreditWithPermit"
+        return self.encode(name, req, permit, signature)
+
+
 @dataclass
 class SwapClients:
     """The router and the tokens users may swap between (symbol -> address), built once per process.
 
-    The factory is the router's own (``router.factory()``), read once on first use when not given."""
+    The factory is the router's own (``router.factory()``), read once on first use when not given.
+    ``adapter`` is the ``SwapTopUp`` adapter (swap + lease top-up in one transaction; relayed swaps of
+    managed wallets), ``None`` where none is deployed or configured."""
 
     router: RouterClient
     tokens: Mapping[str, str] = field(default_factory=dict)
     factory: FactoryClient | None = None
+    adapter: SwapTopUpClient | None = None
 
     async def get_factory(self) -> FactoryClient:
         if self.factory is None:
@@ -229,9 +282,16 @@ def parse_swap_tokens(raw: str) -> dict[str, str]:
     return tokens
 
 
-def swap_clients(w3: Any, router: str, tokens: Mapping[str, str], factory: str | None = None) -> SwapClients:
+def swap_clients(
+    w3: Any,
+    router: str,
+    tokens: Mapping[str, str],
+    factory: str | None = None,
+    adapter: str | None = None,
+) -> SwapClients:
     return SwapClients(
         router=RouterClient(w3, router),
         tokens={s: to_checksum_address(a) for s, a in tokens.items()},
         factory=FactoryClient(w3, factory) if factory else None,
+        adapter=SwapTopUpClient(w3, adapter) if adapter else None,
     )

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chain.connect import ChainConnection
@@ -431,15 +431,41 @@ async def runway_forecast(session: AsyncSession, user_id: int) -> RunwayForecast
             .limit(1)
         )
     ).scalar_one_or_none()
-    if row is None:
-        return None
+    return None if row is None else _forecast(row)
+
+
+def _forecast(row: BalanceSnapshot) -> RunwayForecast:
     return RunwayForecast(
-        user_id=user_id,
+        user_id=row.user_id,
         at=row.at,
         burn_rate_per_second=CreditUnits(row.burn_rate_per_second),
         runway_seconds=row.runway_seconds,
         deployments=_deployments_from_json(row.deployments),
     )
+
+
+async def runway_forecasts(
+    session: AsyncSession, *, after_user_id: int = 0, limit: int = 1000
+) -> list[RunwayForecast]:
+    """:func:`runway_forecast` for a page of accounts at once: the latest forecast of up to ``limit``
+    accounts with a user id above ``after_user_id``, by user id (the alert job pages through them)."""
+    latest = (
+        select(BalanceSnapshot.user_id, func.max(BalanceSnapshot.at).label("at"))
+        .where(BalanceSnapshot.user_id > after_user_id)
+        .group_by(BalanceSnapshot.user_id)
+        .order_by(BalanceSnapshot.user_id)
+        .limit(limit)
+        .subquery()
+    )
+    rows = await session.scalars(
+        select(BalanceSnapshot)
+        .join(latest, and_(BalanceSnapshot.user_id == latest.c.user_id, BalanceSnapshot.at == latest.c.at))
+        .order_by(BalanceSnapshot.user_id, BalanceSnapshot.id.desc())
+    )
+    out: dict[int, RunwayForecast] = {}
+    for row in rows:
+        out.setdefault(row.user_id, _forecast(row))
+    return list(out.values())
 
 
 async def series(session: AsyncSession, user_id: int, start: int, end: int, step: int) -> list[BalancePoint]:

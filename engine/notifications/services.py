@@ -44,6 +44,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "auto_top_up_done",
     "deployment_closing",
     "maintenance_scheduled",
+    "lease_stopped",  # engine.deployments.stops: a lease's node stopped on chain
     "subscription_payment_failed",
     m.TEST_EVENT,
 )

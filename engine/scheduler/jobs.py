@@ -46,6 +46,11 @@ class JobDeps:
     funding: JobFunc | None = None  # engine.deployments.jobs.bind(runtime.context)
     notifications: JobFunc | None = None  # engine.notifications.delivery.DeliveryWorker.run_once
     balance_scan: JobFunc | None = None  # engine.monitoring.jobs.bind(runtime.context)
+    alerts: JobFunc | None = None  # engine.alerts.jobs.bind(runtime.context)
+    auto_top_up: JobFunc | None = None  # engine.autotopup.jobs.bind(runtime.context, card charger)
+    staking_spend: JobFunc | None = None  # engine.staking.jobs.bind(runtime.context)
+    sla_probe: JobFunc | None = None  # engine.sla.jobs.bind_probe(runtime.context)
+    sla: JobFunc | None = None  # engine.sla.jobs.bind(runtime.context): sla.evaluate
 
 
 def every(seconds: float) -> dict[str, Any]:
@@ -72,4 +77,14 @@ def build_jobs(deps: JobDeps) -> list[JobSpec]:
         jobs.append(JobSpec("notifications.deliver", deliver, every(s.scheduler_notifications_interval)))
     if (scan := deps.balance_scan) is not None:
         jobs.append(JobSpec("monitoring.balance_scan", scan, every(s.scheduler_balance_scan_interval)))
+    if (alerts := deps.alerts) is not None:
+        jobs.append(JobSpec("alerts.evaluate", alerts, every(s.scheduler_alerts_interval)))
+    if (top_up := deps.auto_top_up) is not None:
+        jobs.append(JobSpec("autotopup.tick", top_up, every(s.scheduler_auto_top_up_interval)))
+    if (spend := deps.staking_spend) is not None:
+        jobs.append(JobSpec("staking.spend_rates", spend, every(s.scheduler_staking_interval)))
+    if (sla_probe := deps.sla_probe) is not None:
+        jobs.append(JobSpec("sla.probe", sla_probe, every(s.sla_probe_interval)))
+    if (sla := deps.sla) is not None:
+        jobs.append(JobSpec("sla.evaluate", sla, every(s.scheduler_sla_interval)))
     return jobs

@@ -18,7 +18,11 @@ winning it awaits ``on_elected``, on losing (connection gone, check failed, stop
 
 Split brain: a leader whose connection silently died only notices on its next check, while PostgreSQL
 may already have handed the lock on. For that window two processes can run a job; every job must be
-idempotent (ours are: business keys, outbox idempotency keys), so the overlap costs work, not money.
+idempotent (ours are: business keys, outbox idempotency keys), so the overlap costs work, not money, and
+an interval job's run first claims its period (:mod:`engine.scheduler.runs`), so the second process skips
+a period the first one ran. A leader killed outright (``kill -9``) loses its connection at once; the
+follower's next attempt, within ``retry_interval``, wins and runs the next period (or the current one, if
+it had not run).
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@
 an interval trigger) into ``scheduler_job_runs``, one row per job id, tagged with the process that ran it
 (``<host>:<pid>``): only the leader runs jobs, so that row also says which process leads. A failure to
 write the record is logged and never fails the job. :func:`list_jobs` reads the rows for any process.
+
+Before an interval job runs, it claims its period in ``scheduler_job_periods`` (insert-or-nothing on
+``(job_id, start // interval)``): a period already claimed, by this process or another one, is skipped
+(not counted as a run). Interval triggers are aligned to the epoch (:mod:`engine.scheduler.scheduler`),
+so every process computes the same periods, and a new leader catching up runs the current period only if
+the old leader had not. If the claim cannot be written the job runs anyway (the jobs are idempotent).
 """
 
 from __future__ import annotations
@@ -18,14 +24,31 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.context import Context
 from engine.scheduler.jobs import JobSpec
-from engine.scheduler.models import CANCELLED, FAILED, OK, RUNNING, JobRun
+from engine.scheduler.models import CANCELLED, FAILED, OK, RUNNING, JobPeriod, JobRun
 
 log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PERIODS_KEPT = timedelta(days=1)  # claims older than this are pruned
+
+
+def interval_of(spec: JobSpec) -> float | None:
+    """The interval in seconds of an interval trigger, else ``None``."""
+    seconds = spec.trigger_args.get("seconds") if spec.trigger == "interval" else None
+    return None if seconds is None else float(seconds)
+
+
+def period_of(at: datetime, seconds: float) -> int:
+    """``at // seconds`` since the epoch, in whole microseconds (exact: the trigger's fire times are
+    multiples of the interval since the epoch, so a run started at or after one belongs to it)."""
+    step = max(1, round(seconds * 1_000_000))
+    return ((_utc(at) or at) - EPOCH) // timedelta(microseconds=1) // step
 
 
 def this_process() -> str:
@@ -87,22 +110,65 @@ class _Recorder:
 
     async def __call__(self) -> object:
         started, t0 = self.clock(), time.monotonic()
-        await self._write(started, RUNNING, None, None)
+        seconds = interval_of(self.spec)
+        period = None if seconds is None else period_of(started, seconds)
+        if period is not None and not await self._claim(period, started):
+            log.info("%s: period %d already ran; skipped", self.spec.id, period)
+            return None
+        await self._write(started, RUNNING, None, None, period)
         try:
             result = await self.spec.func()
         except asyncio.CancelledError:
-            await asyncio.shield(self._write(started, CANCELLED, t0, "cancelled"))
+            await asyncio.shield(self._write(started, CANCELLED, t0, "cancelled", period))
             raise
         except Exception as exc:
-            await self._write(started, FAILED, t0, repr(exc))
+            await self._write(started, FAILED, t0, repr(exc), period)
             raise
-        await self._write(started, OK, t0, None)
+        await self._write(started, OK, t0, None, period)
         return result
 
-    async def _write(self, started: datetime, outcome: str, t0: float | None, error: str | None) -> None:
+    async def _claim(self, period: int, started: datetime) -> bool:
+        """Insert the (job, period) claim; ``False`` when it exists (the period ran already)."""
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                dialect = session.get_bind().dialect.name
+                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+                won = await session.scalar(
+                    insert(JobPeriod)
+                    .values(
+                        job_id=self.spec.id,
+                        period=period,
+                        runner=self.runner,
+                        outcome=RUNNING,
+                        started_at=started,
+                    )
+                    .on_conflict_do_nothing(index_elements=["job_id", "period"])
+                    .returning(JobPeriod.period)
+                )
+                seconds = interval_of(self.spec) or 1.0
+                keep = max(2, int(PERIODS_KEPT.total_seconds() / seconds))
+                await session.execute(
+                    delete(JobPeriod).where(
+                        JobPeriod.job_id == self.spec.id, JobPeriod.period < period - keep
+                    )
+                )
+            return won is not None
+        except Exception:
+            log.exception("could not claim period %d of %s; running it anyway", period, self.spec.id)
+            return True
+
+    async def _write(
+        self, started: datetime, outcome: str, t0: float | None, error: str | None, period: int | None = None
+    ) -> None:
         seconds = self.spec.trigger_args.get("seconds") if self.spec.trigger == "interval" else None
         try:
             async with self.sessionmaker() as session, session.begin():
+                if period is not None and t0 is not None:
+                    await session.execute(
+                        update(JobPeriod)
+                        .where(JobPeriod.job_id == self.spec.id, JobPeriod.period == period)
+                        .values(outcome=outcome, finished_at=self.clock())
+                    )
                 row = await session.get(JobRun, self.spec.id)
                 if row is None:
                     row = JobRun(job_id=self.spec.id, runs=0, failures=0)

@@ -3,8 +3,11 @@
 :class:`JobScheduler` is built once at start with the registry's jobs (:mod:`engine.scheduler.jobs`), every
 one with its deterministic id, ``replace_existing=True``, ``coalesce=True`` (runs missed while busy or
 paused collapse into one), ``max_instances=1`` (a slow run is never overlapped by the next) and a
-``misfire_grace_time``. It is started *paused*; the :class:`~engine.scheduler.leader.LeaderElector`
-resumes it on election and pauses it (cancelling running jobs) when leadership is lost.
+``misfire_grace_time``. Interval triggers start at the epoch (unless a spec names its own ``start_date``),
+so their fire times are multiples of the interval in every process: a period is the same period whoever
+leads, which is what :mod:`engine.scheduler.runs` claims once. It is started *paused*; the
+:class:`~engine.scheduler.leader.LeaderElector` resumes it on election and pauses it (cancelling running
+jobs) when leadership is lost.
 
 No job store: the default in-memory store is deliberate. Jobs are code, registered at every start from
 the registry, and their state (what was reconciled, which reversals are pending) lives in the database,
@@ -24,7 +27,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.events import (
@@ -44,6 +47,7 @@ from engine.settings import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10.0
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # interval triggers fire at multiples of their interval from here
 ELECTOR_TASK_NAME = "scheduler-leader"
 JOB_TASK_PREFIX = "scheduler-job:"
 
@@ -85,6 +89,9 @@ class JobScheduler:
 
     def add(self, spec: JobSpec) -> None:
         """Register (or replace: same id, one instance) a job."""
+        trigger_args = dict(spec.trigger_args)
+        if spec.trigger == "interval":
+            trigger_args.setdefault("start_date", EPOCH)
         self._aps.add_job(
             self._run,
             spec.trigger,
@@ -95,7 +102,7 @@ class JobScheduler:
             coalesce=True,
             max_instances=1,
             misfire_grace_time=spec.misfire_grace_time or self.misfire_grace_time,
-            **dict(spec.trigger_args),
+            **trigger_args,
         )
         self.stats.setdefault(spec.id, JobStats())
 

@@ -7,15 +7,19 @@ reserves: how far the execution price falls short of the mid price after the 0.3
 
 :func:`swap` needs ``amount_out_min`` (the router reverts ``UniswapV2Router: INSUFFICIENT_OUTPUT_AMOUNT``
 below it: the bound is enforced on chain, not here) and a ``deadline`` (chain time, at most
-:data:`MAX_DEADLINE` ahead). For a wallet-connected wallet it returns the unsigned transactions: an
-``approve(router, amount_in)`` when the allowance is short, then ``swapExactTokensForTokens`` to the same
-wallet. Nothing is written to the database.
+:data:`MAX_DEADLINE` ahead).
 
-Managed wallets cannot swap yet (:class:`ManagedSwapUnsupported`, 409): the router takes the tokens from
-``msg.sender``, so the swap would have to be signed with the managed key and sent from the managed address
-inside the request — outside the outbox (no stored raw tx, no nonce lock, no crash safety), the pattern this
-project refuses. The right design (a permit-based swap adapter the backend signer calls through the outbox,
-with the payer's EIP-712 swap intent) is not built.
+* A wallet-connected wallet gets unsigned transactions: an ``approve`` when the allowance is short, then
+  ``swapExactTokensForTokens`` on the router to the same wallet — or, with a lease to fund (``lease_id`` /
+  ``deployment_id``), ``approve(adapter)`` + the ``SwapTopUp`` adapter's ``swapAndTopUp``: swap into credit
+  and top up the wallet's own lease in ONE transaction. Nothing is written to the database.
+* A managed wallet (tokens, no ETH) swaps into credit through the adapter, relayed by the outbox
+  (:mod:`engine.swaps.relay`): to its lease in the same transaction, or to the wallet. The result carries
+  the ``swap_id`` (its outbox row) to follow with :func:`swap_status`; a too-tight bound ends ``failed``
+  with the decoded revert and nothing done.
+
+The lease must be paid by the swapping wallet (the lease id binds its payer, ``leaseId >> 64``; the adapter
+checks the same on chain, so an edited transaction cannot top up someone else's lease) and open.
 """
 
 from __future__ import annotations
@@ -24,30 +28,33 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from eth_utils.address import is_address, to_checksum_address
+from sqlalchemy import select
 
 from chain.contracts import UnsignedTx
-from chain.errors import ChainError, ContractRevert
-from chain.uniswap import FEE_DEN, FEE_NUM, SwapClients
+from chain.errors import ChainError
+from chain.uniswap import FEE_DEN, FEE_NUM, SwapClients, SwapTopUpClient
 from engine.context import Context
+from engine.deployments import models as dm
 from engine.identity.services import wallet_links
 from engine.money import Bps
+from engine.outbox.models import OutboxStatus, OutboxTx
+from engine.swaps import relay
 from engine.swaps.errors import (
+    AdapterUnavailable,
     BadSwapRequest,
-    ManagedSwapUnsupported,
+    LeaseNotFound,
+    LeaseNotFundable,
     NoRoute,
+    SwapInFlight,
+    SwapNotFound,
     SwapUnavailable,
     UnknownToken,
     WalletNotOwned,
 )
-from engine.swaps.models import Quote, QuoteRequest, SwapRequest, SwapResult
+from engine.swaps.models import Quote, QuoteRequest, SwapRequest, SwapResult, SwapStatus
+from engine.wallets.services import load_account
 
 MAX_DEADLINE = 24 * 3600  # seconds of chain time a swap may stay valid
-# gas limits (what a node checks the balance against: estimate * 1.2 + headroom, chain.deploy.gas_limit)
-# bounded from above, to check a managed wallet can pay for its approve + swap before sending either
-APPROVE_GAS = 120_000
-SWAP_GAS_BASE = 100_000
-SWAP_GAS_PER_HOP = 120_000
-ZERO = "0x" + "0" * 40
 
 
 def _clients(ctx: Context) -> SwapClients:
@@ -143,31 +150,74 @@ async def quote_swap(ctx: Context, req: QuoteRequest) -> Quote:
     return best
 
 
-async def _wallet(ctx: Context, user_id: int, requested: str | None) -> tuple[str, bool]:
-    """(address, managed?) of the wallet to swap from: the requested one of the caller's, else the first
-    linked (SIWE) wallet, else the managed one."""
-    if requested is not None and not is_address(requested):
-        raise BadSwapRequest("wallet", "wallet must be an address")
+async def _wallets(ctx: Context, user_id: int) -> list[tuple[str, bool]]:
+    """The caller's wallets as (address, managed?), linked (SIWE) ones first."""
     async with ctx.sessionmaker() as session:
         links = await wallet_links(session, user_id)
-    if requested is not None:
-        wanted = to_checksum_address(requested)
-        for link in links:
-            if to_checksum_address(link.address) == wanted:
-                return wanted, link.kind == "managed"
-        raise WalletNotOwned(wanted)
     ordered = [lk for lk in links if lk.kind != "managed"] + [lk for lk in links if lk.kind == "managed"]
-    if not ordered:
+    return [(to_checksum_address(lk.address), lk.kind == "managed") for lk in ordered]
+
+
+def _pick_wallet(
+    wallets: list[tuple[str, bool]], requested: str | None, payer: str | None
+) -> tuple[str, bool]:
+    """The requested wallet of the caller's, else the lease's payer, else the first linked, else managed."""
+    if requested is not None and not is_address(requested):
+        raise BadSwapRequest("wallet", "wallet must be an address")
+    wanted = to_checksum_address(requested) if requested is not None else payer
+    if wanted is not None:
+        for address, managed in wallets:
+            if address == wanted:
+                return address, managed
+        raise WalletNotOwned(wanted)
+    if not wallets:
         raise WalletNotOwned(None)
-    return to_checksum_address(ordered[0].address), ordered[0].kind == "managed"
+    return wallets[0]
+
+
+async def _lease_payer(ctx: Context, user_id: int, req: SwapRequest) -> tuple[int, str] | None:
+    """(chain lease id, payer) of the lease to fund, or None. The payer is bound into the lease id; a
+    ``deployment_id`` must be the caller's (its first open primary lease, or the given ``lease_id`` of it)."""
+    if req.lease_id is None and req.deployment_id is None:
+        return None
+    lease_id = req.lease_id
+    if req.deployment_id is not None:
+        async with ctx.sessionmaker() as session:
+            dep = await session.get(dm.Deployment, req.deployment_id)
+            if dep is None or dep.user_id != user_id:
+                raise LeaseNotFound(req.lease_id, req.deployment_id)
+            query = select(dm.Lease).where(
+                dm.Lease.deployment_id == dep.id,
+                dm.Lease.chain_lease_id.is_not(None),
+                dm.Lease.status == dm.LEASE_OPEN,
+            )
+            if lease_id is not None:
+                query = query.where(dm.Lease.chain_lease_id == str(lease_id))
+            else:
+                query = query.where(dm.Lease.role == dm.PRIMARY).order_by(dm.Lease.replica_index)
+            row = (await session.scalars(query.limit(1))).first()
+        if row is None:
+            if lease_id is not None:
+                raise LeaseNotFound(lease_id, req.deployment_id)
+            raise LeaseNotFundable(0, f"deployment {req.deployment_id} has no open lease")
+        lease_id = int(row.chain_lease_id or 0)
+    assert lease_id is not None
+    if not 0 < lease_id < 2**224:  # payer (160 bits) << 64 | sequence
+        raise BadSwapRequest("lease_id", "lease_id is not a lease id")
+    return lease_id, to_checksum_address((lease_id >> 64).to_bytes(20, "big"))
 
 
 async def swap(ctx: Context, user_id: int, req: SwapRequest) -> SwapResult:
     """Swap ``amount_in`` of ``token_in`` for at least ``amount_out_min`` of ``token_out`` before
-    ``deadline``, from one of the caller's wallets (see the module docstring).
+    ``deadline``, from one of the caller's wallets, optionally topping up a lease (module docstring).
 
-    Raises everything :func:`quote_swap` raises, ``BadSwapRequest`` (bound or deadline out of range),
-    ``WalletNotOwned``, and ``ManagedSwapUnsupported`` for a managed wallet."""
+    Raises everything :func:`quote_swap` raises, ``BadSwapRequest`` (bound, deadline or lease id out of
+    range; a lease or a managed wallet with an output other than credit), ``WalletNotOwned``,
+    ``LeaseNotFound`` (the lease is not paid by the swapping wallet / by any of the caller's; the deployment
+    is not the caller's),
+    ``LeaseNotFundable`` (lease closed or deployment without an open lease), ``AdapterUnavailable`` (a lease
+    or a managed wallet where no ``SwapTopUp`` adapter exists), ``SwapInFlight`` (a managed wallet's previous
+    swap is not final) and ``ManagedWalletMissing`` (the managed key cannot be loaded)."""
     clients = _clients(ctx)
     if req.amount_out_min <= 0:
         raise BadSwapRequest("amount_out_min", "amount_out_min (the slippage bound) must be positive")
@@ -176,42 +226,160 @@ async def swap(ctx: Context, user_id: int, req: SwapRequest) -> SwapResult:
         raise BadSwapRequest(
             "deadline", f"deadline must be after chain time {now}, at most {MAX_DEADLINE} s on"
         )
-    wallet, managed = await _wallet(ctx, user_id, req.wallet)
+    target = await _lease_payer(ctx, user_id, req)
+    wallets = await _wallets(ctx, user_id)
+    if target is not None and req.wallet is None and target[1] not in (a for a, _ in wallets):
+        raise LeaseNotFound(target[0], req.deployment_id)  # no wallet of the caller pays this lease
+    wallet, managed = _pick_wallet(wallets, req.wallet, None if target is None else target[1])
+    if target is not None and target[1] != wallet:
+        raise LeaseNotFound(target[0], req.deployment_id)  # the lease is not paid by this wallet
     quote = await quote_swap(ctx, QuoteRequest(req.token_in, req.token_out, req.amount_in))
+    if target is None and not managed:
+        return await _router_swap(ctx, clients, quote, wallet, req)
+    adapter = clients.adapter
+    if adapter is None:
+        raise AdapterUnavailable()
+    if quote.path[-1] != to_checksum_address(ctx.contracts.token.address):
+        raise BadSwapRequest(
+            "token_out",
+            "a lease top-up or a managed wallet swaps into the credit token only (the SwapTopUp adapter)",
+        )
+    lease_id = 0
+    if target is not None:
+        lease_id = target[0]
+        info = await ctx.contracts.require_escrow().lease(lease_id)
+        if not info.open:
+            raise LeaseNotFundable(lease_id, "the lease is not open")
+    if not managed:
+        return await _adapter_txs(ctx, clients, adapter, quote, wallet, req, lease_id)
+    return await _relayed(ctx, adapter, quote, wallet, user_id, req, lease_id)
+
+
+async def _router_swap(
+    ctx: Context, clients: SwapClients, quote: Quote, wallet: str, req: SwapRequest
+) -> SwapResult:
+    """A wallet's unsigned ``approve(router)`` (if short) + ``swapExactTokensForTokens`` to itself."""
     router = clients.router
     token = clients.erc20(quote.path[0])
-    approve = None
+    txs: list[UnsignedTx] = []
     if await token.allowance(wallet, router.address) < req.amount_in:
-        approve = token.encode_approve(router.address, req.amount_in)
+        txs.append(
+            UnsignedTx(
+                token.address,
+                token.encode_approve(router.address, req.amount_in),
+                ctx.chain_id,
+                from_address=wallet,
+                description="approve the router",
+            )
+        )
     swap_data = router.encode_swap_exact_tokens_for_tokens(
         req.amount_in, req.amount_out_min, quote.path, wallet, req.deadline
     )
-    if not managed:
-        txs = (
-            []
-            if approve is None
-            else [
-                UnsignedTx(
-                    token.address,
-                    approve,
-                    ctx.chain_id,
-                    from_address=wallet,
-                    description="approve the router",
-                )
-            ]
-        )
+    txs.append(UnsignedTx(router.address, swap_data, ctx.chain_id, from_address=wallet, description="swap"))
+    return SwapResult(quote, wallet, False, req.amount_out_min, req.deadline, txs, [], None)
+
+
+async def _adapter_txs(
+    ctx: Context,
+    clients: SwapClients,
+    adapter: SwapTopUpClient,
+    quote: Quote,
+    wallet: str,
+    req: SwapRequest,
+    lease_id: int,
+) -> SwapResult:
+    """A wallet's unsigned ``approve(adapter)`` (if short) + ``swapAndTopUp`` / ``swapToCredit``."""
+    token = clients.erc20(quote.path[0])
+    txs: list[UnsignedTx] = []
+    if await token.allowance(wallet, adapter.address) < req.amount_in:
         txs.append(
-            UnsignedTx(router.address, swap_data, ctx.chain_id, from_address=wallet, description="swap")
+            UnsignedTx(
+                token.address,
+                token.encode_approve(adapter.address, req.amount_in),
+                ctx.chain_id,
+                from_address=wallet,
+                description="approve the swap adapter",
+            )
         )
-        return SwapResult(quote, wallet, False, req.amount_out_min, req.deadline, txs, [], None)
-    raise ManagedSwapUnsupported(wallet)
+    if lease_id:
+        data = adapter.encode_swap_and_top_up(
+            quote.path, req.amount_in, req.amount_out_min, lease_id, req.deadline
+        )
+        description = "swap and top up the lease"
+    else:
+        data = adapter.encode_swap_to_credit(quote.path, req.amount_in, req.amount_out_min, req.deadline)
+        description = "swap"
+    txs.append(UnsignedTx(adapter.address, data, ctx.chain_id, from_address=wallet, description=description))
+    return SwapResult(
+        quote, wallet, False, req.amount_out_min, req.deadline, txs, [], None, lease_id=lease_id or None
+    )
 
 
-def _reason(exc: ContractRevert) -> str:
-    message = exc.error_args.get("message")
-    return str(message) if message else exc.error
+async def _relayed(
+    ctx: Context,
+    adapter: SwapTopUpClient,
+    quote: Quote,
+    wallet: str,
+    user_id: int,
+    req: SwapRequest,
+    lease_id: int,
+) -> SwapResult:
+    """Sign with the managed key and queue the relayed call in the outbox (one transaction, committed)."""
+    if ctx.relay is None:
+        raise AdapterUnavailable()
+    async with ctx.sessionmaker() as session, session.begin():
+        busy = await relay.in_flight(session, wallet)
+        if busy is not None:
+            raise SwapInFlight(wallet, busy.id)
+        account = await load_account(session, user_id, ctx.relay.keyring)
+        row = await relay.relay_swap(
+            session,
+            adapter,
+            account,
+            user_id=user_id,
+            path=quote.path,
+            amount_in=req.amount_in,
+            amount_out_min=req.amount_out_min,
+            deadline=req.deadline,
+            lease_id=lease_id,
+            args={"token_in": req.token_in, "token_out": req.token_out, "deployment_id": req.deployment_id},
+        )
+        swap_id = row.id
+    return SwapResult(
+        quote,
+        wallet,
+        True,
+        req.amount_out_min,
+        req.deadline,
+        [],
+        [],
+        None,
+        lease_id=lease_id or None,
+        swap_id=swap_id,
+        status="pending",
+    )
 
 
-def _hash(value: object) -> str:
-    to_hex = getattr(value, "to_0x_hex", None)
-    return str(to_hex()) if callable(to_hex) else str(value)
+async def swap_status(ctx: Context, user_id: int, swap_id: int) -> SwapStatus:
+    """A managed wallet's relayed swap (:func:`swap`'s ``swap_id``): pending, done (with the credit it
+    delivered) or failed (with the decoded revert). Raises ``SwapNotFound`` (unknown, or not the caller's)."""
+    async with ctx.sessionmaker() as session:
+        row = await session.get(OutboxTx, swap_id)
+    if row is None or not row.kind.startswith(relay.KIND_PREFIX) or row.args.get("user_id") != user_id:
+        raise SwapNotFound(swap_id)
+    status = {OutboxStatus.CONFIRMED: "done", OutboxStatus.FAILED: "failed"}.get(row.status, "pending")
+    amount_out = None
+    if status == "done" and row.tx_hash:
+        amount_out = await relay.amount_out_of(ctx.chain.w3, ctx.contracts.token.address, row.tx_hash)
+    lease = row.args.get("lease_id")
+    return SwapStatus(
+        swap_id=row.id,
+        status=status,
+        wallet=str(row.args["wallet"]),
+        lease_id=int(lease) if lease else None,
+        amount_in=int(row.args["amount_in"]),
+        amount_out_min=int(row.args["amount_out_min"]),
+        amount_out=amount_out,
+        tx_hash=row.tx_hash,
+        error=row.last_error if status == "failed" else None,
+    )

@@ -8,7 +8,11 @@
     ├── NoRoute               (.token_in, .token_out)       no_swap_route             422
     ├── BadSwapRequest        (.field)                      invalid_swap              400
     ├── WalletNotOwned        (.address)                    swap_wallet_not_found     404
-    └── ManagedSwapUnsupported (.address)                   managed_swap_unsupported  409
+    ├── AdapterUnavailable                                  swap_adapter_unavailable  503 (no SwapTopUp here)
+    ├── LeaseNotFound         (.lease_id, .deployment_id)   swap_lease_not_found      404
+    ├── LeaseNotFundable      (.lease_id, .reason)          swap_lease_not_open       409
+    ├── SwapInFlight          (.address, .swap_id)          swap_in_flight            409
+    └── SwapNotFound          (.swap_id)                    swap_not_found            404
 """
 
 from __future__ import annotations
@@ -74,16 +78,65 @@ class WalletNotOwned(SwapError):
         self.address = address
 
 
-class ManagedSwapUnsupported(SwapError):
-    """Managed wallets cannot swap yet: the swap would have to be sent from the managed address outside
-    the outbox (see :mod:`engine.swaps.commands`)."""
+class AdapterUnavailable(SwapError):
+    """Swap + top-up and managed-wallet swaps need the ``SwapTopUp`` adapter, which this chain lacks."""
 
-    code = "managed_swap_unsupported"
+    code = "swap_adapter_unavailable"
+    kind = Kind.UNAVAILABLE
+
+    def __init__(self) -> None:
+        super().__init__("no SwapTopUp adapter is deployed or configured on this chain")
+
+
+class LeaseNotFound(SwapError):
+    """The lease (or deployment) to top up is not one the swapping wallet pays for."""
+
+    code = "swap_lease_not_found"
+    kind = Kind.NOT_FOUND
+
+    def __init__(self, lease_id: int | None, deployment_id: int | None) -> None:
+        super().__init__(
+            "no such lease paid by this wallet",
+            details={
+                "lease_id": None if lease_id is None else str(lease_id),
+                "deployment_id": deployment_id,
+            },
+        )
+        self.lease_id = lease_id
+        self.deployment_id = deployment_id
+
+
+class LeaseNotFundable(SwapError):
+    code = "swap_lease_not_open"
     kind = Kind.CONFLICT
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, lease_id: int, reason: str) -> None:
         super().__init__(
-            "swaps from a managed wallet are not supported yet; link a wallet (Sign-In with Ethereum)",
-            details={"address": address},
+            f"lease {lease_id} cannot be topped up: {reason}", details={"lease_id": str(lease_id)}
+        )
+        self.lease_id = lease_id
+        self.reason = reason
+
+
+class SwapInFlight(SwapError):
+    """A managed wallet's previous relayed swap is not final yet (its request nonce is still pending)."""
+
+    code = "swap_in_flight"
+    kind = Kind.CONFLICT
+
+    def __init__(self, address: str, swap_id: int) -> None:
+        super().__init__(
+            f"swap {swap_id} of this wallet is still in flight; retry when it is done",
+            details={"address": address, "swap_id": swap_id},
         )
         self.address = address
+        self.swap_id = swap_id
+
+
+class SwapNotFound(SwapError):
+    code = "swap_not_found"
+    kind = Kind.NOT_FOUND
+
+    def __init__(self, swap_id: int) -> None:
+        super().__init__("no such swap of the caller", details={"swap_id": swap_id})
+        self.swap_id = swap_id

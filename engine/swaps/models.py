@@ -23,6 +23,10 @@ class SwapRequest:
     amount_out_min: int  # the slippage bound the router enforces on chain
     deadline: int  # unix seconds (chain time) after which the router refuses the swap
     wallet: str | None = None  # one of the caller's wallets; default: the first linked one, else managed
+    # top up this lease with the credit, in the same transaction (the SwapTopUp adapter): a chain lease id
+    # paid by the wallet, and/or one of the caller's deployments (its first open primary lease)
+    lease_id: int | None = None
+    deployment_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -46,5 +50,23 @@ class SwapResult:
     amount_out_min: int
     deadline: int
     transactions: list[UnsignedTx]  # wallet-connected: approve (if short) + swap, to sign in order
-    tx_hashes: list[str]  # managed: the approve (if any) and the swap, mined
-    amount_out: int | None  # managed: what arrived (balance difference); None for unsigned transactions
+    tx_hashes: list[str]  # managed: the relayed transaction, once mined (see SwapStatus)
+    amount_out: int | None  # what arrived, once known; None for unsigned transactions and pending swaps
+    lease_id: int | None = None  # the lease topped up in the same transaction, if any
+    swap_id: int | None = None  # managed: the relayed swap (its outbox row), for GET /api/wallet/swaps/{id}
+    status: str | None = None  # managed: pending | done | failed (SwapStatus.status)
+
+
+@dataclass(frozen=True)
+class SwapStatus:
+    """A managed wallet's relayed swap: its outbox row, read back."""
+
+    swap_id: int
+    status: str  # pending (queued or on its way) | done (confirmed) | failed (reverted: ``error``)
+    wallet: str
+    lease_id: int | None
+    amount_in: int
+    amount_out_min: int
+    amount_out: int | None  # from the adapter's SwappedToCredit event, once done
+    tx_hash: str | None
+    error: str | None  # the decoded revert (e.g. the router's INSUFFICIENT_OUTPUT_AMOUNT)

@@ -79,6 +79,11 @@ async def test_reconcile_job_credits_a_missed_payment_once_and_stops_with_the_ap
                     "deployments.funding",
                     "notifications.deliver",
                     "monitoring.balance_scan",
+                    "alerts.evaluate",
+                    "autotopup.tick",
+                    "staking.spend_rates",
+                    "sla.probe",
+                    "sla.evaluate",
                 }
                 await _eventually(lambda: service.is_leader, "the only process becomes leader")
 
@@ -127,6 +132,11 @@ async def test_no_stripe_means_no_billing_jobs_and_disabled_means_no_scheduler(
             "deployments.funding",
             "notifications.deliver",
             "monitoring.balance_scan",
+            "alerts.evaluate",
+            "autotopup.tick",
+            "staking.spend_rates",
+            "sla.probe",
+            "sla.evaluate",
         }
     assert _scheduler_tasks() == []
     async with StripeTestServer() as stripe:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,17 +61,21 @@ async def test_a_failing_job_is_recorded_as_failed(eth_runtime: Runtime, tmp_pat
     async def fine() -> int:
         return 1
 
+    now = [datetime(2026, 12, 6, tzinfo=UTC)]
     wrapped = recorded(
         [JobSpec("test.broken", broken, {"seconds": 60}), JobSpec("test.fine", fine, {"seconds": 30})],
         eth_runtime.sessionmaker,
         runner="elsewhere:1",
+        clock=lambda: now[0],
     )
     for spec in wrapped:
         try:
             await spec.func()
         except RuntimeError:
             pass
-    assert await wrapped[1].func() == 1  # the result passes through
+    assert await wrapped[1].func() is None  # the same 30-second period again: claimed already, skipped
+    now[0] += timedelta(seconds=30)
+    assert await wrapped[1].func() == 1  # the next period runs; the result passes through
     options = identity.IdentityOptions(env="dev", data_dir=tmp_path, chain_id=eth_runtime.chain.chain_id)
     operator = {
         "Authorization": f"Bearer {DevIssuer(tmp_path).mint(['cloud-operator'], sub='dev|jobs-op-2')}"

@@ -1,5 +1,7 @@
-"""``/v1/payment_intents``: create (optionally confirm), confirm, the charge a payment makes, and the
-test control ``succeed_payment_intent``."""
+"""``/v1/payment_intents``: create (optionally confirm, optionally ``off_session``), confirm, the charge a
+payment makes, and the test control ``succeed_payment_intent``. A card that needs authentication
+(``pm_card_authenticationRequired``) goes to ``requires_action`` on-session and fails with a 402
+``authentication_required`` card error off-session, as Stripe does."""
 
 from __future__ import annotations
 
@@ -77,8 +79,16 @@ class PaymentIntentsMixin(PaymentMethodsMixin):
             pm = self._materialize_pm(p["payment_method"])
             pi["payment_method"] = pm["id"]
             pi["status"] = "requires_confirmation"
+        if _bool_param(p, "off_session") and not _bool_param(p, "confirm"):
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "You can only pass in `off_session` when `confirm` is true.",
+                code="parameter_invalid_boolean",
+                param="off_session",
+            )
         if _bool_param(p, "confirm"):
-            return self._confirm_pi({}, pid)
+            return self._confirm_pi({"off_session": p.get("off_session")}, pid)
         return pi
 
     def _confirm_pi(self, p: Obj, pid: str) -> Obj:
@@ -101,6 +111,33 @@ class PaymentIntentsMixin(PaymentMethodsMixin):
                 code="payment_intent_unexpected_state",
             )
         decline = self._declines.get(pi["payment_method"])
+        if decline == "authentication_required" and not _bool_param(p, "off_session"):
+            pi["status"] = "requires_action"  # the customer must complete 3-D Secure on-session
+            pi["next_action"] = {
+                "type": "use_stripe_sdk",
+                "use_stripe_sdk": {"type": "three_d_secure_redirect"},
+            }
+            return pi
+        if decline == "authentication_required":  # off-session: nobody can authenticate; Stripe fails it
+            pi["status"] = "requires_payment_method"
+            message = "Your card was declined. This transaction requires authentication."
+            error = {
+                "type": "card_error",
+                "code": "authentication_required",
+                "decline_code": "authentication_required",
+                "message": message,
+                "param": None,
+                "payment_method": {"id": pi["payment_method"]},
+            }
+            pi["last_payment_error"] = error
+            raise StripeApiError(
+                402,
+                "card_error",
+                message,
+                code="authentication_required",
+                extra={"decline_code": "authentication_required", "payment_intent": dict(pi)},
+                store=True,
+            )
         if decline:
             charge = self._new_charge(pi, paid=False, failure_code="card_declined")
             pi["status"] = "requires_payment_method"

@@ -4,6 +4,11 @@ Each command owns its transaction. A settings change that alters a contract limi
 ``registry.setConfig`` / ``escrow.setFeeParams`` in the same transaction (:mod:`engine.operator.onchain`),
 through the clients on ``ctx.contracts``. Values are the environment defaults (``ctx.settings``) overlaid
 with what the operator stored (:mod:`engine.operator.config`).
+
+:func:`set_escrow_paused` is the escrow's emergency pause (issue 10): ``setPaused(bool)`` signed by the
+backend signer (``PAUSER_ROLE``, granted by :func:`chain.deploy.deploy_suite`) through the outbox, keyed like
+the admin reconcile's rows (:mod:`engine.outbox.admin`: a repeated click is one row; pause, unpause, pause
+again are three).
 """
 
 from __future__ import annotations
@@ -13,10 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chain.contracts import PAUSER_ROLE
+from chain.deploy import AdminCall
 from engine.context import Context
 from engine.operator import onchain
 from engine.operator import services as operator
 from engine.operator.config import OperatorSettings, Pricing
+from engine.operator.errors import PauserMissing
+from engine.outbox.admin import admin_key, final_counts, slot_prefix
+from engine.outbox.services import enqueue
 from engine.runtime import suite_config
 
 
@@ -140,3 +150,52 @@ async def history(ctx: Context, kind: str, *, limit: int = 100) -> list[Change]:
     async with ctx.sessionmaker() as session:
         rows = await operator.history(session, kind, limit=limit)
     return [Change(r.version, r.actor_user_id, r.before, r.after, r.created_at) for r in rows]
+
+
+@dataclass(frozen=True)
+class EscrowPause:
+    """An emergency pause change: what was asked, the chain's state when asked, and the outbox row that
+    carries it (``None``: the chain is in that state already and no change is pending: nothing enqueued)."""
+
+    paused: bool
+    chain_paused: bool
+    outbox_key: str | None
+    outbox_status: str | None
+
+
+PAUSE_SLOT = "escrow.setPaused"
+
+
+async def set_escrow_paused(ctx: Context, actor_user_id: int | None, paused: bool) -> EscrowPause:
+    """Enqueue ``setPaused(paused)`` on the escrow (backend signer, ``PAUSER_ROLE``). While paused, new
+    opens and top-ups revert and the commands that would make them answer 503 ``escrow_paused``
+    (:mod:`engine.deployments.pause`); closes, refunds and withdrawals keep working.
+
+    Raises :class:`~engine.operator.errors.PauserMissing` (503: the signer lacks ``PAUSER_ROLE``),
+    :class:`~engine.errors.ContractMissing` (503: no escrow on this chain)."""
+    escrow = ctx.contracts.require_escrow()
+    if not await escrow.has_role(PAUSER_ROLE, ctx.signer_address):
+        raise PauserMissing(ctx.signer_address)
+    call = AdminCall(
+        kind="setPaused",
+        slot=PAUSE_SLOT,
+        to=escrow.address,
+        data=escrow.encode_set_paused(paused),
+        args={"paused": paused, "actor_user_id": actor_user_id},
+    )
+    async with ctx.sessionmaker() as session, session.begin():
+        finals = await final_counts(session, ctx.chain_id)  # before the chain read (engine.outbox.admin)
+        now_paused = await escrow.paused()
+        key = admin_key(ctx.chain_id, call, finals[slot_prefix(ctx.chain_id, call.to, call.slot)])
+        pending = await operator.pending_outbox(session, slot_prefix(ctx.chain_id, call.to, call.slot))
+        if now_paused == paused and not pending:
+            return EscrowPause(paused, now_paused, None, None)
+        row = await enqueue(
+            session,
+            kind=f"admin.{call.kind}",
+            to=call.to,
+            data=call.data,
+            idempotency_key=key,
+            args={"slot": call.slot, **call.args},
+        )
+    return EscrowPause(paused, now_paused, row.idempotency_key, str(row.status))

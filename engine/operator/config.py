@@ -38,6 +38,13 @@ class OperatorSettings:
     max_nodes_per_provider: int
     node_offline_after: int
     regions: tuple[str, ...]
+    # low-balance alert thresholds, seconds of runway, descending (engine.alerts; users may override)
+    low_balance_thresholds: tuple[int, ...] = services.DEFAULT_LOW_BALANCE_THRESHOLDS
+    # SLA policy (engine.sla): target uptime per period, period length (seconds), credit schedule bands
+    # (below_bps, credit_bps) in descending order of below_bps
+    sla_target_bps: Bps = 9_950  # type: ignore[assignment]  # RUF009: no call in a dataclass default
+    sla_period: int = 30 * services.DAY
+    sla_credit_schedule: tuple[tuple[int, int], ...] = services.DEFAULT_SLA_CREDIT_SCHEDULE
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> OperatorSettings:
@@ -51,12 +58,18 @@ class OperatorSettings:
             max_nodes_per_provider=int(values["max_nodes_per_provider"]),
             node_offline_after=int(values["node_offline_after"]),
             regions=tuple(values["regions"]),
+            low_balance_thresholds=tuple(int(v) for v in values["low_balance_thresholds"]),
+            sla_target_bps=Bps(int(values["sla_target_bps"])),
+            sla_period=int(values["sla_period"]),
+            sla_credit_schedule=tuple((int(b[0]), int(b[1])) for b in values["sla_credit_schedule"]),
         )
 
     def to_values(self) -> dict[str, Any]:
         """The stored / JSON form (``regions`` as a list)."""
         out = asdict(self)
         out["regions"] = list(self.regions)
+        out["low_balance_thresholds"] = list(self.low_balance_thresholds)
+        out["sla_credit_schedule"] = [list(b) for b in self.sla_credit_schedule]
         return out
 
 

@@ -6,8 +6,10 @@ EngineError
                                range (``field``, ``reason``)
       ├── VersionConflict      409 ``version_conflict``: ``expected_version`` is not the current one
                                (``expected``, ``current``)
-      └── UnknownVersion       404 ``not_found``: a requested version does not exist (``kind``,
+      ├── UnknownVersion       404 ``not_found``: a requested version does not exist (``kind``,
                                ``version``)
+      └── PauserMissing        503 ``pauser_missing``: the backend signer does not hold the escrow's
+                               ``PAUSER_ROLE`` (``signer``), so it cannot pause or unpause
 """
 
 from __future__ import annotations
@@ -54,3 +56,14 @@ class UnknownVersion(OperatorError):
         super().__init__(f"{kind} version {version} does not exist", details={"version": version})
         self.config_kind = kind
         self.version = version
+
+
+class PauserMissing(OperatorError):
+    code = "pauser_missing"
+    kind = Kind.UNAVAILABLE
+
+    def __init__(self, signer: str) -> None:
+        super().__init__(
+            f"the backend signer {signer} does not hold the escrow's PAUSER_ROLE", details={"signer": signer}
+        )
+        self.signer = signer

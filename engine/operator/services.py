@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engine.money import MAX_CREDIT_UNITS
 from engine.operator.errors import InvalidConfig, UnknownVersion, VersionConflict
 from engine.operator.models import OperatorAuditEntry, OperatorConfigVersion
+from engine.outbox.models import OutboxStatus, OutboxTx
 
 SETTINGS = "settings"
 PRICING = "pricing"
@@ -68,9 +69,24 @@ SETTINGS_FIELDS: dict[str, IntField] = {
     "max_replicas": IntField(10, 1, 1_000, "most replicas one deployment may ask for"),
     "max_nodes_per_provider": IntField(1_000, 1, 1_000_000, "most nodes one provider may register"),
     "node_offline_after": IntField(60, 1, DAY, "a node is offline after this many seconds without heartbeat"),
+    # SLA policy (engine.sla): uptime target per period (basis points) and the period length (seconds,
+    # periods aligned to the Unix epoch in chain time; 30 days by default)
+    "sla_target_bps": IntField(9_950, 1, 10_000, "SLA uptime target per period, basis points"),
+    "sla_period": IntField(30 * DAY, 60, 366 * DAY, "SLA period length, seconds"),
 }
 DEFAULT_REGIONS: tuple[str, ...] = ("eu-west", "eu-central", "us-east", "us-west", "ap-south", "ap-east")
 MAX_REGIONS = 200
+# Low-balance alert thresholds (engine.alerts): seconds of runway left; 1..MAX_THRESHOLDS distinct values in
+# MIN_THRESHOLD..MAX_THRESHOLD, kept in descending order. Users may override them (GET|PUT /api/me/alerts).
+LOW_BALANCE_THRESHOLDS = "low_balance_thresholds"
+DEFAULT_LOW_BALANCE_THRESHOLDS: tuple[int, ...] = (7 * DAY, DAY, 6 * 3600)
+MIN_THRESHOLD, MAX_THRESHOLD, MAX_THRESHOLDS = 300, 90 * DAY, 5
+# SLA credit schedule (engine.sla): [below_bps, credit_bps] bands; an uptime below ``below_bps`` earns the
+# tenant ``credit_bps`` of the period's charge (the highest band that applies). 1..MAX_SLA_BANDS bands,
+# distinct ``below_bps`` in 1..10_000, kept in descending order of ``below_bps`` with credits not decreasing.
+SLA_CREDIT_SCHEDULE = "sla_credit_schedule"
+DEFAULT_SLA_CREDIT_SCHEDULE: tuple[tuple[int, int], ...] = ((9_950, 1_000), (9_900, 2_500), (9_500, 5_000))
+MAX_SLA_BANDS = 8
 
 PRICING_FIELDS: dict[str, IntField] = {
     # price units (engine.placement.models.PRICE_SCALE per credit unit) per resource unit per second
@@ -97,6 +113,8 @@ def defaults(kind: str, overrides: Mapping[str, Any] | None = None) -> dict[str,
     values: dict[str, Any] = {name: f.default for name, f in fields.items()}
     if kind == SETTINGS:
         values["regions"] = list(DEFAULT_REGIONS)
+        values[LOW_BALANCE_THRESHOLDS] = list(DEFAULT_LOW_BALANCE_THRESHOLDS)
+        values[SLA_CREDIT_SCHEDULE] = [list(b) for b in DEFAULT_SLA_CREDIT_SCHEDULE]
     return validate(kind, {**values, **dict(overrides or {})})
 
 
@@ -120,6 +138,56 @@ def _regions(raw: Any) -> list[str]:
     return out
 
 
+def thresholds(raw: Any, field: str = LOW_BALANCE_THRESHOLDS) -> list[int]:
+    """Alert thresholds (a list of integers, or a comma-separated string from the environment) checked and
+    sorted descending. Raises :class:`InvalidConfig` naming ``field``."""
+    if isinstance(raw, str):
+        raw = [p.strip() for p in raw.split(",") if p.strip()]
+        if not all(p.isdigit() for p in raw):
+            raise InvalidConfig(field, "must be comma-separated whole seconds")
+        raw = [int(p) for p in raw]
+    if not isinstance(raw, list | tuple) or not 1 <= len(raw) <= MAX_THRESHOLDS:
+        raise InvalidConfig(field, f"must be a list of 1 to {MAX_THRESHOLDS} thresholds in seconds")
+    if any(not isinstance(v, int) or isinstance(v, bool) for v in raw):
+        raise InvalidConfig(field, "every threshold must be an integer (seconds)")
+    if any(not MIN_THRESHOLD <= v <= MAX_THRESHOLD for v in raw):
+        raise InvalidConfig(field, f"every threshold must be between {MIN_THRESHOLD} and {MAX_THRESHOLD}")
+    if len(set(raw)) != len(raw):
+        raise InvalidConfig(field, "thresholds must be distinct")
+    return sorted(raw, reverse=True)
+
+
+def credit_schedule(raw: Any, field: str = SLA_CREDIT_SCHEDULE) -> list[list[int]]:
+    """The SLA credit schedule checked and sorted (descending ``below_bps``).
+
+    Raises :class:`InvalidConfig`."""
+    if isinstance(raw, str):  # the environment's form: "below_bps:credit_bps,..."
+        parts = [p.strip().split(":") for p in raw.split(",") if p.strip()]
+        if not all(len(p) == 2 and p[0].strip().isdigit() and p[1].strip().isdigit() for p in parts):
+            raise InvalidConfig(field, "must be comma-separated below_bps:credit_bps bands")
+        raw = [[int(p[0]), int(p[1])] for p in parts]
+    if not isinstance(raw, list | tuple) or not 1 <= len(raw) <= MAX_SLA_BANDS:
+        raise InvalidConfig(field, f"must be a list of 1 to {MAX_SLA_BANDS} [below_bps, credit_bps] bands")
+    bands: list[list[int]] = []
+    for band in raw:
+        if (
+            not isinstance(band, list | tuple)
+            or len(band) != 2
+            or any(not isinstance(v, int) or isinstance(v, bool) for v in band)
+        ):
+            raise InvalidConfig(field, "every band must be [below_bps, credit_bps] (integers)")
+        below, credit = int(band[0]), int(band[1])
+        if not 1 <= below <= 10_000 or not 0 <= credit <= 10_000:
+            raise InvalidConfig(field, "below_bps must be 1..10000 and credit_bps 0..10000")
+        bands.append([below, credit])
+    bands.sort(key=lambda b: -b[0])
+    if len({b[0] for b in bands}) != len(bands):
+        raise InvalidConfig(field, "below_bps values must be distinct")
+    if any(lower[1] < higher[1] for higher, lower in zip(bands, bands[1:], strict=False)):  # noqa: RUF007
+        raise InvalidConfig(field, "a lower uptime band may not credit less than a higher one")
+    return bands
+
+
 def validate(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """Check every key is known and every value in range; returns a clean copy. Cross-field rules too."""
     fields = _fields(kind)
@@ -127,6 +195,12 @@ def validate(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         if kind == SETTINGS and name == "regions":
             out[name] = _regions(value)
+            continue
+        if kind == SETTINGS and name == LOW_BALANCE_THRESHOLDS:
+            out[name] = thresholds(value)
+            continue
+        if kind == SETTINGS and name == SLA_CREDIT_SCHEDULE:
+            out[name] = credit_schedule(value)
             continue
         spec = fields.get(name)
         if spec is None:
@@ -235,6 +309,24 @@ def overrides_from_settings(settings: Any) -> dict[str, dict[str, Any]]:
             "max_replicas": settings.max_replicas,
             "max_nodes_per_provider": settings.max_nodes_per_provider,
             "node_offline_after": settings.node_offline_after,
+            LOW_BALANCE_THRESHOLDS: settings.low_balance_thresholds,
+            "sla_target_bps": settings.sla_target_bps,
+            "sla_period": settings.sla_period,
+            SLA_CREDIT_SCHEDULE: settings.sla_credit_schedule,
         },
         PRICING: {},
     }
+
+
+async def pending_outbox(session: AsyncSession, key_prefix: str) -> int:
+    """Outbox rows whose idempotency key starts with ``key_prefix`` and that are not final yet (neither
+    confirmed nor failed): a change of that slot still on its way to the chain."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(OutboxTx)
+        .where(
+            OutboxTx.idempotency_key.startswith(key_prefix, autoescape=True),
+            OutboxTx.status.not_in((OutboxStatus.CONFIRMED, OutboxStatus.FAILED)),
+        )
+    )
+    return int(count or 0)

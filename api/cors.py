@@ -22,7 +22,8 @@ from aiohttp.typedefs import Handler
 
 from api.errors import error_response
 
-ALLOW_HEADERS = ("Authorization", "Content-Type", "Last-Event-ID", "X-Request-ID")
+# Auth0-Client: @auth0/auth0-spa-js sends it with the token request of a console hosted on another origin.
+ALLOW_HEADERS = ("Authorization", "Content-Type", "Last-Event-ID", "X-Request-ID", "Auth0-Client")
 EXPOSE_HEADERS = ("X-Request-ID", "Retry-After", "ETag")
 MAX_AGE = 600
 

@@ -103,6 +103,10 @@ class DevIssuer:
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
+    def sign(self, claims: dict[str, Any]) -> str:
+        """Sign arbitrary claims with the dev key (the dev OpenID Connect ``id_token``)."""
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid})
+
     def verifier(self, roles_claim: str = "permissions", leeway: int = 30) -> JwtVerifier:
         return JwtVerifier(
             issuer=DEV_ISSUER,

@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from api.auth.devissuer import DevIssuer, check_dev_issuer_allowed
+from api.auth.devoidc import DEV_CLIENT_ID, DevOidc, allowed_redirect_uris
 from api.auth.jwt import JwksCache, JwtVerifier
 from api.auth.middleware import AUTHENTICATOR, Authenticator
 from api.auth.principal import Principal
@@ -49,6 +50,9 @@ class IdentityOptions:
     session_ttl: int = DEFAULT_TTL
     master_key: str | None = field(default=None, repr=False)
     jwks_cooldown: float = 30.0
+    # browser origins the console is served from: the dev OpenID Connect redirect URIs (dev only)
+    console_origins: tuple[str, ...] = ()
+    console_client_id: str = DEV_CLIENT_ID  # the console's client id at the dev issuer
     jwks_clock: Callable[[], float] = time.monotonic
     clock: Callable[[], float] = time.time
 
@@ -76,6 +80,8 @@ class IdentityOptions:
             siwe_nonce_ttl=settings.siwe_nonce_ttl,
             session_ttl=settings.session_ttl,
             master_key=settings.master_key,
+            console_origins=console_origins(settings),
+            console_client_id=settings.console_auth_client_id or DEV_CLIENT_ID,
         )
 
     @property
@@ -87,6 +93,18 @@ class IdentityOptions:
         return None
 
 
+def console_origins(settings: Settings) -> tuple[str, ...]:
+    """This service's own origins (the console it serves at ``/``; ``localhost`` and ``127.0.0.1`` alike
+    for a loopback or wildcard host) and every ``cors_origins`` entry (a console hosted elsewhere)."""
+    port = settings.http_port
+    host = settings.http_host
+    loopback_or_any = ("127.0.0.1", "localhost", "0.0.0.0", "::", "")  # noqa: S104 — a comparison, no bind
+    hosts = ["127.0.0.1", "localhost"] if host in loopback_or_any else [host]
+    own = [f"http://{h}:{port}" for h in hosts]
+    others = [o.strip().rstrip("/") for o in settings.cors_origins.split(",") if o.strip()]
+    return tuple(dict.fromkeys([*own, *others]))
+
+
 @dataclass
 class Identity:
     """What the identity handlers use, built once at start-up."""
@@ -96,6 +114,7 @@ class Identity:
     siwe: SiweService
     sessions: SessionTokens
     dev_issuer: DevIssuer | None
+    dev_oidc: DevOidc | None = None
 
 
 class IdentityHolder:
@@ -153,13 +172,27 @@ def build_identity(
         w3=w3,
         clock=options.clock,
     )
-    return Identity(options, authenticator, siwe, sessions, dev)
+    oidc = (
+        DevOidc(
+            dev,
+            allowed_redirect_uris(options.console_origins),
+            options.auth_roles_claim,
+            options.clock,
+            options.console_client_id,
+        )
+        if dev is not None
+        else None
+    )
+    return Identity(options, authenticator, siwe, sessions, dev, oidc)
 
 
 def setup(app: web.Application, options: IdentityOptions | None = None) -> None:
     """Install identity's start-up/shutdown context. ``options`` default: from ``app[RUNTIME].settings``."""
+    from api.routes import devoidc  # its handlers reach identity through this module
+
     holder = IdentityHolder()
     app[IDENTITY] = holder
+    devoidc.install(app)  # dev OpenID Connect: 404 at run time unless the dev issuer is enabled
     auth_slot = _AuthenticatorProxy(holder)
     app[AUTHENTICATOR] = auth_slot
 

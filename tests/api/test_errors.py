@@ -57,7 +57,8 @@ def _envelope(body):
 
 
 async def test_404_unknown_path(tclient):
-    resp = await tclient.get("/no/such/path")
+    # under /api: other GET paths are the web console's (api.console: SPA fallback to index.html)
+    resp = await tclient.get("/api/no/such/path")
     assert resp.status == 404
     assert resp.content_type == "application/json"
     assert _envelope(await resp.json())["code"] == "not_found"
@@ -154,7 +155,7 @@ async def test_one_access_log_line_per_request(client, caplog):
 
 async def test_access_log_sees_converted_error_status(client, caplog):
     caplog.set_level(logging.INFO, logger="api.access")
-    await client.get("/nothing-here")
+    await client.get("/api/nothing-here")  # outside /api a GET is the console's
     (line,) = [r for r in caplog.records if r.name == "api.access"]
     assert line.status == 404  # type: ignore[attr-defined]
     assert line.route == "unmatched"  # type: ignore[attr-defined]

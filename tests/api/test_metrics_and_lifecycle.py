@@ -15,7 +15,7 @@ from tests.api.conftest import serve
 async def test_request_counts_by_route_and_status(client):
     for _ in range(2):
         assert (await client.get("/healthz")).status == 200
-    await client.get("/nope")
+    await client.get("/api/nope")  # outside /api a GET is the web console's (api.console)
     text = await (await client.get("/metrics")).text()
     assert 'cloudmarket_http_requests_total{method="GET",route="/healthz",status="200"} 2' in text
     assert 'cloudmarket_http_requests_total{method="GET",route="unmatched",status="404"} 1' in text

@@ -18,8 +18,12 @@ builders (incl. ``customer.subscription.updated``/``.deleted`` and ``invoice.pay
 ``send_event`` (POST a signed event to a URL like Stripe does), ``advance_clock``.
 
 Test payment methods (``pm_card_visa``, ``pm_card_mastercard``, ``pm_card_chargeDeclined``,
-``pm_card_chargeDeclinedInsufficientFunds``): attaching one clones it into a new ``pm_`` object, as Stripe
-does; declines travel with the clone.
+``pm_card_chargeDeclinedInsufficientFunds``, ``pm_card_authenticationRequired``): attaching one clones it
+into a new ``pm_`` object, as Stripe does; declines travel with the clone.
+
+A browser gets a stand-in Stripe.js (``stripe_js_url``) whose confirm calls use the publishable key
+(``publishable_key``); with ``webhook_url`` set, a payment it confirms is followed by the signed
+``payment_intent.succeeded`` webhook (:mod:`~tests.support.stripe_server.browser`).
 
 The package is split by Stripe resource: :mod:`~tests.support.stripe_server.core` (app, idempotency,
 errors, lists, webhook signing), ``customers``, ``payment_methods`` (and setup intents),
@@ -27,6 +31,7 @@ errors, lists, webhook signing), ``customers``, ``payment_methods`` (and setup i
 assembles :class:`StripeTestServer`.
 """
 
+from tests.support.stripe_server.browser import DEFAULT_PUBLISHABLE_KEY, TEST_CARD_NUMBERS
 from tests.support.stripe_server.core import (
     API_VERSION,
     DEFAULT_SECRET_KEY,
@@ -44,11 +49,13 @@ from tests.support.stripe_server.server import StripeTestServer
 
 __all__ = [
     "API_VERSION",
+    "DEFAULT_PUBLISHABLE_KEY",
     "DEFAULT_SECRET_KEY",
     "DEFAULT_WEBHOOK_SECRET",
     "MIN_CHARGE_CENTS",
     "SUPPORTED_CURRENCIES",
     "TEST_CARDS",
+    "TEST_CARD_NUMBERS",
     "Obj",
     "RecordedRequest",
     "StripeApiError",

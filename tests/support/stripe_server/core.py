@@ -38,6 +38,13 @@ TEST_CARDS: dict[str, dict[str, Any]] = {
         "last4": "9995",
         "decline": "insufficient_funds",
     },
+    # 3-D Secure required on every payment: on-session the intent goes to ``requires_action``;
+    # off-session (``off_session=true``) the confirmation fails with ``authentication_required``
+    "pm_card_authenticationRequired": {
+        "brand": "visa",
+        "last4": "3184",
+        "decline": "authentication_required",
+    },
 }
 
 Obj = dict[str, Any]
@@ -173,6 +180,7 @@ class StripeServerCore:
     # ---- lifecycle -------------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
         app = web.Application()
+        self._add_routes(app)  # routes a subclass serves beside the API (the stand-in Stripe.js)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -180,6 +188,9 @@ class StripeServerCore:
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         return self
+
+    def _add_routes(self, app: web.Application) -> None:
+        """Routes matched before the API's catch-all; none here."""
 
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:

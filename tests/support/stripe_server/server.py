@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tests.support.stripe_server.browser import BrowserMixin
 from tests.support.stripe_server.core import Obj
 from tests.support.stripe_server.customers import CustomersMixin
-from tests.support.stripe_server.events import EventsMixin
 from tests.support.stripe_server.refunds import RefundsMixin
 from tests.support.stripe_server.subscriptions import SubscriptionsMixin
 
 
-class StripeTestServer(CustomersMixin, SubscriptionsMixin, RefundsMixin, EventsMixin):
+class StripeTestServer(CustomersMixin, SubscriptionsMixin, RefundsMixin, BrowserMixin):
     """``async with StripeTestServer() as stripe:`` serves on ``stripe.api_base`` until the block ends."""
 
     def _table(self) -> list[tuple[str, str, Callable[..., Obj]]]:
@@ -30,6 +30,11 @@ class StripeTestServer(CustomersMixin, SubscriptionsMixin, RefundsMixin, EventsM
             (r"/v1/payment_methods/([^/]+)/detach", "POST", self._detach_pm),
             (r"/v1/setup_intents", "POST", self._create_setup_intent),
             (r"/v1/setup_intents/([^/]+)", "GET", lambda p, i: self._get("setup_intent", i, "intent")),
+            (
+                r"/v1/setup_intents/([^/]+)/confirm",
+                "POST",
+                lambda p, i: self.complete_setup_intent(i, p.get("payment_method") or "pm_card_visa"),
+            ),
             (r"/v1/payment_intents", "POST", self._create_payment_intent),
             (
                 r"/v1/payment_intents",

@@ -1,0 +1,1 @@
+import{sa as a,ta as b,ua as c,va as d}from"./chunk-WS4VY4G6.js";import"./chunk-JSP4URGH.js";import"./chunk-SQE76S5B.js";export{d as ccipRequest,c as offchainLookup,b as offchainLookupAbiItem,a as offchainLookupSignature};

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
+from api import console
 from api.cors import setup_cors
 from api.keys import CHAIN, METRICS, ROUTE_SPECS, RUNTIME, SCHEDULER, SESSIONMAKER, SchedulerHolder
 from api.limits import restore_recursion_limit
@@ -27,8 +28,11 @@ from api.openapi import RouteTable
 from api.ratelimit import RATE_LIMITER, RateLimiter
 from api.routes import ROUTE_TABLES, identity, payments, workloads
 from api.routes.identity import IdentityOptions
+from billing.autotopup import card_charger
 from billing.context import BillingContext
 from billing.reconcile import reconcile
+from engine.alerts.jobs import bind as bind_alerts
+from engine.autotopup.jobs import bind as bind_auto_top_up
 from engine.deployments.jobs import bind as bind_funding_job
 from engine.monitoring.jobs import bind as bind_balance_scan
 from engine.notifications.delivery import DeliveryWorker
@@ -36,6 +40,9 @@ from engine.runtime import Runtime
 from engine.scaling.jobs import bind as bind_scaling_jobs
 from engine.scheduler import JobDeps, build_jobs, running_scheduler
 from engine.scheduler.runs import recorded
+from engine.sla.jobs import bind as bind_sla
+from engine.sla.jobs import bind_probe as bind_sla_probe
+from engine.staking.jobs import bind as bind_staking_spend
 from engine.workloads.heartbeats import LivenessPolicy
 from engine.workloads.jobs import maintain
 
@@ -107,6 +114,11 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
         funding=bind_funding_job(runtime.context),
         notifications=DeliveryWorker.from_context(runtime.context).run_once,
         balance_scan=bind_balance_scan(runtime.context),
+        alerts=bind_alerts(runtime.context),
+        auto_top_up=bind_auto_top_up(runtime.context, card_charger(billing) if billing is not None else None),
+        staking_spend=bind_staking_spend(runtime.context),
+        sla_probe=bind_sla_probe(runtime.context),
+        sla=bind_sla(runtime.context) if runtime.contracts.escrow and runtime.contracts.registry else None,
     )
     jobs = recorded(build_jobs(deps), runtime.sessionmaker)  # runs recorded for GET /api/cloud-operator/jobs
     if not runtime.settings.scheduler_enabled or not jobs:
@@ -156,6 +168,7 @@ def create_app(
     identity.setup(app, identity_options)
     payments.setup(app, billing)
     workloads.setup(app)
+    console.setup(app, settings)  # the web console at / (innermost middleware; not an API route)
     app[SCHEDULER] = SchedulerHolder()
     if background:
         app.cleanup_ctx.append(_outbox_sender)

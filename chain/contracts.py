@@ -476,6 +476,18 @@ class EscrowClient(_RoleMixin):
     async def paused(self) -> bool:
         return bool((await self.call("paused"))[0])
 
+    # ---- issue 13: the staking discount oracle ------------------------------------------------------------
+    def encode_set_discount_oracle(self, oracle: str) -> bytes:
+        """``setDiscountOracle(oracle)`` (admin; the zero address disables discounts)."""
+        return self.encode("setDiscountOracle", to_checksum_address(oracle))
+
+    async def discount_oracle(self) -> str:
+        return to_checksum_address((await self.call("discountOracle"))[0])
+
+    async def max_discount_bps(self) -> int:
+        """The escrow's own cap on an oracle's discount (a larger tier discount is applied at this cap)."""
+        return int((await self.call("MAX_DISCOUNT_BPS"))[0])
+
     async def open_lease_count(self, node_id: int) -> int:
         """Leases open on ``node_id``."""
         return int((await self.call("openLeaseCount", node_id))[0])

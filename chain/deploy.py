@@ -4,8 +4,11 @@
 ``MINTER_ROLE``), ``Multicall``, ``ProviderRegistry`` and ``DeploymentEscrow`` (constructor parameters from
 a :class:`SuiteConfig`; admin: the signer; treasury: ``SuiteConfig.treasury`` or the signer), grants the
 signer ``OPERATOR_ROLE`` + ``SEIZER_ROLE`` on the registry and ``TOPUP_ROLE`` + ``PAUSER_ROLE`` on the escrow,
-points the registry at the escrow (``setEscrow``) and grants the quoting key ``QUOTE_SIGNER_ROLE``, signing
-locally (EIP-1559, nonce from the chain), and writes ``<manifest_dir>/<chain_id>.json``::
+points the registry at the escrow (``setEscrow``) and grants the quoting key ``QUOTE_SIGNER_ROLE``; issue 13:
+``PlatformToken`` (supply to the signer) and ``StakingTiers`` (the signer gets ``OPERATOR_ROLE`` and
+``SPEND_REPORTER_ROLE``; the escrow's discount oracle is pointed at it; the signer stakes ``STAKING_SEED``)
+and ``AllianceSplits`` (token, registry, escrow; the signer gets its ``OPERATOR_ROLE``: suspend / reinstate),
+signing locally (EIP-1559, nonce from the chain), and writes ``<manifest_dir>/<chain_id>.json``::
 
     {"chain_id", "deployed_at_block", "deployer",
      "contracts": {Name: {"address", "tx_hash", "block_number", "source_hash", "code_hash"}}}
@@ -38,6 +41,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from chain.alliances import AllianceSplitsClient
 from chain.artifacts import Artifact, load_artifact
 from chain.connect import ChainConnection
 from chain.contracts import (
@@ -55,8 +59,20 @@ from chain.errors import ChainError
 from chain.quotes import QUOTE_SIGNER_ROLE
 from chain.reverts import estimate_or_raise, revert_from_exception
 from chain.signer import LocalSigner, TxRequest
+from chain.staking import SPEND_REPORTER_ROLE, PlatformTokenClient, StakingClient
 
-SUITE = ("CreditToken", "Multicall", "ProviderRegistry", "DeploymentEscrow")
+SUITE = (
+    "CreditToken",
+    "Multicall",
+    "ProviderRegistry",
+    "DeploymentEscrow",
+    "PlatformToken",
+    "StakingTiers",
+    "AllianceSplits",
+)
+# issue 13: one base unit staked by the deployer at bootstrap, so the staking contract's token balance is
+# never zero and no staker pays its one-time zero -> non-zero write (~17k gas; contracts/README.md)
+STAKING_SEED = 1
 PRIORITY_FEE = 1_000_000_000  # 1 gwei tip; dev chains and L2s take far less
 GAS_MARGIN_NUM, GAS_MARGIN_DEN = 6, 5  # estimate * 1.2 ...
 # ... plus a fixed headroom: the state can change between the estimate and the block that includes the
@@ -88,6 +104,11 @@ class SuiteConfig:
     keeper_share_bps: int = 1_000
     max_tip: int = 10**6  # 1 credit
     treasury: str | None = None  # None: the deploying signer
+    # issue 13 (StakingTiers, fixed at deploy): unstake cooldown, delay before a new tier set applies, and the
+    # platform token's supply (18 decimals), minted to the deploying signer
+    stake_cooldown: int = 7 * 24 * 3600
+    tier_delay: int = 24 * 3600
+    platform_supply: int = 10**9 * 10**18
 
     def __post_init__(self) -> None:
         limits = {
@@ -99,6 +120,9 @@ class SuiteConfig:
             "fee_bps": (self.fee_bps, 10_000),
             "keeper_share_bps": (self.keeper_share_bps, 10_000),
             "max_tip": (self.max_tip, 2**64 - 1),
+            "stake_cooldown": (self.stake_cooldown, 2**32 - 1),
+            "tier_delay": (self.tier_delay, 2**32 - 1),
+            "platform_supply": (self.platform_supply, 2**256 - 1),
         }
         for name, (value, top) in limits.items():
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
@@ -323,6 +347,7 @@ ROLE_NAMES = {
     TOPUP_ROLE: "TOPUP_ROLE",
     PAUSER_ROLE: "PAUSER_ROLE",
     QUOTE_SIGNER_ROLE: "QUOTE_SIGNER_ROLE",
+    SPEND_REPORTER_ROLE: "SPEND_REPORTER_ROLE",
 }
 
 
@@ -428,7 +453,58 @@ async def plan_admin(
                 args={"fee_bps": fees[0], "keeper_share_bps": fees[1], "max_tip": fees[2]},
             )
         )
+    calls.extend(await _plan_staking(conn, manifest, admin, escrow, grant))
+    calls.extend(await _plan_alliances(conn, manifest, admin, grant))
     return calls
+
+
+async def _plan_alliances(
+    conn: ChainConnection, manifest: Manifest, admin: str, grant: Any
+) -> list[AdminCall]:
+    """Issue 13: the admin's ``OPERATOR_ROLE`` on ``AllianceSplits`` (suspend / reinstate members). Nothing
+    for a manifest without alliances."""
+    if "AllianceSplits" not in manifest.contracts:
+        return []
+    splits = AllianceSplitsClient(conn.w3, manifest.address("AllianceSplits"))
+    if await splits.has_role(OPERATOR_ROLE, admin):
+        return []
+    return [grant("alliances", splits, OPERATOR_ROLE, admin)]
+
+
+async def _plan_staking(
+    conn: ChainConnection, manifest: Manifest, admin: str, escrow: EscrowClient, grant: Any
+) -> list[AdminCall]:
+    """Issue 13: the admin's ``OPERATOR_ROLE`` (tiers) and ``SPEND_REPORTER_ROLE`` on ``StakingTiers``, and
+    the escrow's discount oracle pointed at it. Nothing for a manifest without staking."""
+    if "StakingTiers" not in manifest.contracts:
+        return []
+    staking = StakingClient(conn.w3, manifest.address("StakingTiers"))
+    calls = [
+        grant("staking", staking, role, admin)
+        for role in (OPERATOR_ROLE, SPEND_REPORTER_ROLE)
+        if not await staking.has_role(role, admin)
+    ]
+    if await escrow.discount_oracle() != staking.address:
+        calls.append(
+            AdminCall(
+                kind="escrow.setDiscountOracle",
+                slot="escrow.setDiscountOracle",
+                to=escrow.address,
+                data=escrow.encode_set_discount_oracle(staking.address),
+                args={"oracle": staking.address},
+            )
+        )
+    return calls
+
+
+def _staking_seed(conn: ChainConnection, platform: str, staking: str) -> list[AdminCall]:
+    """The bootstrap's seed stake (``STAKING_SEED`` from the deployer): approve, then stake."""
+    token, stakes = PlatformTokenClient(conn.w3, platform), StakingClient(conn.w3, staking)
+    approve = token.encode_approve(staking, STAKING_SEED)
+    return [
+        AdminCall("platform.approve", "platform.approve", platform, approve, {}),
+        AdminCall("staking.stake", "staking.stake", staking, stakes.encode_stake(STAKING_SEED), {}),
+    ]
 
 
 async def deploy_suite(
@@ -483,11 +559,38 @@ async def deploy_suite(
             config.max_tip,
         ),
     )
+    platform = await _deploy(
+        conn,
+        signer,
+        artifacts["PlatformToken"],
+        nonce + 4,
+        ("address", "uint256"),
+        (signer.address, config.platform_supply),
+    )
+    staking = await _deploy(
+        conn,
+        signer,
+        artifacts["StakingTiers"],
+        nonce + 5,
+        ("address", "address", "uint256", "uint256"),
+        (platform.address, signer.address, config.stake_cooldown, config.tier_delay),
+    )
+    alliances = await _deploy(
+        conn,
+        signer,
+        artifacts["AllianceSplits"],
+        nonce + 6,
+        ("address", "address", "address", "address"),
+        (credit.address, registry.address, escrow.address, signer.address),
+    )
     deployed = {
         "CreditToken": credit,
         "Multicall": multicall,
         "ProviderRegistry": registry,
         "DeploymentEscrow": escrow,
+        "PlatformToken": platform,
+        "StakingTiers": staking,
+        "AllianceSplits": alliances,
     }
     manifest = Manifest(
         chain_id=conn.chain_id,
@@ -497,6 +600,6 @@ async def deploy_suite(
     )
     # bootstrap: a brand-new suite has no outbox rows to race with; its roles are granted directly
     calls = await plan_admin(conn, manifest, signer.address, config, minters, quote_signer=quote_signer)
-    await _send_all(conn, signer, calls)
+    await _send_all(conn, signer, [*calls, *_staking_seed(conn, platform.address, staking.address)])
     write_manifest(manifest_dir, manifest)
     return manifest

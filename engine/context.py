@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chain.alliances import AllianceSplitsClient
 from chain.connect import ChainConnection
 from chain.contracts import CreditTokenClient, EscrowClient, MulticallClient, RegistryClient
 from chain.quotes import Quoter
+from chain.staking import PlatformTokenClient, StakingClient
 from engine.errors import ContractMissing
 from engine.notify import Hub, LocalHub
 from engine.settings import Settings
@@ -42,6 +44,9 @@ class Contracts:
     escrow: EscrowClient | None = None
     registry: RegistryClient | None = None
     multicall: MulticallClient | None = None
+    staking: StakingClient | None = None  # issue 13: StakingTiers, the escrow's discount oracle
+    platform_token: PlatformTokenClient | None = None  # the token staked there
+    alliances: AllianceSplitsClient | None = None  # issue 13: AllianceSplits (provider alliances)
 
     @classmethod
     def from_manifest(cls, w3: Any, manifest: Manifest, chain_id: int) -> Contracts:
@@ -57,6 +62,9 @@ class Contracts:
             escrow=EscrowClient(w3, escrow) if escrow else None,
             registry=RegistryClient(w3, registry) if registry else None,
             multicall=MulticallClient(w3, multicall) if multicall else None,
+            staking=StakingClient(w3, staking) if (staking := addr("StakingTiers")) else None,
+            platform_token=PlatformTokenClient(w3, platform) if (platform := addr("PlatformToken")) else None,
+            alliances=AllianceSplitsClient(w3, splits) if (splits := addr("AllianceSplits")) else None,
         )
 
     def require_escrow(self) -> EscrowClient:
@@ -68,6 +76,16 @@ class Contracts:
         if self.registry is None:
             raise ContractMissing("ProviderRegistry")
         return self.registry
+
+    def require_alliances(self) -> AllianceSplitsClient:
+        if self.alliances is None:
+            raise ContractMissing("AllianceSplits")
+        return self.alliances
+
+    def require_staking(self) -> tuple[StakingClient, PlatformTokenClient]:
+        if self.staking is None or self.platform_token is None:
+            raise ContractMissing("StakingTiers")
+        return self.staking, self.platform_token
 
 
 @dataclass
@@ -86,6 +104,8 @@ class Context:
     clock: Callable[[], datetime] = utc_now
     # the escrow's quoting key (issue 10): signs every lease open's price; None without an escrow
     quoter: Quoter | None = None
+    # (block number, paused) of the escrow's last ``paused()`` read: one read per block (escrow_paused)
+    _paused_at: tuple[int, bool] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def chain_id(self) -> int:
@@ -96,6 +116,20 @@ class Context:
         if self.quoter is None:
             raise ContractMissing("DeploymentEscrow")
         return self.quoter
+
+    async def escrow_paused(self) -> bool:
+        """Whether the escrow's emergency pause is on (new opens and top-ups revert; closes, refunds and
+        withdrawals work), read at the latest block and cached for that block. ``False`` without an escrow."""
+        escrow = self.contracts.escrow
+        if escrow is None:
+            return False
+        block = int(await self.chain.w3.eth.block_number)
+        cached = self._paused_at
+        if cached is not None and cached[0] == block:
+            return cached[1]
+        paused = bool((await escrow.call("paused", block=block))[0])
+        self._paused_at = (block, paused)
+        return paused
 
     async def chain_now(self) -> int:
         """The latest block's timestamp: the time the contracts will see (dev chains may run ahead)."""

@@ -5,6 +5,7 @@ failure it is; ``api.errors`` maps kinds to HTTP statuses in one table) and ``de
 in the message)::
 
     EngineError                       .code .kind .details
+    ├── alliances.errors.AllianceError
     ├── deployments.errors.DeploymentError
     │   └── scaling.errors.ScalingError
     ├── deployments.spec.SpecError    400 invalid_spec

@@ -55,7 +55,7 @@ ANVIL_PID_FILE = "anvil.pid"
 ANVIL_PORT_FILE = "anvil-port.json"
 MANIFESTS_DIR = "manifests"
 # Contracts whose events the indexer follows (every deployed contract that emits events we query).
-INDEXED_CONTRACTS: tuple[str, ...] = ("CreditToken", "ProviderRegistry", "DeploymentEscrow")
+INDEXED_CONTRACTS: tuple[str, ...] = ("CreditToken", "ProviderRegistry", "DeploymentEscrow", "AllianceSplits")
 
 
 @dataclass
@@ -228,7 +228,9 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
     """Build the process's runtime. On failure everything started so far is stopped again."""
     from chain.contracts import CreditTokenClient, EscrowClient
     from chain.deploy import deploy_suite
+    from engine.alliances.events import AllianceSubscriber
     from engine.deployments.events import EscrowSubscriber
+    from engine.deployments.reorg import RollbackWakeups
     from engine.deployments.services import tenants_of as deployment_tenants
     from engine.indexer.indexer import EventIndexer
     from engine.operator.onchain import operator_suite_config
@@ -236,7 +238,9 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
     from engine.outbox.sender import OutboxSender
     from engine.providers.subscriber import MarketplaceSubscriber
     from engine.relay.services import Relay
+    from engine.scaling.failover import FailoverDeps
     from engine.wallets.services import keyring_for
+    from engine.workloads.heartbeats import LivenessPolicy
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if reset:
@@ -303,6 +307,8 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
             poll_interval=settings.indexer_poll_interval,
         )
         indexer.on_events(MarketplaceSubscriber(sessionmaker, conn, tenants_of=deployment_tenants))
+        indexer.on_events(AllianceSubscriber(sessionmaker))  # issue 13 (engine.alliances.events)
+        indexer.on_rollback(RollbackWakeups(sessionmaker, hub))  # issue 13 (engine.deployments.reorg)
         relay = None
         if "DeploymentEscrow" in manifest.contracts:
             relay = Relay(
@@ -311,7 +317,17 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
                 keyring_for(settings),
                 quoter,
             )
-            indexer.on_events(EscrowSubscriber(sessionmaker, relay, hub, chain_id=conn.chain_id))
+            stopped_failover = FailoverDeps(
+                relay.escrow,
+                relay.token,
+                conn.chain_id,
+                relay,
+                LivenessPolicy.from_settings(settings),
+                quoter,
+            )  # leases whose node stopped on chain fail over at once (engine.deployments.stops)
+            indexer.on_events(
+                EscrowSubscriber(sessionmaker, relay, hub, chain_id=conn.chain_id, failover=stopped_failover)
+            )
     except BaseException:
         if hub is not None:
             with contextlib.suppress(Exception):

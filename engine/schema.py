@@ -20,6 +20,10 @@ MODEL_MODULES: tuple[str, ...] = (
     "engine.notifications.models",
     "engine.scheduler.models",
     "engine.monitoring.models",
+    "engine.alerts.models",
+    "engine.autotopup.models",
+    "engine.alliances.models",
+    "engine.sla.models",
 )
 
 

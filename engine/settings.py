@@ -117,6 +117,28 @@ class Settings:
     # deployments.funding: expire unfunded reservations, notice relayed opens that reverted
     scheduler_funding_interval: float = 10.0
     scheduler_balance_scan_interval: float = 60.0  # monitoring.balance_scan: runway snapshots
+    # alerts.evaluate (engine.alerts): low-balance alerts from the latest forecast; a condition is announced
+    # at most once per alert_period seconds (periods are aligned to the epoch: UTC days by default)
+    scheduler_alerts_interval: float = 60.0
+    alert_period: int = 86_400
+    # auto top-up (engine.autotopup): tick period, one claim per lease per cooldown, no top-up or charge
+    # under min units (1 credit)
+    scheduler_auto_top_up_interval: float = 60.0
+    # staking.spend_rates (engine.staking, issue 13): report each payer's total open lease rate on chain
+    scheduler_staking_interval: float = 60.0
+    # SLA (engine.sla, issue 13): sla.probe records a heartbeat/port sample per open lease every
+    # sla_probe_interval seconds (each TCP check gives up after sla_probe_timeout); sla.evaluate judges
+    # closed periods and drives breaches through the outbox every scheduler_sla_interval seconds
+    sla_probe_interval: int = 60
+    # the operator's SLA policy defaults (engine.operator settings of the same names): target uptime per
+    # period (bps), period length (seconds), credit bands "below_bps:credit_bps,..."
+    sla_target_bps: int = 9_950
+    sla_period: int = 30 * 86_400
+    sla_credit_schedule: str = "9950:1000,9900:2500,9500:5000"
+    sla_probe_timeout: float = 3.0
+    scheduler_sla_interval: float = 60.0
+    auto_top_up_cooldown: int = 3600
+    auto_top_up_min_units: int = 1_000_000
     reservation_ttl: int = 900  # seconds a deployment may wait in `funding` before it expires
     # notifications (engine.notifications): email through SMTP (unset in dev: .eml files in the data dir),
     # signed webhooks retried with exponential backoff (base doubling up to max) for a day
@@ -146,9 +168,14 @@ class Settings:
     # Unset on a dev chain: the devswap deployment's router and tokens (chain.devswap)
     swap_router_address: str | None = None
     swap_tokens: str = ""
+    # the SwapTopUp adapter for that router and our escrow (swap + lease top-up in one tx, managed-wallet
+    # swaps); unset: wallet swaps only through the router, no managed swaps. Dev chain: the devswap one
+    swap_adapter_address: str | None = None
     # operator settings' defaults (engine.operator.config.OperatorSettings; the operator may change them)
     max_replicas: int = 10
     max_nodes_per_provider: int = 1_000
+    # low-balance alert thresholds, seconds of runway, comma-separated (7 d, 24 h, 6 h)
+    low_balance_thresholds: str = "604800,86400,21600"
     log_level: str = "INFO"
     log_format: str = "json"  # json | text
     # hostile input (api.limits, api.ratelimit, api.cors)
@@ -157,6 +184,14 @@ class Settings:
     rate_limit_expensive_per_minute: int = 30  # per caller: create deployment, create intent (0: off)
     trusted_proxies: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For is believed
     cors_origins: str = ""  # comma-separated browser origins allowed to call the API (https://app.example)
+    # web console (api.console): its built files (default: console/dist of this checkout), the API base URL
+    # it calls (empty: its own origin), its SPA client id at Auth0 (with auth_issuer; the dev issuer has a
+    # fixed one), Stripe's publishable key and the Stripe.js URL (tests serve a stand-in)
+    console_dir: Path | None = None
+    console_api_base: str = ""
+    console_auth_client_id: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_js_url: str = "https://js.stripe.com/v3/"
 
     # ---- derived values -------------------------------------------------------------------------
     @property
@@ -223,6 +258,8 @@ class Settings:
             raise SettingsError("reservation_ttl", "must be at least 1 second")
         if not (60 <= self.quote_ttl <= 7 * 24 * 3600):
             raise SettingsError("quote_ttl", "must be 60 .. 604800 seconds")
+        if self.alert_period < 60:
+            raise SettingsError("alert_period", "must be at least 60 seconds")
         self._validate_operator_defaults()
         if self.is_production:
             if self.auth_dev_issuer:

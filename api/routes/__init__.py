@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from api.openapi import RouteTable
 from api.routes import (
+    alerts,
+    alliances,
+    autotopup,
     chain,
     deployments,
     health,
@@ -13,6 +16,8 @@ from api.routes import (
     operator,
     payments,
     provider,
+    sla,
+    staking,
     swaps,
     wallet,
     workloads,
@@ -25,10 +30,15 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     identity.routes,
     payments.routes,
     wallet.routes,
+    autotopup.routes,
     swaps.routes,
     provider.routes,
     operator.routes,
     deployments.routes,
     workloads.routes,
     notifications.routes,
+    alerts.routes,
+    staking.routes,
+    alliances.routes,
+    sla.routes,
 )

@@ -13,6 +13,7 @@ GET  /api/cloud-operator/pricing[?version=]                cloud-operator
 PUT  /api/cloud-operator/pricing                           cloud-operator
 GET  /api/cloud-operator/pricing/history                   cloud-operator
 GET  /api/cloud-operator/jobs                              cloud-operator (scheduler jobs, runs, leader)
+POST /api/cloud-operator/escrow/pause, .../escrow/unpause  cloud-operator (escrow.setPaused, outbox)
 =========================================================  ===============
 
 PUT merges the given keys into the current values and creates a new version (never an update in place),
@@ -34,6 +35,7 @@ from api.render import iso_utc
 from api.schemas.common import page_args
 from api.schemas.notifications import JOBS, jobs_json
 from api.schemas.operator import (
+    ESCROW_PAUSE_SCHEMA,
     HISTORY_SCHEMA,
     PRICING_PUT,
     REJECT_SCHEMA,
@@ -43,6 +45,7 @@ from api.schemas.operator import (
     STATUS_QUERY,
     VERSION_QUERY,
     VERSION_SCHEMA,
+    escrow_pause_json,
     pricing_json,
     request_json,
     settings_json,
@@ -209,3 +212,22 @@ async def jobs(request: web.Request) -> web.Response:
     local = [LocalJob(j.id, j.next_run_time) for j in service.scheduler.jobs()] if service is not None else []
     leading = service is not None and service.is_leader
     return web.json_response(jobs_json(await list_jobs(request.app[RUNTIME].context, local, leading)))
+
+
+# ---- escrow emergency pause -------------------------------------------------------------------------
+@routes.post(
+    f"{BASE}/escrow/pause",
+    summary="Pause the escrow: new opens and top-ups stop (503 escrow_paused); closes and refunds work",
+    response=ESCROW_PAUSE_SCHEMA,
+)
+async def pause_escrow(request: web.Request) -> web.Response:
+    principal = await require_role(request, CLOUD_OPERATOR)
+    change = await commands.set_escrow_paused(request.app[RUNTIME].context, principal.user_id, True)
+    return web.json_response(escrow_pause_json(change))
+
+
+@routes.post(f"{BASE}/escrow/unpause", summary="Lift the escrow's pause", response=ESCROW_PAUSE_SCHEMA)
+async def unpause_escrow(request: web.Request) -> web.Response:
+    principal = await require_role(request, CLOUD_OPERATOR)
+    change = await commands.set_escrow_paused(request.app[RUNTIME].context, principal.user_id, False)
+    return web.json_response(escrow_pause_json(change))

@@ -132,6 +132,9 @@ LEASE: Schema = named(
             "opened_block",
             "closed_block",
             "refund",
+            "quote_expiry",
+            "stopped_at",
+            "stopped_block",
         ],
         "properties": {
             "replica_index": {
@@ -149,6 +152,16 @@ LEASE: Schema = named(
             "opened_block": _INT_OR_NULL,
             "closed_block": _INT_OR_NULL,
             "refund": {**_INT_OR_NULL, "description": "credit units returned on close"},
+            "quote_expiry": {
+                **_INT_OR_NULL,
+                "description": "unix (chain) time the engine's signed quote for this lease's open expires",
+            },
+            "stopped_at": {
+                **_INT_OR_NULL,
+                "description": "unix (chain) time the lease's node stopped being active: it charges nothing "
+                "more, is not topped up and can be closed for a refund of the rest",
+            },
+            "stopped_block": _INT_OR_NULL,
             "chain": LEASE_BALANCE,
         },
     },

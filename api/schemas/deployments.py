@@ -22,6 +22,7 @@ from engine.deployments.services import DeploymentQuote
 from engine.money import MAX_CREDIT_UNITS
 from engine.pagination import Page
 from engine.scaling.commands import AutoscalePolicy
+from engine.staking.models import DiscountPreview
 
 ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
 # the BIGINT cap of the amount columns: nothing that passes validation overflows at INSERT
@@ -94,10 +95,24 @@ QUOTE = {
         "provider_of_deposit": {"type": "integer"},
     },
 }
+# issue 13: the payer's staking discount, applied by the escrow at open (null: none possible)
+STAKING_DISCOUNT = {
+    "type": ["object", "null"],
+    "properties": {
+        "payer": {"type": "string"},
+        "discount_bps": {"type": "integer"},
+        "charged_rate_per_replica": {"type": "array", "items": {"type": "integer"}},
+        "total_charged_rate_per_second": {"type": "integer"},
+    },
+}
 QUOTE_RESPONSE = {
     "type": "object",
     "required": ["quote", "replicas"],
-    "properties": {"quote": QUOTE, "replicas": {"type": "array", "items": OBJ}},
+    "properties": {
+        "quote": QUOTE,
+        "replicas": {"type": "array", "items": OBJ},
+        "staking_discount": STAKING_DISCOUNT,
+    },
 }
 CATALOG_RESPONSE = {
     "type": "object",
@@ -115,7 +130,12 @@ CATALOG_RESPONSE = {
 CREATE_RESPONSE = {
     "type": "object",
     "required": ["deployment", "quote", "transactions"],
-    "properties": {"deployment": DEPLOYMENT, "quote": QUOTE, "transactions": TXS},
+    "properties": {
+        "deployment": DEPLOYMENT,
+        "quote": QUOTE,
+        "transactions": TXS,
+        "staking_discount": STAKING_DISCOUNT,
+    },
 }
 TOP_UP_REQUEST = {
     "type": "object",
@@ -217,6 +237,9 @@ def lease_json(lease: m.Lease, balance: LeaseBalance | None = None) -> dict[str,
         "opened_block": lease.opened_block,
         "closed_block": lease.closed_block,
         "refund": lease.refund,
+        "quote_expiry": lease.quote_expiry,
+        "stopped_at": lease.stopped_at,
+        "stopped_block": lease.stopped_block,
     }
     if balance is not None:
         out["chain"] = balance_json(balance)
@@ -274,8 +297,20 @@ def quote_json(q: DeploymentQuote) -> dict[str, Any]:
     }
 
 
+def discount_json(d: DiscountPreview | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {
+        "payer": d.payer,
+        "discount_bps": d.discount_bps,
+        "charged_rate_per_replica": list(d.charged_rate_per_replica),
+        "total_charged_rate_per_second": d.total_charged_rate_per_second,
+    }
+
+
 def quote_view_json(v: DeploymentQuoteView) -> dict[str, Any]:
     return {
+        "staking_discount": discount_json(v.discount),
         "quote": quote_json(v.quote),
         "replicas": [
             {
@@ -317,6 +352,7 @@ def created_json(c: CreatedDeployment) -> dict[str, Any]:
         "deployment": deployment_json(c.deployment, c.leases),
         "quote": quote_json(c.quote),
         "transactions": txs_json(c.transactions),
+        "staking_discount": discount_json(c.discount),
     }
 
 

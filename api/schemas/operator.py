@@ -40,6 +40,11 @@ REQUEST_SCHEMA: dict[str, Any] = {
             "type": ["string", "null"],
             "description": "the wallet's registry status as indexed; null while not registered on chain",
         },
+        "open_claims": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "SLA claims filed on chain against the wallet, not resolved (block withdrawal)",
+        },
         "decision_reason": {"type": ["string", "null"]},
         "decided_at": {"type": ["string", "null"]},
         "created_at": {"type": "string"},
@@ -47,6 +52,21 @@ REQUEST_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 REQUESTS_SCHEMA = page_schema("requests", REQUEST_SCHEMA)
+ESCROW_PAUSE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The escrow's emergency pause: setPaused signed by the backend signer through the outbox",
+    "required": ["paused", "chain_paused", "outbox_key", "outbox_status"],
+    "properties": {
+        "paused": {"type": "boolean", "description": "the state asked for"},
+        "chain_paused": {"type": "boolean", "description": "the escrow's state when asked"},
+        "outbox_key": {
+            "type": ["string", "null"],
+            "description": "the outbox row carrying the change; null: already in that state, nothing sent",
+        },
+        "outbox_status": {"type": ["string", "null"]},
+    },
+    "additionalProperties": False,
+}
 REJECT_SCHEMA = {
     "type": "object",
     "properties": {"reason": {"type": "string", "maxLength": 500}},
@@ -86,7 +106,31 @@ REGIONS_PROP = {
         "items": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,32}$"},
     }
 }
-SETTINGS_PUT = _put_schema(operator.SETTINGS_FIELDS, REGIONS_PROP)
+THRESHOLDS_PROP = {
+    operator.LOW_BALANCE_THRESHOLDS: {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": operator.MAX_THRESHOLDS,
+        "items": {"type": "integer", "minimum": operator.MIN_THRESHOLD, "maximum": operator.MAX_THRESHOLD},
+        "description": "default low-balance alert thresholds, seconds of runway (users may override)",
+    }
+}
+SLA_SCHEDULE_PROP = {
+    operator.SLA_CREDIT_SCHEDULE: {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": operator.MAX_SLA_BANDS,
+        "items": {
+            "type": "array",
+            "minItems": 2,
+            "maxItems": 2,
+            "items": {"type": "integer", "minimum": 0, "maximum": 10_000},
+        },
+        "description": "SLA credit bands [below_bps, credit_bps]: uptime below below_bps credits credit_bps "
+        "of the period's charge to the tenant (the highest band that applies)",
+    }
+}
+SETTINGS_PUT = _put_schema(operator.SETTINGS_FIELDS, {**REGIONS_PROP, **THRESHOLDS_PROP, **SLA_SCHEDULE_PROP})
 PRICING_PUT = _put_schema(operator.PRICING_FIELDS)
 VERSION_SCHEMA = {
     "type": "object",
@@ -140,6 +184,7 @@ def request_json(view: RequestView) -> dict[str, Any]:
         "collateral": row.collateral,
         "status": row.status,
         "chain_status": view.chain_status,
+        "open_claims": view.open_claims,
         "decision_reason": row.decision_reason,
         "decided_at": iso_utc_or_none(row.decided_at),
         "created_at": iso_utc(row.created_at),
@@ -164,3 +209,12 @@ def settings_json(v: commands.SettingsVersion) -> dict[str, Any]:
 
 def pricing_json(v: commands.PricingVersion) -> dict[str, Any]:
     return _version_json(operator.PRICING, v.version, v.pricing.to_values(), v.actor_user_id, v.created_at)
+
+
+def escrow_pause_json(change: commands.EscrowPause) -> dict[str, Any]:
+    return {
+        "paused": change.paused,
+        "chain_paused": change.chain_paused,
+        "outbox_key": change.outbox_key,
+        "outbox_status": change.outbox_status,
+    }

@@ -169,6 +169,7 @@ async def add_marketplace_objects(world: World, sessionmaker: Any) -> None:
     world.ids["request_wallet"] = int(used, 16)
     await add_deployment_objects(world, sessionmaker)
     await add_notification_objects(world, sessionmaker)
+    await add_alliance_objects(world, sessionmaker)
 
 
 # ---- deployments ------------------------------------------------------------------------------------
@@ -201,6 +202,67 @@ async def add_deployment_objects(world: World, sessionmaker: Any) -> None:
         session.add(dep)
         await session.commit()
         world.ids["deployment_id"] = dep.id
+
+
+# ---- alliances (issue 13) ----------------------------------------------------------------------------
+ALLIANCES = "/api/alliances"
+
+
+async def add_alliance_objects(world: World, sessionmaker: Any) -> None:
+    """An indexed alliance (``alliance_id``) administered by the ``cloud-provider`` caller's
+    ``request_wallet`` (an active member), with its ``register_wallet`` invited."""
+    from eth_utils.address import to_checksum_address
+    from sqlalchemy import func, select
+
+    from engine.alliances.models import Alliance, AllianceMember
+
+    admin = to_checksum_address(_address(world, "request_wallet"))
+    invited = to_checksum_address(_address(world, "register_wallet"))
+    async with sessionmaker() as session, session.begin():
+        # a fresh id per world (the matrix builds several worlds on one database)
+        alliance_id = (await session.scalar(select(func.max(Alliance.id))) or 900_000) + 1
+        session.add(
+            Alliance(
+                id=alliance_id,
+                name="Matrix alliance",
+                name_hash="0x" + "11" * 32,
+                terms_hash="0x" + "22" * 32,
+                proposer=admin,
+                admin=admin,
+                notice_period=60,
+                max_units_per_node=10,
+                total_shares=0,
+                received=0,
+                created_block=1,
+                last_block=1,
+                last_log=0,
+            )
+        )
+        await session.flush()
+        for account, status in ((admin, "active"), (invited, "invited")):
+            session.add(
+                AllianceMember(
+                    alliance_id=alliance_id,
+                    account=account,
+                    status=status,
+                    weight=0,
+                    units=0,
+                    nodes=0,
+                    claimed=0,
+                )
+            )
+    world.ids["alliance_id"] = alliance_id
+
+
+_ALLIANCE = {"name": "Matrix alliance", "terms": "split by capacity units"}
+
+
+async def _alliance_create_body(world: World) -> dict[str, Any]:
+    return _ALLIANCE | {"wallet": _address(world, "request_wallet")}
+
+
+async def _alliance_node_body(world: World) -> dict[str, Any]:
+    return {"node_id": world.ids["node_id"]}
 
 
 # ---- notifications (issue 12) ------------------------------------------------------------------------
@@ -304,6 +366,20 @@ async def add_billing_objects(world: World, stripe: Any) -> None:
         }
 
 
+AUTO_TOP_UP_RULE = {
+    "floor_seconds": 3_600,
+    "target_seconds": 7_200,
+    "monthly_cap": 10**9,
+    "sources": [{"kind": "credit"}],
+}
+
+
+async def _auto_top_up_with_others_card(world: World) -> dict[str, Any]:
+    return AUTO_TOP_UP_RULE | {
+        "sources": [{"kind": "card", "payment_method": world.ids["other_default_pm_id"]}]
+    }
+
+
 MATRIX: dict[tuple[str, str], Row] = {
     # foundation
     ("GET", "/healthz"): Row(public()),
@@ -350,6 +426,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/wallet"): Row(role(USER)),
     ("GET", "/api/wallet/transactions"): Row(role(USER)),
     ("GET", "/api/wallet/history"): Row(role(USER)),
+    # auto top-up: the caller's own rule only (no id in the path; a card source must name one of the
+    # caller's saved methods: the OWNERSHIP probe below)
+    ("PUT", "/api/wallet/auto-top-up"): Row(role(USER), body=AUTO_TOP_UP_RULE),
+    ("GET", "/api/wallet/auto-top-up"): Row(role(USER)),
     # swaps: the matrix runs on eth-tester, where no router is deployed: 503 swap_unavailable for the user
     # (the success paths on anvil: tests/chain/test_swaps.py)
     ("POST", "/api/wallet/swap/quote"): Row(
@@ -365,6 +445,9 @@ MATRIX: dict[tuple[str, str], Row] = {
             "deadline": 2**40,
         },
     ),
+    # a managed wallet's relayed swap: none exists here (no router on eth-tester), so the user gets 404
+    # swap_not_found (the relayed success path on anvil: tests/chain/test_swaps.py)
+    ("GET", "/api/wallet/swaps/{swap_id}"): Row(role(USER, status=404)),
     # marketplace (issue #5): provider onboarding, nodes, maintenance; operator settings and pricing
     ("POST", PROVIDER_BASE + "/register"): Row(role(PROVIDER, status=201), body=lambda w: _register_body(w)),
     ("GET", PROVIDER_BASE + "/provider-requests"): Row(role(PROVIDER)),
@@ -407,6 +490,10 @@ MATRIX: dict[tuple[str, str], Row] = {
         role(USER), path=DEPLOYMENTS + "/{deployment_id}/events?max_seconds=0"
     ),
     ("GET", DEPLOYMENTS + "/{deployment_id}/metrics"): Row(role(USER)),
+    # SLA (issue 13, engine.sla): own deployment, own nodes, the operator's overview
+    ("GET", DEPLOYMENTS + "/{deployment_id}/sla"): Row(role(USER)),
+    ("GET", "/api/cloud-provider/sla"): Row(role(PROVIDER)),
+    ("GET", "/api/cloud-operator/sla"): Row(role(OPERATOR)),
     # scaling (issue #6): the matrix deployment is still funding (or closed): scaling is refused with 409
     ("POST", DEPLOYMENTS + "/{deployment_id}/scale"): Row(role(USER, status=409), body={"replicas": 2}),
     ("PUT", DEPLOYMENTS + "/{deployment_id}/autoscale"): Row(
@@ -424,6 +511,39 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", HOOKS + "/{webhook_id}/deliveries"): Row(_own_only()),
     ("POST", HOOKS + "/{webhook_id}/test"): Row(_own_only(202)),
     ("GET", OPERATOR_BASE + "/jobs"): Row(role(OPERATOR)),
+    # low-balance alert settings (issue 12): the cloud-user's own
+    ("GET", "/api/me/alerts"): Row(role(USER)),
+    ("PUT", "/api/me/alerts"): Row(role(USER), body={"thresholds_seconds": [86_400, 3_600]}),
+    ("POST", OPERATOR_BASE + "/escrow/pause"): Row(role(OPERATOR)),
+    ("POST", OPERATOR_BASE + "/escrow/unpause"): Row(role(OPERATOR)),
+    # staking (issue 13): tiers are public; the rest is the cloud-user's own stake. The matrix's cloud-user
+    # pays from the wallet the matrix linked, holding no platform token: stake is 422 invalid_stake_amount,
+    # unstake and withdraw 409 (nothing staked); the success paths on anvil: tests/chain/test_staking.py
+    ("GET", "/api/staking/tiers"): Row(public(200)),
+    ("GET", "/api/staking/me"): Row(role(USER)),
+    ("POST", "/api/staking/stake"): Row(role(USER, status=422), body={"amount": "1"}),
+    ("POST", "/api/staking/unstake"): Row(role(USER, status=409), body={"amount": "1"}),
+    ("POST", "/api/staking/withdraw"): Row(role(USER, status=409), body={}),
+    ("GET", OPERATOR_BASE + "/staking/tiers"): Row(role(OPERATOR)),
+    ("PUT", OPERATOR_BASE + "/staking/tiers"): Row(
+        role(OPERATOR, status=202),
+        body={"tiers": [{"min_stake": "1000", "discount_bps": 1_000}], "cover_per_token": "1000"},
+    ),
+    # alliances (issue 13): cloud-provider; the matrix alliance (indexed only: nothing of it is on chain) is
+    # the provider's. Node actions: the matrix node is not on chain (409); collect: chain node 1 is not in it
+    # (409); claim: nothing claimable (409). The signed success paths: tests/chain/test_alliances.py
+    ("GET", ALLIANCES): Row(role(PROVIDER)),
+    ("POST", ALLIANCES): Row(role(PROVIDER, status=201), body=_alliance_create_body),
+    ("GET", ALLIANCES + "/{alliance_id}"): Row(role(PROVIDER)),
+    ("POST", ALLIANCES + "/{alliance_id}/invite"): Row(role(PROVIDER), body={"account": "0x" + "ab" * 20}),
+    ("POST", ALLIANCES + "/{alliance_id}/accept"): Row(role(PROVIDER)),
+    ("POST", ALLIANCES + "/{alliance_id}/nodes"): Row(role(PROVIDER, status=409), body=_alliance_node_body),
+    ("POST", ALLIANCES + "/{alliance_id}/nodes/{node_id}/withdraw"): Row(role(PROVIDER, status=409)),
+    ("POST", ALLIANCES + "/{alliance_id}/collect"): Row(
+        role(PROVIDER, status=409), body={"chain_node_id": 1}
+    ),
+    ("POST", ALLIANCES + "/{alliance_id}/claim"): Row(role(PROVIDER, status=409)),
+    ("POST", ALLIANCES + "/{alliance_id}/leave"): Row(role(PROVIDER)),
 }
 
 
@@ -440,6 +560,49 @@ class Probe:
 
 
 OWNERSHIP: list[Probe] = [
+    # alliances: only the admin and members see or act on an alliance
+    Probe(
+        "another provider's alliance is not found", "GET", ALLIANCES + "/{alliance_id}", OTHER_PROVIDER, 404
+    ),
+    Probe(
+        "another provider cannot invite into an alliance it is not in",
+        "POST",
+        ALLIANCES + "/{alliance_id}/invite",
+        OTHER_PROVIDER,
+        404,
+        body={"account": "0x" + "cd" * 20},
+    ),
+    Probe(
+        "another provider cannot claim from an alliance",
+        "POST",
+        ALLIANCES + "/{alliance_id}/claim",
+        OTHER_PROVIDER,
+        404,
+    ),
+    Probe(
+        "another provider cannot leave an alliance",
+        "POST",
+        ALLIANCES + "/{alliance_id}/leave",
+        OTHER_PROVIDER,
+        404,
+    ),
+    Probe(
+        "a provider cannot contribute a node to another provider's alliance",
+        "POST",
+        ALLIANCES + "/{alliance_id}/nodes",
+        OTHER_PROVIDER,
+        404,
+        body=_alliance_node_body,
+    ),
+    Probe("an alliance that does not exist is not found", "GET", ALLIANCES + "/999999", PROVIDER, 404),
+    Probe(
+        "an auto top-up rule cannot charge another user's saved card",
+        "PUT",
+        "/api/wallet/auto-top-up",
+        USER,
+        404,
+        body=_auto_top_up_with_others_card,
+    ),
     # notifications: another user's notification and webhook endpoints are not found
     Probe(
         "another user's notification cannot be marked read",
@@ -599,6 +762,13 @@ OWNERSHIP: list[Probe] = [
         "another user's deployment metrics are not found",
         "GET",
         DEPLOYMENTS + "/{deployment_id}/metrics",
+        OTHER_USER,
+        404,
+    ),
+    Probe(
+        "another user's deployment SLA is not found",
+        "GET",
+        DEPLOYMENTS + "/{deployment_id}/sla",
         OTHER_USER,
         404,
     ),

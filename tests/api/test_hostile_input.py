@@ -282,6 +282,7 @@ def test_the_public_routes_are_the_few_that_need_no_credentials(eth_runtime: Run
         ("GET", "/openapi.json"),
         ("GET", "/api/chain"),
         ("GET", "/api/catalog"),
+        ("GET", "/api/staking/tiers"),  # the public tier table (rate-limited per client like the others)
         ("POST", "/api/auth/siwe/nonce"),
         ("POST", "/api/auth/siwe/verify"),
         ("GET", "/api/auth/dev/jwks.json"),

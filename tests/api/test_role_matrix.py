@@ -98,6 +98,7 @@ async def make_world(client, dev: DevIssuer, stripe: StripeTestServer) -> World:
         "other_node_id": other["id"],
         "token_id": revocable["id"],
         "spare_token_id": spare["id"],
+        "swap_id": 999_999,  # no relayed swap exists on eth-tester (no router): the allowed caller gets 404
     }
     await add_marketplace_objects(world, client.app[RUNTIME].sessionmaker)
     await add_billing_objects(world, stripe)

@@ -12,7 +12,15 @@ from eth_utils import keccak, to_checksum_address
 from chain.artifacts import load_artifact
 from chain.connect import connect
 from chain.contracts import MINTER_ROLE, PAUSER_ROLE, CreditTokenClient, EscrowClient, RegistryClient
-from chain.deploy import SuiteConfig, deploy_suite, load_manifest, manifest_path, plan_admin, send_transaction
+from chain.deploy import (
+    SUITE,
+    SuiteConfig,
+    deploy_suite,
+    load_manifest,
+    manifest_path,
+    plan_admin,
+    send_transaction,
+)
 from chain.devchain import Anvil, dev_signer_key
 from chain.quotes import QUOTE_SIGNER_ROLE
 from chain.signer import LocalSigner
@@ -25,7 +33,9 @@ async def test_suite_is_deployed_and_manifest_written(suite: Suite) -> None:
     assert manifest.deployer == suite.signer.address
     on_disk = json.loads(manifest_path(suite.manifest_dir, conn.chain_id).read_text())
     assert on_disk == manifest.to_json()
-    assert set(on_disk["contracts"]) == {"CreditToken", "Multicall", "ProviderRegistry", "DeploymentEscrow"}
+    assert set(on_disk["contracts"]) == set(SUITE)
+    assert {"CreditToken", "Multicall", "ProviderRegistry", "DeploymentEscrow"} <= set(SUITE)
+    assert {"PlatformToken", "StakingTiers"} <= set(SUITE)  # issue 13
     for name, entry in manifest.contracts.items():
         code = bytes(await conn.w3.eth.get_code(entry.address))
         assert code, name
@@ -158,8 +168,10 @@ async def test_anvil_fresh_chain_redeploys(fresh_anvil: Anvil, tmp_path: Path) -
         signer = LocalSigner(dev_signer_key(conn))
         try:
             manifest = await deploy_suite(conn, signer, manifest_dir=tmp_path)
-            # 4 contracts + registry.setEscrow + OPERATOR, SEIZER, TOPUP, PAUSER role grants
-            assert await conn.w3.eth.get_transaction_count(signer.address) == 9
+            # 4 contracts + registry.setEscrow + OPERATOR, SEIZER, TOPUP, PAUSER role grants;
+            # issue 13 staking: 2 contracts + OPERATOR, SPEND_REPORTER grants + setDiscountOracle + seed
+            # approve and stake; issue 13 alliances: 1 contract + its OPERATOR grant
+            assert await conn.w3.eth.get_transaction_count(signer.address) == 9 + 7 + 2
             assert load_manifest(tmp_path, conn.chain_id) == manifest
         finally:
             await conn.close()

@@ -172,7 +172,7 @@ async def test_managed_wallet_opens_by_signature_through_the_outbox(world: dict[
         world["eu"]["chain_node_id"],
         world["us"]["chain_node_id"],
     }
-    for _ in range(8):  # one request per payer in flight: sign -> relay -> confirm -> index -> next
+    for _ in range(20):  # one request per payer in flight: sign -> relay -> confirm -> index -> next
         await mk.sync()
         got = await mk.call("GET", f"{DEPLOY}/{dep['id']}", headers, 200)
         if got["status"] == "starting":

@@ -3,42 +3,13 @@ PostgreSQL, and the migration history has exactly one head."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
 
-import engine
-from engine import db
-from engine.schema import import_all_models
+from tests.support.migrations import assert_tables_match_models
 
-BACKENDS = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 TABLES = {"notifications", "webhook_endpoints", "notification_deliveries", "scheduler_job_runs"}
 
 
-@BACKENDS
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 async def test_upgrade_creates_notification_tables_matching_models(database_url: str) -> None:
-    import_all_models()
-    eng = db.make_engine(database_url)
-    try:
-        async with eng.connect() as conn:
-            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-            diff = await conn.run_sync(
-                lambda c: compare_metadata(
-                    MigrationContext.configure(c, opts={"compare_type": True}), db.Base.metadata
-                )
-            )
-    finally:
-        await eng.dispose()
-    assert tables >= TABLES
-    assert [d for d in diff if any(f"'{t}'" in repr(d) for t in TABLES)] == []
-
-
-def test_one_migration_head() -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(engine.__file__).parent / "migrations"))
-    assert len(ScriptDirectory.from_config(cfg).get_heads()) == 1
+    await assert_tables_match_models(database_url, TABLES)

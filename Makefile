@@ -55,7 +55,9 @@ console: node_modules/.stamp
 console-check: node_modules/.stamp
 	node console/build.mjs --check
 
+# The fuzz/invariant failure caches are dropped first, so a local run is the same run as on a fresh clone (CI).
 test-forge: node_modules/.stamp
+	rm -rf contracts/cache/fuzz contracts/cache/invariant
 	cd contracts && ../$(FORGE) test --offline && ../$(FORGE) snapshot --check --offline --no-match-test 'testFuzz|invariant'
 
 slither: $(TOOLS)/.stamp node_modules/.stamp

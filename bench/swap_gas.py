@@ -13,6 +13,9 @@ States (the payer's side; pools always hold reserves):
 * first use — a payer's first swap (its credit balance 0 -> x for the router / ``swapToCredit``) through an
   adapter that has never swapped this token (its router approval 0 -> max).
 
+Every adapter holds the unit of dust of each token that ``chain.devswap`` gives it at deployment, so its own
+balances go 1 -> 1 + x -> 1 inside a swap, never 0 -> x -> 0.
+
 The approve transactions are not counted (both paths need one). ``swapAndTopUp`` is compared with the
 router swap alone and with what it replaces: the router swap plus a separate ``topUp`` transaction.
 
@@ -39,7 +42,7 @@ from chain.connect import ChainConnection, connect
 from chain.contracts import CreditTokenClient, EscrowClient, RegistryClient
 from chain.deploy import deploy_suite, send_transaction
 from chain.devchain import ANVIL_ACCOUNT0_KEY, Anvil, rpc
-from chain.devswap import StablecoinClient, ensure_devswap
+from chain.devswap import StablecoinClient, ensure_devswap, seed_adapter_dust
 from chain.quotes import Quoter
 from chain.signer import LocalSigner
 from chain.uniswap import MAX_UINT256, RouterClient, SwapTopUpClient
@@ -61,6 +64,7 @@ class World:
     stable: StablecoinClient
     router: RouterClient
     adapter_args: tuple[str, str]
+    weth: str
     quoter: Quoter
     node: int
     refs: int = 0
@@ -85,7 +89,12 @@ class World:
         artifact = load_artifact("SwapTopUp")
         data = artifact.bytecode + abi_encode(["address", "address"], list(self.adapter_args))
         receipt = await send_transaction(self.conn, self.signer, to=None, data=data)
-        return SwapTopUpClient(self.conn.w3, receipt["contractAddress"])
+        address = receipt["contractAddress"]
+        # as chain.devswap deploys it: one unit of each token kept for good (balances never 0 -> x -> 0)
+        await seed_adapter_dust(
+            self.conn, self.signer, address, self.token.address, self.stable.address, self.weth
+        )
+        return SwapTopUpClient(self.conn.w3, address)
 
     async def payer(self, *, credit_after_open: int) -> tuple[LocalSigner, int]:
         """A fresh payer with ETH, an open lease, ``credit_after_open`` credit left and 10x AMOUNT tUSD."""
@@ -125,6 +134,7 @@ async def setup(conn: ChainConnection, signer: LocalSigner, workdir: Path) -> Wo
         StablecoinClient(conn.w3, manifest.address("TestStablecoin")),
         RouterClient(conn.w3, manifest.address("UniswapV2Router02")),
         (manifest.address("UniswapV2Router02"), escrow.address),
+        manifest.address("WETH9"),
         Quoter(quoter_key, conn.chain_id, escrow.address, 3_600),
         node=0,
     )

@@ -5,8 +5,9 @@
 (:mod:`chain.uniswap`), ``TestStablecoin`` (``contracts/src/dev``) and our ``SwapTopUp`` adapter (router +
 the suite's escrow: swap and lease top-up in one transaction), then seeds two pools from the
 signer: credit/stable at 1:1 (:data:`STABLE_POOL` each side) and credit/WETH (:data:`WETH_POOL_CREDIT`
-credit against :data:`WETH_POOL_ETH` wei). The addresses go into the suite's manifest under their own
-names (:data:`DEVSWAP`), so ``GET /api/chain`` and the engine find them.
+credit against :data:`WETH_POOL_ETH` wei), and gives the adapter :data:`ADAPTER_DUST` of each token
+(:func:`seed_adapter_dust`, a gas measure: see there). The addresses go into the suite's manifest under
+their own names (:data:`DEVSWAP`), so ``GET /api/chain`` and the engine find them.
 
 Idempotent: when every entry still has its recorded code and both pools hold reserves, nothing is sent.
 A reset chain, or a suite redeployed with a new credit token (its manifest no longer names these
@@ -31,13 +32,14 @@ from chain.connect import ChainConnection
 from chain.contracts import ContractClient, CreditTokenClient
 from chain.deploy import DeployedContract, Manifest, send_transaction, write_manifest
 from chain.signer import LocalSigner
-from chain.uniswap import MAX_UINT256, FactoryClient, PairClient, RouterClient, uniswap_artifact
+from chain.uniswap import MAX_UINT256, Erc20Client, FactoryClient, PairClient, RouterClient, uniswap_artifact
 
 DEVSWAP = ("WETH9", "UniswapV2Factory", "UniswapV2Router02", "TestStablecoin", "SwapTopUp")
 STABLE_POOL = 1_000_000 * 10**6  # each side of credit/stable (6 decimals both)
 WETH_POOL_CREDIT = 300_000 * 10**6
 WETH_POOL_ETH = 100 * 10**18  # 3,000 credit per ETH
 ZERO = "0x" + "0" * 40
+ADAPTER_DUST = 1  # smallest unit of each token the SwapTopUp adapter keeps for good (seed_adapter_dust)
 # symbols the swaps room offers on a dev chain -> manifest names
 DEV_TOKENS = {"CMC": "CreditToken", "tUSD": "TestStablecoin", "WETH": "WETH9"}
 
@@ -106,6 +108,15 @@ async def ensure_devswap(
 ) -> Manifest:
     """Deploy and seed (or reuse) Uniswap V2 + the test stablecoin; returns the manifest naming them."""
     if await is_seeded(conn, manifest):
+        # an adapter deployed before it kept dust gets it now (nothing is sent when it has it)
+        await seed_adapter_dust(
+            conn,
+            signer,
+            manifest.address("SwapTopUp"),
+            manifest.address("CreditToken"),
+            manifest.address("TestStablecoin"),
+            manifest.address("WETH9"),
+        )
         return manifest
     weth = await _deploy(conn, signer, uniswap_artifact("WETH9"))
     factory = await _deploy(
@@ -127,6 +138,9 @@ async def ensure_devswap(
         (router.address, manifest.address("DeploymentEscrow")),
     )
     await _seed(conn, signer, manifest.address("CreditToken"), stable.address, router.address)
+    await seed_adapter_dust(
+        conn, signer, adapter.address, manifest.address("CreditToken"), stable.address, weth.address
+    )
     updated = replace(
         manifest,
         contracts=dict(manifest.contracts)
@@ -161,3 +175,32 @@ async def _seed(conn: ChainConnection, signer: LocalSigner, credit: str, stable:
     await send(
         router, routing.encode_add_liquidity_eth(credit, WETH_POOL_CREDIT, me, deadline), value=WETH_POOL_ETH
     )
+
+
+async def seed_adapter_dust(
+    conn: ChainConnection, signer: LocalSigner, adapter: str, credit: str, stable: str, weth: str
+) -> None:
+    """Give the ``SwapTopUp`` adapter :data:`ADAPTER_DUST` of credit, stable and WETH (the deployer's own).
+
+    The adapter passes each swap's tokens through its own balances (input: pulled, then taken by the
+    pair; credit: delivered, then pulled by the escrow). From zero, each is a fresh storage slot set and
+    cleared in one transaction, whose refund EIP-3529 caps at a fifth of the transaction's gas: 7k-11k
+    more per ``swapAndTopUp`` (``bench/swap_gas.py``). A standing unit keeps both slots non-zero (no cap
+    reached). The adapter moves exact amounts only, so the dust is never spent and is nobody's money but
+    the deployer's. Tokens that already hold some are skipped (idempotent); the signer must be the credit
+    token's minter (dev chain).
+    """
+
+    async def send(to: str, data: bytes, value: int = 0) -> None:
+        await send_transaction(conn, signer, to=to, data=data, value=value)
+
+    token = CreditTokenClient(conn.w3, credit)
+    if await token.balance_of(adapter) == 0:
+        ref = keccak(text=f"devswap-dust:{to_checksum_address(adapter)}")  # one credit dust mint per adapter
+        await send(credit, token.encode_mint(adapter, ADAPTER_DUST, ref))
+    if await Erc20Client(conn.w3, stable).balance_of(adapter) == 0:
+        await send(stable, StablecoinClient(conn.w3, stable).encode_mint(adapter, ADAPTER_DUST))
+    wrapped = ContractClient(conn.w3, weth, artifact=uniswap_artifact("WETH9"))
+    if await Erc20Client(conn.w3, weth).balance_of(adapter) == 0:
+        await send(weth, wrapped.encode("deposit"), value=ADAPTER_DUST)
+        await send(weth, wrapped.encode("transfer", to_checksum_address(adapter), ADAPTER_DUST))

@@ -25,11 +25,13 @@ interface IUniswapV2SwapRouter {
  * @title SwapTopUp
  * @notice Swap any routed token for credit through Uniswap V2 and top up the payer's own lease, in one
  * transaction. Stateless apart from request nonces; see {ISwapTopUp} for who pays and what is checked.
- * @dev No owner, no admin, nothing to upgrade or rescue: the adapter never holds funds between calls (the
- * amounts are exact, see {ISwapTopUp}); tokens sent to it by mistake stay there (they are never used to pay
- * for anyone's swap, since every pull and every top-up is of exact amounts). Reentrancy: the only state is
- * the nonces, consumed before any external call; a hooked input token re-entering can only swap its own
- * caller's tokens.
+ * @dev No owner, no admin, nothing to upgrade or rescue: the adapter never holds users' funds between calls
+ * (the amounts are exact, see {ISwapTopUp}); tokens sent to it stay there and are never used to pay for
+ * anyone's swap, since every pull and every top-up is of exact amounts. The deployer sends it one unit of
+ * each token it will route (dust, see {ISwapTopUp} "Funds"): a balance that never returns to zero makes the
+ * per-swap balance writes cheap non-zero -> non-zero ones. Reentrancy: the only state is the nonces,
+ * consumed before any external call; a hooked input token re-entering can only swap its own caller's
+ * tokens.
  */
 contract SwapTopUp is ISwapTopUp, EIP712, Nonces {
     using SafeERC20 for IERC20;
@@ -193,7 +195,8 @@ contract SwapTopUp is ISwapTopUp, EIP712, Nonces {
         IERC20 tokenIn = IERC20(path[0]);
         tokenIn.safeTransferFrom(payer, address(this), amountIn);
         // One unlimited approval per input token (renewed only if a token decrements it): cheaper than an
-        // exact approval per swap, and harmless since the adapter holds nothing between transactions.
+        // exact approval per swap, and harmless since the adapter holds no one's funds between transactions
+        // (the router only ever pulls the `amountIn` passed below; the deployer's dust is never moved).
         if (tokenIn.allowance(address(this), address(_router)) < amountIn) {
             tokenIn.forceApprove(address(_router), type(uint256).max);
         }

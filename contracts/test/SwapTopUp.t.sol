@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {MarketplaceFixture} from "./MarketplaceFixture.sol";
 import {OwnedWallet} from "./EscrowSigning.sol";
@@ -38,6 +39,7 @@ contract SwapTopUpTest is MarketplaceFixture {
     uint256 internal constant POOL = 1_000_000e6;
     uint256 internal constant RATE = 1_000; // 0.001 credit/s
     uint256 internal constant DEPOSIT = 100e6;
+    uint256 internal constant DUST = 1; // what chain/devswap.py seeds the adapter with, per token
 
     IRouter internal router;
     TestStablecoin internal usd;
@@ -61,6 +63,7 @@ contract SwapTopUpTest is MarketplaceFixture {
         _mint(pair, POOL);
         IPair(pair).mint(admin);
         adapter = new SwapTopUp(address(router), address(escrow));
+        _seedDust(adapter);
 
         alice = vm.addr(aliceKey);
         _fundPayer(alice, DEPOSIT);
@@ -96,9 +99,16 @@ contract SwapTopUpTest is MarketplaceFixture {
         return escrow.lease(leaseId).balance;
     }
 
+    /// @dev As chain/devswap.py deploys it: one unit of each token, kept for good (gas, see ISwapTopUp).
+    function _seedDust(SwapTopUp a) internal {
+        usd.mint(address(a), DUST);
+        _mint(address(a), DUST);
+    }
+
+    /// @dev The adapter keeps nothing of the users': its balances are exactly the deployer's dust.
     function _assertAdapterEmpty() internal view {
-        assertEq(usd.balanceOf(address(adapter)), 0, "adapter keeps input");
-        assertEq(token.balanceOf(address(adapter)), 0, "adapter keeps credit");
+        assertEq(usd.balanceOf(address(adapter)), DUST, "adapter keeps input");
+        assertEq(token.balanceOf(address(adapter)), DUST, "adapter keeps credit");
     }
 
     // ---- direct ---------------------------------------------------------------------------------------
@@ -169,6 +179,33 @@ contract SwapTopUpTest is MarketplaceFixture {
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IDeploymentEscrow.LeaseNotOpen.selector, lease));
         adapter.swapAndTopUp(_path(), 50e6, 1, lease, block.timestamp);
+        _assertAdapterEmpty();
+    }
+
+    function test_UnseededAdapter_WorksAndKeepsNothing() public {
+        // The dust only saves gas: an adapter without it swaps the same and ends with zero balances.
+        SwapTopUp bare = new SwapTopUp(address(router), address(escrow));
+        uint256 expected = _expected(50e6);
+        uint256 before = _balance(lease);
+        vm.startPrank(alice);
+        usd.approve(address(bare), 50e6);
+        assertEq(bare.swapAndTopUp(_path(), 50e6, expected, lease, block.timestamp), expected);
+        vm.stopPrank();
+        assertEq(_balance(lease), before + expected);
+        assertEq(usd.balanceOf(address(bare)), 0);
+        assertEq(token.balanceOf(address(bare)), 0);
+    }
+
+    function test_Dust_NeverPaysForAnyone() public {
+        // A payer one unit short of amountIn (the dust's size) is refused: only the payer's own tokens move.
+        usd.mint(mallory, 50e6 - 1);
+        _fundPayer(mallory, DEPOSIT);
+        uint256 malloryLease = _open(mallory, node, RATE, DEPOSIT);
+        vm.startPrank(mallory);
+        usd.approve(address(adapter), type(uint256).max);
+        vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, mallory, 50e6 - 1, 50e6));
+        adapter.swapAndTopUp(_path(), 50e6, 1, malloryLease, block.timestamp);
+        vm.stopPrank();
         _assertAdapterEmpty();
     }
 

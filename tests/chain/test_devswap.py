@@ -9,10 +9,18 @@ from typing import Any
 from chain.connect import ChainConnection
 from chain.deploy import deploy_suite, load_manifest
 from chain.devchain import dev_signer_key
-from chain.devswap import STABLE_POOL, WETH_POOL_CREDIT, WETH_POOL_ETH, dev_swap_tokens, ensure_devswap
+from chain.devswap import (
+    ADAPTER_DUST,
+    STABLE_POOL,
+    WETH_POOL_CREDIT,
+    WETH_POOL_ETH,
+    dev_swap_tokens,
+    ensure_devswap,
+)
 from chain.signer import LocalSigner
 from chain.uniswap import (
     PAIR_INIT_CODE_HASH,
+    Erc20Client,
     FactoryClient,
     PairClient,
     RouterClient,
@@ -41,6 +49,10 @@ async def test_devswap_deploys_seeds_and_the_router_finds_the_factory_pairs(
     assert load_manifest(manifest_dir, conn.chain_id) == manifest  # written under their own names
     tokens = dev_swap_tokens(manifest)
     assert set(tokens) == {"CMC", "tUSD", "WETH"}
+    # the swap adapter keeps one unit of each token for good (its balances never go 0 -> x -> 0)
+    adapter = manifest.address("SwapTopUp")
+    for address in tokens.values():
+        assert await Erc20Client(conn.w3, address).balance_of(adapter) == ADAPTER_DUST
 
     router = RouterClient(conn.w3, manifest.address("UniswapV2Router02"))
     factory = FactoryClient(conn.w3, manifest.address("UniswapV2Factory"))

@@ -16,10 +16,17 @@ pragma solidity ^0.8.24;
  * pair's `Swap` record the rest. An event here would repeat them for about 2,400 gas per swap, a sixth of
  * the adapter's gas budget (15,000 over the plain router swap).
  *
- * Funds: the adapter keeps nothing between transactions. It pulls exactly `amountIn`, the router takes
- * exactly `amountIn` and delivers `amountOut` (the router's return value), and the escrow pulls exactly
- * `amountOut`. The router may spend this adapter's input tokens (an unlimited approval given on first use
- * of a token), the escrow its credit (approved at construction); neither ever finds a balance to take.
+ * Funds: the adapter keeps no user's funds between transactions: each call leaves its balances exactly as
+ * it found them. It pulls exactly `amountIn`, the router takes exactly `amountIn` and delivers `amountOut`
+ * (the router's return value), and the escrow pulls exactly `amountOut`. The router may spend this adapter's
+ * input tokens (an unlimited approval given on first use of a token), the escrow its credit (approved at
+ * construction); neither is ever asked for more than the call's own amounts.
+ *
+ * Dust (gas): the deployer gives the adapter one unit of the credit token and of each input token, which it
+ * keeps for good. A swap then moves the adapter's balances 1 -> 1 + x -> 1 instead of 0 -> x -> 0: without
+ * the dust each is a fresh storage slot set and cleared in one transaction, whose ~20k refund EIP-3529 caps
+ * at a fifth of the transaction's gas (7k-11k more per `swapAndTopUp`). The adapter works
+ * without dust too, only dearer; the dust is the deployer's and no call can spend it.
  *
  * Slippage and time: `amountOutMin` and `deadline` are passed to the router, which enforces them
  * (`UniswapV2Router: INSUFFICIENT_OUTPUT_AMOUNT`, `UniswapV2Router: EXPIRED`); relayed requests carry them

@@ -2,31 +2,40 @@
 import { loadConfig, state } from "./api.js";
 import { loginWithAuth0, logout, restoreSession, session, signInWithEthereum } from "./auth.js";
 import { ErrorBox, html, Link, render, useAction, useEffect, useState } from "./ui.js";
+import { AllianceDetailPage, AlliancesPage } from "./pages/alliances.js";
 import { DeploymentDetailPage, DeploymentsPage } from "./pages/deployments.js";
 import { NotificationsPage } from "./pages/notifications.js";
 import { OperatorPage } from "./pages/operator.js";
 import { ProviderPage } from "./pages/provider.js";
+import { SettingsPage } from "./pages/settings.js";
+import { StakingPage } from "./pages/staking.js";
 import { WalletPage } from "./pages/wallet.js";
 
 const USER = "cloud-user", PROVIDER = "cloud-provider", OPERATOR = "cloud-operator";
 const PAGES = [
   { path: "/wallet", title: "Wallet", role: USER, view: WalletPage },
   { path: "/deployments", title: "Deployments", role: USER, view: DeploymentsPage },
+  { path: "/staking", title: "Staking", role: USER, view: StakingPage },
   { path: "/notifications", title: "Notifications", role: null, view: NotificationsPage },
+  { path: "/settings", title: "Alerts & webhooks", role: null, view: SettingsPage },
   { path: "/provider", title: "Provider", role: PROVIDER, view: ProviderPage },
+  { path: "/alliances", title: "Alliances", role: PROVIDER, view: AlliancesPage },
   { path: "/operator", title: "Operator", role: OPERATOR, view: OperatorPage },
 ];
 
-function route(pathname, roles) {
+function route(pathname, me) {
+  const roles = me.roles;
   const allowed = PAGES.filter((p) => !p.role || roles.includes(p.role));
   const m = /^\/deployments\/([0-9]+)$/.exec(pathname);
   if (m && roles.includes(USER)) return html`<${DeploymentDetailPage} id=${m[1]} />`;
+  const a = /^\/alliances\/([0-9]+)$/.exec(pathname);
+  if (a && roles.includes(PROVIDER)) return html`<${AllianceDetailPage} id=${a[1]} />`;
   const page = PAGES.find((p) => p.path === pathname);
   if (page && !allowed.includes(page)) {
     return html`<p class="error" data-testid="forbidden">Your roles (${roles.join(", ") || "none"}) do not include ${page.role}.</p>`;
   }
   const target = page || allowed[0];
-  return target ? html`<${target.view} />` : html`<p data-testid="no-pages">No pages for your roles.</p>`;
+  return target ? html`<${target.view} roles=${roles} wallets=${me.wallets} />` : html`<p data-testid="no-pages">No pages for your roles.</p>`;
 }
 
 function SignIn({ onSignedIn }) {
@@ -67,7 +76,7 @@ function App() {
     </header>
     <main>
       <${ErrorBox} error=${error || link.error} testid="session-error" />
-      ${me ? route(path, roles) : html`<${SignIn} onSignedIn=${refresh} />`}
+      ${me ? route(path, me) : html`<${SignIn} onSignedIn=${refresh} />`}
     </main>`;
 }
 

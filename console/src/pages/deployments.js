@@ -4,6 +4,7 @@ import { followEvents, get, post } from "../api.js";
 import { formatCredit, formatDuration, parseUnits, stringifyJSON } from "../money.js";
 import { sendTransactions } from "../wallet.js";
 import { ErrorBox, Field, html, Link, Loading, navigate, Time, TxList, useAction, useEffect, useLoad, useState } from "../ui.js";
+import { Period, SlaPolicy, SlaRecords } from "./sla.js";
 
 const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
 
@@ -168,9 +169,20 @@ export function DeploymentDetailPage({ id }) {
       </div>
       <${TxList} txs=${txs} testid="deployment-tx" />
       <${ErrorBox} error=${topUp.error || scale.error || close.error} testid="deployment-error" />
+      <${DeploymentSla} id=${id} />
       <h2>History</h2>
       <ul data-testid="deployment-events">${(x.transitions || []).map((t) => html`<li><${Time} t=${t.at} />: ${t.from} → <b>${t.to}</b>${t.reason ? ` (${t.reason})` : ""}</li>`)}
         ${events.map((e) => html`<li class="live" data-testid="deployment-event">live #${e.id}: <b>${e.data.to || e.data.status || e.event}</b>${e.data.reason ? ` (${e.data.reason})` : ""}</li>`)}</ul>
     </div>`}<//>
   </section>`;
+}
+
+function DeploymentSla({ id }) {
+  const s = useLoad(() => get(`/api/cloud-user/deployments/${id}/sla`), [id]);
+  const x = s.data;
+  return html`<h2>SLA <button data-testid="deployment-sla-refresh" onClick=${s.reload}>Refresh</button></h2>
+    <${Loading} s=${s} testid="deployment-sla-load-error">${x && html`<div data-testid="deployment-sla"><${SlaPolicy} policy=${x.policy} testid="deployment-sla-policy" />
+      <table data-testid="deployment-sla-leases"><thead><tr><th>Lease</th><th>Node</th><th>Status</th><th>Uptime this period</th></tr></thead>
+        <tbody>${x.leases.map((l) => html`<tr data-testid=${`deployment-sla-lease-${l.lease_id}`}><td><code>${l.lease_id}</code></td><td>${l.node_id}</td><td>${l.status}</td><td><${Period} p=${l.current_period} /></td></tr>`)}</tbody></table>
+      <h3>Breach records (rebates credited to you)</h3><${SlaRecords} records=${x.records} testid="deployment-sla-records" /></div>`}<//>`;
 }

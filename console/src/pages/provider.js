@@ -1,9 +1,10 @@
 // cloud-provider: registration and collateral, nodes with node tokens and the agent command line,
-// maintenance windows, earnings and withdraw.
+// maintenance windows, earnings and withdraw, SLA (uptime this period and breach records).
 import { apiUrl, del, get, post } from "../api.js";
 import { formatCredit, parseUnits } from "../money.js";
 import { sendTransactions } from "../wallet.js";
 import { ErrorBox, Field, html, Loading, Time, TxList, useAction, useLoad, useState } from "../ui.js";
+import { Period, SlaPolicy, SlaRecords } from "./sla.js";
 
 export function ProviderPage() {
   const [txs, setTxs] = useState(null);
@@ -14,6 +15,7 @@ export function ProviderPage() {
     <${Nodes} send=${send} />
     <${Maintenance} send=${send} />
     <${Earnings} send=${send} />
+    <${ProviderSla} />
   </section>`;
 }
 
@@ -121,5 +123,16 @@ function Earnings({ send }) {
         <td><code>${x.payee || "—"}</code></td>
         <td><button data-testid=${`earnings-withdraw-${x.node_id}`} onClick=${() => w.run(x.node_id)}>Withdraw</button></td></tr>`)}</tbody></table>`}<//>
     <${ErrorBox} error=${w.error} testid="earnings-error" />
+  </div>`;
+}
+
+function ProviderSla() {
+  const s = useLoad(() => get("/api/cloud-provider/sla"));
+  const x = s.data;
+  return html`<div class="card" data-testid="provider-sla"><h2>SLA <button data-testid="provider-sla-refresh" onClick=${s.reload}>Refresh</button></h2>
+    <${Loading} s=${s} testid="provider-sla-load-error">${x && html`<${SlaPolicy} policy=${x.policy} testid="provider-sla-policy" />
+      <table data-testid="provider-sla-nodes"><thead><tr><th>Node</th><th>Chain id</th><th>Uptime this period</th></tr></thead>
+        <tbody>${x.nodes.map((n) => html`<tr data-testid=${`provider-sla-node-${n.node_id}`}><td>${n.node_id} ${n.name}</td><td>${n.chain_node_id ?? "—"}</td><td><${Period} p=${n.current_period} /></td></tr>`)}</tbody></table>
+      <h3>Breach records</h3><${SlaRecords} records=${x.records} testid="provider-sla-records" />`}<//>
   </div>`;
 }

@@ -1,6 +1,6 @@
 // cloud-user: wallet — balances and runway, history with CSV export, card top-up, saved cards, auto top-up
 // rule, swap.
-import { del, get, getText, post, put } from "../api.js";
+import { del, followEvents, get, getText, post, put } from "../api.js";
 import { formatCents, formatCredit, formatDuration, formatUnits, parseUnits, toBig } from "../money.js";
 import { mountCard } from "../stripe.js";
 import { sendTransactions } from "../wallet.js";
@@ -8,8 +8,11 @@ import { ErrorBox, Field, html, Loading, Time, TxList, useAction, useEffect, use
 
 export function WalletPage() {
   const w = useLoad(() => get("/api/wallet"));
-  // no push channel for balances exists: re-read every 10 s while the page is open
+  // re-read every 10 s while the page is open, and at once on each new notification (the notifications SSE
+  // fires on wallet-relevant indexed events: low balance / runway, auto top-up done or failed, deployment
+  // closing, lease stopped); there is no balance-specific push channel
   useEffect(() => { const t = setInterval(w.reload, 10_000); return () => clearInterval(t); }, [w.reload]);
+  useEffect(() => followEvents("/api/notifications/stream", () => w.reload()), [w.reload]);
   return html`<section data-testid="page-wallet">
     <h1>Wallet</h1>
     <${Loading} s=${w} testid="wallet-load-error">${w.data && html`<${Balances} w=${w.data} reload=${w.reload} />`}<//>

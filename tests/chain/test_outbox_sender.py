@@ -63,8 +63,13 @@ def make_sender(
     return OutboxSender(sm, conn, signer, **opts)
 
 
-async def drain(sender: OutboxSender, max_passes: int = 100) -> None:
-    for _ in range(max_passes):
+async def drain(sender: OutboxSender, max_passes: int = 100, seconds: float = 60.0) -> None:
+    """Run passes until nothing is left; at least ``max_passes`` passes and at most ``seconds`` (a loaded
+    machine may need more passes before anvil has mined what was sent)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    passes = 0
+    while passes < max_passes or asyncio.get_running_loop().time() < deadline:
+        passes += 1
         progress = await sender.run_once()
         if not progress and progress.in_flight == 0:
             return

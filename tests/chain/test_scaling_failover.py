@@ -68,7 +68,9 @@ async def managed_user(mk: Market, sub: str) -> tuple[str, dict[str, str]]:
 
 
 async def until(mk: Market, dep_id: int, headers: dict[str, str], want: str, step: Any = None) -> Any:
-    for _ in range(12):
+    # bounded by time, not by passes: on a loaded machine a pass may find nothing mined yet
+    deadline = asyncio.get_running_loop().time() + 60
+    while asyncio.get_running_loop().time() < deadline:
         await mk.sync()
         if step is not None:
             await step()
@@ -77,6 +79,7 @@ async def until(mk: Market, dep_id: int, headers: dict[str, str], want: str, ste
             x["status"] not in ("awaiting_funds", "retiring") for x in got["leases"]
         ):
             return got
+        await asyncio.sleep(0.05)
     raise AssertionError(got)
 
 

@@ -67,9 +67,11 @@ async def managed_user(mk: Market, sub: str) -> tuple[str, dict[str, str]]:
     return address, headers
 
 
-async def until(mk: Market, dep_id: int, headers: dict[str, str], want: str, step: Any = None) -> Any:
+async def until(
+    mk: Market, dep_id: int, headers: dict[str, str], want: str, step: Any = None, seconds: float = 60
+) -> Any:
     # bounded by time, not by passes: on a loaded machine a pass may find nothing mined yet
-    deadline = asyncio.get_running_loop().time() + 60
+    deadline = asyncio.get_running_loop().time() + seconds
     while asyncio.get_running_loop().time() < deadline:
         await mk.sync()
         if step is not None:

@@ -175,3 +175,24 @@ async def market(anvil: Anvil, tmp_path: Path) -> AsyncIterator[Market]:
 
 
 __all__ = ["Market", "deliver_outbox", "market", "sign_and_send"]
+
+
+async def two_providers(
+    mk: Market, tag: str
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, str]], dict[int, Any]]:
+    """Two approved providers with two eu-west nodes each, and a node token per node: (nodes, the agent
+    headers per node id, the provider wallet per node id)."""
+    tokens: dict[int, dict[str, str]] = {}
+    wallets: dict[int, Any] = {}
+    all_nodes: list[dict[str, Any]] = []
+    for p in ("a", "b"):
+        wallet, prov, nodes = await mk.onboard(
+            f"dev|{tag}-p{p}",
+            [{"name": f"{p}1", "region": "eu-west"}, {"name": f"{p}2", "region": "eu-west"}],
+        )
+        for n in nodes:
+            issued = await mk.call("POST", f"/api/cloud-provider/nodes/{n['id']}/tokens", prov, 201)
+            tokens[n["id"]] = {"Authorization": f"Bearer {issued['token']}"}
+            wallets[n["id"]] = wallet
+        all_nodes += nodes
+    return all_nodes, tokens, wallets

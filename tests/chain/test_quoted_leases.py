@@ -27,7 +27,7 @@ from engine.outbox.models import OutboxTx
 from engine.scaling import failover
 from engine.scaling.jobs import bind
 from engine.wallets.services import load_account
-from tests.chain.deployments_support import Market, market
+from tests.chain.deployments_support import Market, market, two_providers
 from tests.chain.test_deployments_flow import opened_events, send_all, wallet_user
 from tests.chain.test_scaling_failover import in_service, managed_user, until
 
@@ -44,19 +44,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[
     # outbox wait out its foreign-nonce grace (30 s), longer than the bounded loops here. In production one
     # key belongs to one outbox.
     async with Anvil() as own_anvil, market(own_anvil, tmp_path_factory.mktemp("quoted")) as mk:
-        wa, pa, nodes_a = await mk.onboard(
-            "dev|q-pa", [{"name": "a1", "region": "eu-west"}, {"name": "a2", "region": "eu-west"}]
-        )
-        wb, pb, nodes_b = await mk.onboard(
-            "dev|q-pb", [{"name": "b1", "region": "eu-west"}, {"name": "b2", "region": "eu-west"}]
-        )
-        tokens = {}
-        for prov, nodes in ((pa, nodes_a), (pb, nodes_b)):
-            for n in nodes:
-                issued = await mk.call("POST", f"/api/cloud-provider/nodes/{n['id']}/tokens", prov, 201)
-                tokens[n["id"]] = {"Authorization": f"Bearer {issued['token']}"}
-        wallets = {n["id"]: w for w, nodes in ((wa, nodes_a), (wb, nodes_b)) for n in nodes}
-        yield {"mk": mk, "tokens": tokens, "nodes": nodes_a + nodes_b, "provider_of": wallets}
+        nodes, tokens, wallets = await two_providers(mk, "q")
+        yield {"mk": mk, "tokens": tokens, "nodes": nodes, "provider_of": wallets}
 
 
 def _open_args(mk: Market, data_hex: str) -> list[Any]:

@@ -26,7 +26,7 @@ from engine.scaling.models import Failover
 from engine.wallets.services import ensure_managed_wallet
 from engine.workloads.heartbeats import LivenessPolicy, utcnow
 from engine.workloads.models import NodeLiveness
-from tests.chain.deployments_support import HEARTBEAT, Market, market
+from tests.chain.deployments_support import HEARTBEAT, Market, market, two_providers
 from tests.chain.test_deployments_flow import send_all, wallet_user
 
 pytestmark = pytest.mark.anvil
@@ -42,18 +42,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[
     # outbox wait out its foreign-nonce grace (30 s), longer than the bounded loops here. In production one
     # key belongs to one outbox.
     async with Anvil() as own_anvil, market(own_anvil, tmp_path_factory.mktemp("scaling")) as mk:
-        _, pa, nodes_a = await mk.onboard(
-            "dev|sc-pa", [{"name": "a1", "region": "eu-west"}, {"name": "a2", "region": "eu-west"}]
-        )
-        _, pb, nodes_b = await mk.onboard(
-            "dev|sc-pb", [{"name": "b1", "region": "eu-west"}, {"name": "b2", "region": "eu-west"}]
-        )
-        tokens = {}
-        for prov, nodes in ((pa, nodes_a), (pb, nodes_b)):
-            for n in nodes:
-                issued = await mk.call("POST", f"/api/cloud-provider/nodes/{n['id']}/tokens", prov, 201)
-                tokens[n["id"]] = {"Authorization": f"Bearer {issued['token']}"}
-        yield {"mk": mk, "tokens": tokens, "nodes": nodes_a + nodes_b}
+        nodes, tokens, _ = await two_providers(mk, "sc")
+        yield {"mk": mk, "tokens": tokens, "nodes": nodes}
 
 
 async def managed_user(mk: Market, sub: str) -> tuple[str, dict[str, str]]:

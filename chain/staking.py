@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -21,6 +21,26 @@ TOKEN_UNIT = 10**18  # PlatformToken has 18 decimals; coverPerToken is per whole
 MAX_TIERS = 6
 MAX_DISCOUNT_BPS = 6_000
 MAX_LOCK = 4 * 365 * 24 * 3600
+
+# EIP-712 request types of the by-signature entry points (``IStakingTiers``; domain "CloudmarketStaking"/"1")
+STAKE_REQUEST_FIELDS = [
+    {"name": "account", "type": "address"},
+    {"name": "amount", "type": "uint256"},
+    {"name": "lockUntil", "type": "uint32"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+UNSTAKE_REQUEST_FIELDS = [
+    {"name": "account", "type": "address"},
+    {"name": "amount", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+WITHDRAW_REQUEST_FIELDS = [
+    {"name": "account", "type": "address"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
 
 
 @dataclass(frozen=True)
@@ -120,6 +140,29 @@ class StakingClient(_RoleMixin):
 
     def encode_withdraw(self) -> bytes:
         return self.encode("withdraw")
+
+    # by signature (a managed wallet's request, sent by the engine's signer through the outbox)
+    def encode_stake_by_sig(
+        self, req: dict[str, Any], permit: tuple[int, int, int, bytes, bytes], sig: bytes
+    ) -> bytes:
+        r = req
+        account = to_checksum_address(r["account"])
+        return self.encode(
+            "stakeBySig", (account, r["amount"], r["lockUntil"], r["nonce"], r["deadline"]), permit, sig
+        )
+
+    def encode_request_unstake_by_sig(self, req: dict[str, Any], sig: bytes) -> bytes:
+        r = req
+        account = to_checksum_address(r["account"])
+        return self.encode("requestUnstakeBySig", (account, r["amount"], r["nonce"], r["deadline"]), sig)
+
+    def encode_withdraw_by_sig(self, req: dict[str, Any], sig: bytes) -> bytes:
+        account = to_checksum_address(req["account"])
+        return self.encode("withdrawBySig", (account, req["nonce"], req["deadline"]), sig)
+
+    async def nonces(self, account: str) -> int:
+        """``account``'s next by-signature nonce (one sequence for stake, unstake and withdraw requests)."""
+        return int((await self.call("nonces", to_checksum_address(account)))[0])
 
     # operator / engine (outbox)
     def encode_schedule_tiers(self, tiers: Sequence[Tier], cover_per_token: int) -> bytes:

@@ -24,6 +24,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "engine.autotopup.models",
     "engine.alliances.models",
     "engine.sla.models",
+    "engine.staking.models",
 )
 
 

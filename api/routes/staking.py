@@ -5,15 +5,19 @@
 GET  /api/staking/tiers                  public (rate-limited per IP): tiers in force and scheduled,
                                          coverage factor, cooldown, tier delay, the escrow's cap
 GET  /api/staking/me                     cloud-user: stake, lock, cooling, tier, discount, coverage,
-                                         what the next tier needs
-POST /api/staking/stake                  cloud-user: unsigned approve (if short) + stake(amount, lockUntil)
-POST /api/staking/unstake                cloud-user: unsigned requestUnstake(amount)
-POST /api/staking/withdraw               cloud-user: unsigned withdraw()
+                                         what the next tier needs (chain); indexed position and stake
+                                         history (index); a managed wallet's newest relayed request
+POST /api/staking/stake                  cloud-user: unsigned approve (if short) + stake(amount, lockUntil);
+                                         managed wallet: stakeBySig (with a permit) relayed
+POST /api/staking/unstake                cloud-user: unsigned requestUnstake(amount); managed: relayed
+POST /api/staking/withdraw               cloud-user: unsigned withdraw(); managed: relayed
 GET|PUT /api/cloud-operator/staking/tiers  cloud-operator: read / schedule a tier set (outbox, delayed)
 =======================================  =================================================================
 
-Managed wallets get 409 ``managed_wallet_staking``: ``StakingTiers`` has no by-signature entry point, and
-the managed key holds no ETH for gas.
+Managed wallets (tokens, no ETH): the request is signed by the managed key and sent by the engine's signer
+through the outbox (``engine.staking.relay``); the response has no transactions and ``relayed`` (outbox id,
+status ``pending`` / ``done`` / ``failed``); a second request while one is pending is 409
+``staking_in_flight``.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ async def get_me(request: web.Request) -> web.Response:
 @routes.post(
     "/api/staking/stake",
     errors=WRITE_ERRORS,
-    summary="Unsigned transactions that stake (and optionally lock) platform tokens",
+    summary="Unsigned transactions that stake (and optionally lock) platform tokens (managed: relayed)",
     request=schemas.STAKE_REQUEST,
     response=schemas.TXS,
 )
@@ -81,7 +85,7 @@ async def post_stake(request: web.Request) -> web.Response:
 @routes.post(
     "/api/staking/unstake",
     errors=WRITE_ERRORS,
-    summary="Unsigned transaction that starts the cooldown of unlocked active stake",
+    summary="Unsigned transaction that starts the cooldown of unlocked active stake (managed: relayed)",
     request=schemas.UNSTAKE_REQUEST,
     response=schemas.TXS,
 )
@@ -98,7 +102,7 @@ async def post_unstake(request: web.Request) -> web.Response:
 @routes.post(
     "/api/staking/withdraw",
     errors=WRITE_ERRORS,
-    summary="Unsigned transaction that withdraws stake whose cooldown is over",
+    summary="Unsigned transaction that withdraws stake whose cooldown is over (managed: relayed)",
     request=schemas.WITHDRAW_REQUEST,
     response=schemas.TXS,
 )

@@ -11,10 +11,13 @@ from api.openapi import named
 from api.schemas.common import UNSIGNED_TXS
 from chain.staking import MAX_DISCOUNT_BPS, MAX_LOCK, MAX_TIERS, Tier
 from engine.staking.models import (
+    IndexedPosition,
     MyStaking,
     NextTier,
     PendingTiers,
+    RelayedStaking,
     ScheduledTiers,
+    StakingHistoryItem,
     StakingTxs,
     TierSetRequest,
     TiersView,
@@ -78,6 +81,31 @@ TIERS: Schema = named(
         },
     },
 )
+RELAYED: Schema = {
+    "type": ["object", "null"],
+    "description": "a managed wallet's request, signed by its key and sent by the engine (outbox)",
+    "required": ["outbox_id", "function", "status", "nonce", "deadline"],
+    "properties": {
+        "outbox_id": _INT,
+        "function": {"type": "string", "enum": ["stakeBySig", "requestUnstakeBySig", "withdrawBySig"]},
+        "status": {"type": "string", "enum": ["pending", "done", "failed"]},
+        "nonce": _INT,
+        "deadline": {**_INT, "description": "chain time after which the signed request is void"},
+        "tx_hash": {"type": ["string", "null"]},
+        "error": {"type": ["string", "null"], "description": "the decoded revert of a failed request"},
+    },
+}
+HISTORY_ITEM: Schema = {
+    "type": "object",
+    "properties": {
+        "kind": {"type": "string", "enum": ["staked", "unstake_requested", "withdrawn"]},
+        "amount": _AMOUNT,
+        "active_after": {"type": ["string", "null"]},
+        "until": {"type": ["integer", "null"], "description": "lock end (staked) or cooldown end"},
+        "block_number": _INT,
+        "tx_hash": {"type": "string"},
+    },
+}
 ME: Schema = named(
     "MyStaking",
     {
@@ -104,6 +132,21 @@ ME: Schema = named(
             "reported_spend_rate": _INT,
             "open_rate": _INT,
             "withdrawable": {"type": "boolean"},
+            "indexed": {
+                "type": ["object", "null"],
+                "description": "the stake as the indexed events leave it (may trail the chain)",
+                "properties": {
+                    "active": _AMOUNT,
+                    "cooling": _AMOUNT,
+                    "cooling_end": _INT,
+                    "locked_until": _INT,
+                    "staked_total": _AMOUNT,
+                    "withdrawn_total": _AMOUNT,
+                    "as_of_block": _INT,
+                },
+            },
+            "history": {"type": "array", "items": HISTORY_ITEM, "description": "newest indexed events first"},
+            "relay": RELAYED,
             "next_tier": {
                 "type": ["object", "null"],
                 "properties": {
@@ -123,7 +166,11 @@ TXS: Schema = named(
     {
         "type": "object",
         "required": ["address", "transactions"],
-        "properties": {"address": _ADDRESS, "transactions": UNSIGNED_TXS},
+        "properties": {
+            "address": _ADDRESS,
+            "transactions": {**UNSIGNED_TXS, "description": "to sign and send (empty for a managed wallet)"},
+            "relayed": RELAYED,
+        },
     },
 )
 STAKE_REQUEST: Schema = {
@@ -236,6 +283,45 @@ def _next_json(n: NextTier | None) -> dict[str, Any] | None:
     }
 
 
+def relayed_json(r: RelayedStaking | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {
+        "outbox_id": r.outbox_id,
+        "function": r.function,
+        "status": r.status,
+        "nonce": r.nonce,
+        "deadline": r.deadline,
+        "tx_hash": r.tx_hash,
+        "error": r.error,
+    }
+
+
+def _indexed_json(p: IndexedPosition | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "active": str(p.active),
+        "cooling": str(p.cooling),
+        "cooling_end": p.cooling_end,
+        "locked_until": p.locked_until,
+        "staked_total": str(p.staked_total),
+        "withdrawn_total": str(p.withdrawn_total),
+        "as_of_block": p.as_of_block,
+    }
+
+
+def _history_json(h: StakingHistoryItem) -> dict[str, Any]:
+    return {
+        "kind": h.kind,
+        "amount": str(h.amount),
+        "active_after": None if h.active_after is None else str(h.active_after),
+        "until": h.until,
+        "block_number": h.block_number,
+        "tx_hash": h.tx_hash,
+    }
+
+
 def me_json(m: MyStaking) -> dict[str, Any]:
     return {
         "address": m.address,
@@ -256,11 +342,18 @@ def me_json(m: MyStaking) -> dict[str, Any]:
         "open_rate": m.open_rate,
         "withdrawable": m.withdrawable,
         "next_tier": _next_json(m.next_tier),
+        "indexed": _indexed_json(m.indexed),
+        "history": [_history_json(h) for h in m.history],
+        "relay": relayed_json(m.relay),
     }
 
 
 def txs_json(t: StakingTxs) -> dict[str, Any]:
-    return {"address": t.address, "transactions": [x.to_json() for x in t.transactions]}
+    return {
+        "address": t.address,
+        "transactions": [x.to_json() for x in t.transactions],
+        "relayed": relayed_json(t.relayed),
+    }
 
 
 def tier_set_request(body: dict[str, Any]) -> TierSetRequest:

@@ -4,7 +4,11 @@ pragma solidity 0.8.30;
 import {AccessControlDefaultAdminRules} from
     "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {IDiscountOracle} from "./interfaces/IDiscountOracle.sol";
 import {IStakingTiers} from "./interfaces/IStakingTiers.sol";
 
@@ -26,9 +30,15 @@ import {IStakingTiers} from "./interfaces/IStakingTiers.sol";
  * down to the first the stake meets (at most MAX_TIERS) and the spend-rate slot: all cold, under 22,000 gas
  * (a test opens a lease with six tiers, every slot cold, and gets its discount).
  *
+ * By signature ({stakeBySig}, {requestUnstakeBySig}, {withdrawBySig}; managed wallets hold tokens but no ETH):
+ * the same internal functions as the direct calls, with `req.account` in place of `msg.sender`, after the
+ * deadline, the account's nonce (OZ {Nonces}, used once) and its signature (ECDSA, or EIP-1271 for a contract
+ * account: `SignatureChecker`) are checked. The sender gains nothing: tokens move between `req.account` and this
+ * contract only.
+ *
  * Reentrancy: checks-effects-interactions; the token is immutable (a plain ERC-20 without hooks); no guard.
  */
-contract StakingTiers is IStakingTiers, AccessControlDefaultAdminRules {
+contract StakingTiers is IStakingTiers, AccessControlDefaultAdminRules, EIP712, Nonces {
     using SafeERC20 for IERC20;
 
     /// @notice Schedules tier sets.
@@ -44,6 +54,13 @@ contract StakingTiers is IStakingTiers, AccessControlDefaultAdminRules {
     /// @dev Delay of a default-admin transfer (two steps, like the escrow).
     uint48 private constant _ADMIN_TRANSFER_DELAY = 2 days;
     uint256 private constant _TOKEN_UNIT = 1e18;
+
+    bytes32 private constant _STAKE_TYPEHASH =
+        keccak256("StakeRequest(address account,uint256 amount,uint32 lockUntil,uint256 nonce,uint256 deadline)");
+    bytes32 private constant _UNSTAKE_TYPEHASH =
+        keccak256("UnstakeRequest(address account,uint256 amount,uint256 nonce,uint256 deadline)");
+    bytes32 private constant _WITHDRAW_TYPEHASH =
+        keccak256("WithdrawRequest(address account,uint256 nonce,uint256 deadline)");
 
     /// @dev One word: which set is current, both counts, when the pending set takes effect (0 = none), factors.
     struct Header {
@@ -72,6 +89,7 @@ contract StakingTiers is IStakingTiers, AccessControlDefaultAdminRules {
      */
     constructor(IERC20 token_, address admin, uint256 cooldown_, uint256 tierDelay_)
         AccessControlDefaultAdminRules(_ADMIN_TRANSFER_DELAY, admin)
+        EIP712("CloudmarketStaking", "1")
     {
         if (address(token_) == address(0)) revert ZeroAddress();
         _token = token_;
@@ -83,60 +101,39 @@ contract StakingTiers is IStakingTiers, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IStakingTiers
     function stake(uint256 amount, uint32 lockUntil) external {
-        if (amount == 0 && lockUntil == 0) revert ZeroAmount();
-        Stake memory s = _stakes[msg.sender];
-        uint256 active = s.active + amount;
-        // active + cooling stays below 2**96, so requestUnstake's move between the two can never wrap.
-        if (active + s.cooling > type(uint96).max) revert AmountTooLarge(active + s.cooling, type(uint96).max);
-        s.active = uint96(active);
-        if (lockUntil != 0) {
-            // The lock only extends, lies in the future and at most MAX_LOCK ahead (a user-chosen time; a
-            // validator's drift of seconds moves it by seconds).
-            // slither-disable-next-line timestamp
-            if (lockUntil <= s.lockedUntil || lockUntil <= block.timestamp || lockUntil > block.timestamp + MAX_LOCK)
-            {
-                revert InvalidLock(lockUntil, s.lockedUntil, block.timestamp + MAX_LOCK);
-            }
-            s.lockedUntil = lockUntil;
-        }
-        _stakes[msg.sender] = s;
-        emit Staked(msg.sender, amount, active, s.lockedUntil);
-        if (amount != 0) _token.safeTransferFrom(msg.sender, address(this), amount);
+        _stake(msg.sender, amount, lockUntil);
     }
 
     /// @inheritdoc IStakingTiers
     function requestUnstake(uint256 amount) external {
-        if (amount == 0) revert ZeroAmount();
-        Stake memory s = _stakes[msg.sender];
-        // slither-disable-next-line timestamp
-        if (s.lockedUntil > block.timestamp) revert StakeLocked(s.lockedUntil);
-        if (amount > s.active) revert InsufficientStake(s.active, amount);
-        // amount <= active, and cooling + amount <= active + cooling < 2**96 ({stake} keeps the sum below
-        // 2**96): neither can wrap.
-        unchecked {
-            s.active -= uint96(amount);
-            s.cooling += uint96(amount);
-        }
-        // Fixed now: a later change cannot shorten or stretch this cooldown. Fits uint32 until 2106.
-        s.coolingEnd = uint32(block.timestamp + _cooldown);
-        _stakes[msg.sender] = s;
-        emit UnstakeRequested(msg.sender, amount, s.active, s.coolingEnd);
+        _requestUnstake(msg.sender, amount);
     }
 
     /// @inheritdoc IStakingTiers
     function withdraw() external {
-        Stake memory s = _stakes[msg.sender];
-        uint256 amount = s.cooling;
-        // Zero means "nothing cooling": a sentinel, not a balance compared after arithmetic.
-        // slither-disable-next-line incorrect-equality
-        if (amount == 0) revert NothingToWithdraw();
-        // slither-disable-next-line timestamp
-        if (block.timestamp < s.coolingEnd) revert CooldownNotOver(s.coolingEnd);
-        s.cooling = 0;
-        s.coolingEnd = 0;
-        _stakes[msg.sender] = s;
-        emit Withdrawn(msg.sender, amount);
-        _token.safeTransfer(msg.sender, amount);
+        _withdraw(msg.sender);
+    }
+
+    /// @inheritdoc IStakingTiers
+    // The permit is a call to the immutable platform token (OpenZeppelin ERC20Permit: no hooks, no callbacks),
+    // made before the stake's state write on purpose (the pull in {_stake} needs its allowance): benign.
+    // slither-disable-next-line reentrancy-benign,reentrancy-events
+    function stakeBySig(StakeRequest calldata req, Permit calldata permit, bytes calldata sig) external {
+        _useSignature(req.account, digestStakeRequest(req), req.nonce, req.deadline, sig);
+        _applyPermit(req.account, req.amount, permit);
+        _stake(req.account, req.amount, req.lockUntil);
+    }
+
+    /// @inheritdoc IStakingTiers
+    function requestUnstakeBySig(UnstakeRequest calldata req, bytes calldata sig) external {
+        _useSignature(req.account, digestUnstakeRequest(req), req.nonce, req.deadline, sig);
+        _requestUnstake(req.account, req.amount);
+    }
+
+    /// @inheritdoc IStakingTiers
+    function withdrawBySig(WithdrawRequest calldata req, bytes calldata sig) external {
+        _useSignature(req.account, digestWithdrawRequest(req), req.nonce, req.deadline, sig);
+        _withdraw(req.account);
     }
 
     // ---- operator and engine ----------------------------------------------------------------------------
@@ -191,6 +188,30 @@ contract StakingTiers is IStakingTiers, AccessControlDefaultAdminRules {
     }
 
     /// @inheritdoc IStakingTiers
+    function nonces(address account) public view override(IStakingTiers, Nonces) returns (uint256) {
+        return super.nonces(account);
+    }
+
+    /// @inheritdoc IStakingTiers
+    function digestStakeRequest(StakeRequest calldata req) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(_STAKE_TYPEHASH, req.account, req.amount, req.lockUntil, req.nonce, req.deadline))
+        );
+    }
+
+    /// @inheritdoc IStakingTiers
+    function digestUnstakeRequest(UnstakeRequest calldata req) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(_UNSTAKE_TYPEHASH, req.account, req.amount, req.nonce, req.deadline))
+        );
+    }
+
+    /// @inheritdoc IStakingTiers
+    function digestWithdrawRequest(WithdrawRequest calldata req) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(_WITHDRAW_TYPEHASH, req.account, req.nonce, req.deadline)));
+    }
+
+    /// @inheritdoc IStakingTiers
     function token() external view returns (address) {
         return address(_token);
     }
@@ -236,6 +257,96 @@ contract StakingTiers is IStakingTiers, AccessControlDefaultAdminRules {
     }
 
     // ---- internals --------------------------------------------------------------------------------------
+
+    /// @dev {stake} for `account`: tokens pulled from `account`.
+    function _stake(address account, uint256 amount, uint32 lockUntil) private {
+        if (amount == 0 && lockUntil == 0) revert ZeroAmount();
+        Stake memory s = _stakes[account];
+        uint256 active = s.active + amount;
+        // active + cooling stays below 2**96, so requestUnstake's move between the two can never wrap.
+        if (active + s.cooling > type(uint96).max) revert AmountTooLarge(active + s.cooling, type(uint96).max);
+        s.active = uint96(active);
+        if (lockUntil != 0) {
+            // The lock only extends, lies in the future and at most MAX_LOCK ahead (a user-chosen time; a
+            // validator's drift of seconds moves it by seconds).
+            // slither-disable-next-line timestamp
+            if (lockUntil <= s.lockedUntil || lockUntil <= block.timestamp || lockUntil > block.timestamp + MAX_LOCK)
+            {
+                revert InvalidLock(lockUntil, s.lockedUntil, block.timestamp + MAX_LOCK);
+            }
+            s.lockedUntil = lockUntil;
+        }
+        _stakes[account] = s;
+        emit Staked(account, amount, active, s.lockedUntil);
+        if (amount != 0) _token.safeTransferFrom(account, address(this), amount);
+    }
+
+    /// @dev {requestUnstake} for `account`.
+    function _requestUnstake(address account, uint256 amount) private {
+        if (amount == 0) revert ZeroAmount();
+        Stake memory s = _stakes[account];
+        // slither-disable-next-line timestamp
+        if (s.lockedUntil > block.timestamp) revert StakeLocked(s.lockedUntil);
+        if (amount > s.active) revert InsufficientStake(s.active, amount);
+        // amount <= active, and cooling + amount <= active + cooling < 2**96 ({stake} keeps the sum below
+        // 2**96): neither can wrap.
+        unchecked {
+            s.active -= uint96(amount);
+            s.cooling += uint96(amount);
+        }
+        // Fixed now: a later change cannot shorten or stretch this cooldown. Fits uint32 until 2106.
+        s.coolingEnd = uint32(block.timestamp + _cooldown);
+        _stakes[account] = s;
+        emit UnstakeRequested(account, amount, s.active, s.coolingEnd);
+    }
+
+    /// @dev {withdraw} for `account`: the cooled stake goes to `account`.
+    function _withdraw(address account) private {
+        Stake memory s = _stakes[account];
+        uint256 amount = s.cooling;
+        // Zero means "nothing cooling": a sentinel, not a balance compared after arithmetic.
+        // slither-disable-next-line incorrect-equality
+        if (amount == 0) revert NothingToWithdraw();
+        // slither-disable-next-line timestamp
+        if (block.timestamp < s.coolingEnd) revert CooldownNotOver(s.coolingEnd);
+        s.cooling = 0;
+        s.coolingEnd = 0;
+        _stakes[account] = s;
+        emit Withdrawn(account, amount);
+        _token.safeTransfer(account, amount);
+    }
+
+    /**
+     * @dev Checks a signed request of `account`: not past `deadline`, `nonce` is the account's next one (then
+     * used), and `sig` signs the EIP-712 `digest` (ECDSA for accounts without code, EIP-1271 otherwise; the
+     * wallet is only staticcalled).
+     */
+    function _useSignature(address account, bytes32 digest, uint256 nonce, uint256 deadline, bytes calldata sig)
+        private
+    {
+        // The signer chose the deadline; a drift of seconds moves it by seconds.
+        // slither-disable-next-line timestamp
+        if (block.timestamp > deadline) revert ExpiredSignature(deadline);
+        _useCheckedNonce(account, nonce);
+        if (!SignatureChecker.isValidSignatureNowCalldata(account, digest, sig)) revert InvalidSigner(account);
+    }
+
+    /**
+     * @dev Applies `account`'s EIP-2612 permit for this contract unless `permit.value` is zero (use the
+     * allowance as is). A failing permit (typically one a front-runner already submitted) is tolerated when the
+     * allowance covers `amount`.
+     */
+    function _applyPermit(address account, uint256 amount, Permit calldata permit) private {
+        // Zero is the request's "no permit" sentinel, not a balance.
+        // slither-disable-next-line incorrect-equality
+        if (permit.value == 0) return;
+        try IERC20Permit(address(_token)).permit(
+            account, address(this), permit.value, permit.deadline, permit.v, permit.r, permit.s
+        ) {} catch {
+            uint256 allowance = _token.allowance(account, address(this));
+            if (allowance < amount) revert PermitFailed(account, allowance, amount);
+        }
+    }
 
     /// @dev The header as of now: a pending set whose time has come is reported (and, when written, stored) as
     /// current.

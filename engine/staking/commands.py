@@ -1,9 +1,12 @@
 """Staking commands (issue 13).
 
 * :func:`get_tiers`, :func:`get_my_staking` — reads (``GET /api/staking/tiers``, ``/api/staking/me``);
-* :func:`stake`, :func:`request_unstake`, :func:`withdraw` — the unsigned transactions for the caller's own
-  wallet (checked first against the chain, so a transaction that would revert is refused with its reason).
-  A managed wallet gets :class:`ManagedWalletStaking` (409): the contract has no by-signature entry point;
+* :func:`stake`, :func:`request_unstake`, :func:`withdraw` — checked first against the chain (so a request
+  that would revert is refused with its reason), then: for the caller's own wallet the unsigned transactions;
+  for a managed wallet (tokens, no ETH) the request signed by the managed key and relayed through the outbox
+  (``stakeBySig`` with a platform-token permit, ``requestUnstakeBySig``, ``withdrawBySig``;
+  :mod:`engine.staking.relay`), returned as the relay's state (``StakingTxs.relayed``), one at a time per
+  wallet (:class:`StakingInFlight`);
 * :func:`schedule_tiers` — the operator's tier set, validated, as one outbox ``scheduleTiers`` row;
 * :func:`report_spend_rates` — the ``staking.spend_rates`` job: each payer's total open (list) lease rate,
   written to the contract where it differs (the discount formula checks the stake's coverage against it);
@@ -23,23 +26,26 @@ from engine.deployments.errors import NoPayer
 from engine.deployments.services import choose_payer
 from engine.money import Bps, CreditUnits
 from engine.outbox import services as outbox
-from engine.staking import services
+from engine.staking import relay, services
 from engine.staking.errors import (
     InsufficientStake,
     InvalidStakeAmount,
-    ManagedWalletStaking,
     NothingToWithdraw,
     StakeLocked,
+    StakingInFlight,
+    StakingRelayUnavailable,
 )
 from engine.staking.models import (
     DiscountPreview,
     MyStaking,
     PendingTiers,
+    RelayedStaking,
     ScheduledTiers,
     StakingTxs,
     TierSetRequest,
     TiersView,
 )
+from engine.wallets.services import load_account
 
 UINT96 = 2**96 - 1
 SPEND_REPORT_BATCH = 100  # accounts per reportSpendRates call
@@ -80,7 +86,8 @@ async def _account(ctx: Context, user_id: int, wallet: str | None) -> tuple[str,
 
 async def get_my_staking(ctx: Context, user_id: int, wallet: str | None = None) -> MyStaking:
     """The caller's stake (``wallet``, else the account a deployment would pay from), tier, discount,
-    coverage and what the next tier needs.
+    coverage and what the next tier needs (read from the chain, the truth), with the indexed position and
+    stake history (from the index, no chain reads) and a managed wallet's newest relayed request.
 
     Raises ``NoPayer`` (400 ``no_wallet``), ``ContractMissing`` (503)."""
     staking, token = ctx.contracts.require_staking()
@@ -91,6 +98,9 @@ async def get_my_staking(ctx: Context, user_id: int, wallet: str | None = None) 
     status = await staking.tier_of(address)
     async with ctx.sessionmaker() as session:
         open_rate = (await services.open_rates(session, [address])).get(address, CreditUnits(0))
+        indexed = await services.indexed_position(session, address)
+        history = await services.history(session, address)
+        last = await relay.latest(session, address) if funding == dm.FUNDING_MANAGED else None
     cap = await _escrow_cap(ctx)
     return MyStaking(
         address=address,
@@ -106,44 +116,77 @@ async def get_my_staking(ctx: Context, user_id: int, wallet: str | None = None) 
         open_rate=open_rate,
         next_tier=services.next_tier(tier_set, info, status.level, now),
         withdrawable=info.cooling > 0 and now >= info.cooling_end,
+        indexed=indexed,
+        history=history,
+        relay=services.relayed_view(last) if last is not None else None,
     )
 
 
-async def _wallet(ctx: Context, user_id: int, wallet: str | None) -> tuple[StakingClient, str]:
+async def _wallet(ctx: Context, user_id: int, wallet: str | None) -> tuple[StakingClient, str, bool]:
+    """The staking client, the account and whether it is the user's managed wallet."""
     staking, _token = ctx.contracts.require_staking()
     address, funding = await _account(ctx, user_id, wallet)
-    if funding == dm.FUNDING_MANAGED:
-        raise ManagedWalletStaking(address)
-    return staking, address
+    return staking, address, funding == dm.FUNDING_MANAGED
 
 
 def _tx(ctx: Context, to: str, data: bytes, sender: str, description: str) -> UnsignedTx:
     return UnsignedTx(to=to, data=data, chain_id=ctx.chain_id, from_address=sender, description=description)
 
 
+async def _relayed(
+    ctx: Context, user_id: int, address: str, function: str, *, amount: int = 0, lock_until: int = 0
+) -> StakingTxs:
+    """Sign the managed wallet's request and enqueue it (one transaction, committed); its relay state."""
+    if ctx.relay is None:
+        raise StakingRelayUnavailable()
+    staking, token = ctx.contracts.require_staking()
+    now = await ctx.chain_now()
+    async with ctx.sessionmaker() as session, session.begin():
+        busy = await relay.in_flight(session, address)
+        if busy is not None:
+            raise StakingInFlight(address, busy.id)
+        account = await load_account(session, user_id, ctx.relay.keyring)
+        row = await relay.relay(
+            session,
+            staking,
+            token,
+            account,
+            function,
+            user_id=user_id,
+            now=now,
+            amount=amount,
+            lock_until=lock_until,
+        )
+        view: RelayedStaking = services.relayed_view(row)
+    return StakingTxs(address, [], view)
+
+
 async def stake(
     ctx: Context, user_id: int, amount: int, lock_until: int, wallet: str | None = None
 ) -> StakingTxs:
-    """``approve`` (when the allowance is short) and ``stake(amount, lockUntil)`` for the caller's own wallet.
-    ``lock_until`` 0 keeps the lock; otherwise it must extend it, lie ahead and within ``MAX_LOCK``.
+    """Stake ``amount`` and, if ``lock_until`` is not 0, lock all active stake until then (it must extend the
+    lock, lie ahead and within ``MAX_LOCK``). Own wallet: ``approve`` (when the allowance is short) and
+    ``stake(amount, lockUntil)`` unsigned. Managed wallet: ``stakeBySig`` with a permit, relayed.
 
-    Raises :class:`InvalidStakeAmount` (422), :class:`ManagedWalletStaking` (409), ``NoPayer`` (400),
-    ``ContractMissing`` (503)."""
+    Raises :class:`InvalidStakeAmount` (422), :class:`StakingInFlight` (409), ``NoPayer`` (400),
+    :class:`StakingRelayUnavailable` / ``ContractMissing`` (503)."""
     if not 0 <= amount <= UINT96:
         raise InvalidStakeAmount("amount", f"must be in [0, {UINT96}] base units")
     if amount == 0 and lock_until == 0:
         raise InvalidStakeAmount("amount", "stake a positive amount, or set lock_until to lock only")
-    staking, address = await _wallet(ctx, user_id, wallet)
+    staking, address, managed = await _wallet(ctx, user_id, wallet)
     _staking, token = ctx.contracts.require_staking()
     info = await staking.stake_of(address)
     now = await ctx.chain_now()
-    if info.active + amount > UINT96:
-        raise InvalidStakeAmount("amount", "the active stake would not fit 96 bits")
+    if info.active + info.cooling + amount > UINT96:
+        raise InvalidStakeAmount("amount", "the stake would not fit 96 bits")
     if lock_until and not (info.locked_until < lock_until <= now + MAX_LOCK and lock_until > now):
         raise InvalidStakeAmount("lock_until", "must be later than the current lock and now, within 4 years")
     balance = await token.balance_of(address)
     if amount > balance:
         raise InvalidStakeAmount("amount", f"the wallet holds {balance} base units")
+    if managed:
+        return await _relayed(ctx, user_id, address, relay.STAKE, amount=amount, lock_until=lock_until)
     txs: list[UnsignedTx] = []
     if amount and await token.allowance(address, staking.address) < amount:
         txs.append(
@@ -154,18 +197,22 @@ async def stake(
 
 
 async def request_unstake(ctx: Context, user_id: int, amount: int, wallet: str | None = None) -> StakingTxs:
-    """``requestUnstake(amount)``: unlocked active stake starts its cooldown.
+    """``requestUnstake(amount)``: unlocked active stake starts its cooldown (own wallet: unsigned; managed:
+    ``requestUnstakeBySig``, relayed).
 
     Raises :class:`InvalidStakeAmount` (422), :class:`StakeLocked` / :class:`InsufficientStake` /
-    :class:`ManagedWalletStaking` (409), ``NoPayer`` (400), ``ContractMissing`` (503)."""
+    :class:`StakingInFlight` (409), ``NoPayer`` (400), :class:`StakingRelayUnavailable` / ``ContractMissing``
+    (503)."""
     if not 0 < amount <= UINT96:
         raise InvalidStakeAmount("amount", f"must be in [1, {UINT96}] base units")
-    staking, address = await _wallet(ctx, user_id, wallet)
+    staking, address, managed = await _wallet(ctx, user_id, wallet)
     info = await staking.stake_of(address)
     if info.locked_until > await ctx.chain_now():
         raise StakeLocked(info.locked_until)
     if amount > info.active:
         raise InsufficientStake(info.active, amount)
+    if managed:
+        return await _relayed(ctx, user_id, address, relay.UNSTAKE, amount=amount)
     return StakingTxs(
         address,
         [_tx(ctx, staking.address, staking.encode_request_unstake(amount), address, "request unstake")],
@@ -173,14 +220,17 @@ async def request_unstake(ctx: Context, user_id: int, amount: int, wallet: str |
 
 
 async def withdraw(ctx: Context, user_id: int, wallet: str | None = None) -> StakingTxs:
-    """``withdraw()`` of the cooled stake.
+    """``withdraw()`` of the cooled stake, to the wallet itself (own wallet: unsigned; managed:
+    ``withdrawBySig``, relayed).
 
-    Raises :class:`NothingToWithdraw` / :class:`ManagedWalletStaking` (409), ``NoPayer`` (400),
-    ``ContractMissing`` (503)."""
-    staking, address = await _wallet(ctx, user_id, wallet)
+    Raises :class:`NothingToWithdraw` / :class:`StakingInFlight` (409), ``NoPayer`` (400),
+    :class:`StakingRelayUnavailable` / ``ContractMissing`` (503)."""
+    staking, address, managed = await _wallet(ctx, user_id, wallet)
     info = await staking.stake_of(address)
     if info.cooling == 0 or await ctx.chain_now() < info.cooling_end:
         raise NothingToWithdraw(info.cooling, info.cooling_end)
+    if managed:
+        return await _relayed(ctx, user_id, address, relay.WITHDRAW)
     return StakingTxs(address, [_tx(ctx, staking.address, staking.encode_withdraw(), address, "withdraw")])
 
 

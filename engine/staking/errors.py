@@ -5,7 +5,8 @@
     StakingError                                       .code                         status
     ├── InvalidStakeAmount  (.field, .reason)          invalid_stake_amount          422 (nothing built)
     ├── InvalidTiers  (.index, .reason)                invalid_tiers                 422 (nothing enqueued)
-    ├── ManagedWalletStaking  (.address)               managed_wallet_staking        409 (relay not offered)
+    ├── StakingInFlight  (.address, .outbox_id)        staking_in_flight             409 (one at a time)
+    ├── StakingRelayUnavailable                        staking_relay_unavailable     503 (no relay configured)
     ├── StakeLocked  (.locked_until)                   stake_locked                  409
     ├── InsufficientStake  (.active, .requested)       insufficient_stake            409
     └── NothingToWithdraw  (.cooling, .cooling_end)    nothing_to_withdraw           409 (none, or cooling)
@@ -44,19 +45,31 @@ class InvalidTiers(StakingError):
         self.reason = reason
 
 
-class ManagedWalletStaking(StakingError):
-    """A managed wallet cannot stake yet: ``StakingTiers`` has no by-signature entry point (the engine would
-    have to send from the managed key, which holds no ETH for gas). Link a wallet of your own to stake."""
+class StakingInFlight(StakingError):
+    """A managed wallet's previous relayed staking request is not final yet: its by-signature nonce is one
+    sequence, so the next request waits for it (poll ``GET /api/staking/me``, ``relay``)."""
 
-    code = "managed_wallet_staking"
+    code = "staking_in_flight"
     kind = Kind.CONFLICT
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, outbox_id: int) -> None:
         super().__init__(
-            "staking from a managed wallet is not supported: link a wallet of your own (SIWE) to stake",
-            details={"address": address},
+            "the wallet's previous staking request is still being relayed: retry once it is final",
+            details={"address": address, "outbox_id": outbox_id},
         )
         self.address = address
+        self.outbox_id = outbox_id
+
+
+class StakingRelayUnavailable(StakingError):
+    """This deployment has no relay (no escrow, hence no managed-wallet keyring): managed wallets cannot
+    stake here."""
+
+    code = "staking_relay_unavailable"
+    kind = Kind.UNAVAILABLE
+
+    def __init__(self) -> None:
+        super().__init__("relayed staking is not available on this deployment")
 
 
 class StakeLocked(StakingError):

@@ -1,22 +1,34 @@
 """Staking helpers: tier validation (the contract's bounds, checked before anything is enqueued), the next
-tier's needs, the escrow's discount rounding, and the per-payer total of open lease rates (the spend rate
-reported to the contract)."""
+tier's needs, the escrow's discount rounding, the per-payer total of open lease rates (the spend rate
+reported to the contract), and the reads of the index (an account's indexed position and stake history)
+and of a managed wallet's relayed requests (their outbox rows)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from eth_utils.address import to_checksum_address
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chain.staking import MAX_DISCOUNT_BPS, MAX_LOCK, MAX_TIERS, StakeInfo, Tier, TierSet
 from engine.deployments import models as dm
 from engine.money import Bps, CreditUnits, ceil_div
+from engine.outbox.models import OutboxStatus, OutboxTx
 from engine.staking.errors import InvalidTiers
-from engine.staking.models import NextTier, TierView
+from engine.staking.models import (
+    IndexedPosition,
+    NextTier,
+    RelayedStaking,
+    StakingEvent,
+    StakingHistoryItem,
+    StakingPosition,
+    TierView,
+)
 
 BPS = 10_000
 UINT96 = 2**96 - 1
+HISTORY_LIMIT = 20  # newest indexed stake events shown by GET /api/staking/me
 
 
 def validate_tiers(tiers: Sequence[Tier], cover_per_token: int) -> None:
@@ -80,3 +92,48 @@ async def open_rates(session: AsyncSession, payers: Sequence[str] | None = None)
     if payers is not None:
         query = query.where(dm.Deployment.payer.in_(list(payers)))
     return {str(payer): CreditUnits(int(rate)) for payer, rate in (await session.execute(query)).all()}
+
+
+async def indexed_position(session: AsyncSession, account: str) -> IndexedPosition | None:
+    """``account``'s position as the indexed stake events leave it; ``None``: no event indexed."""
+    row = await session.get(StakingPosition, to_checksum_address(account))
+    if row is None:
+        return None
+    return IndexedPosition(
+        active=row.active,
+        cooling=row.cooling,
+        cooling_end=row.cooling_end,
+        locked_until=row.locked_until,
+        staked_total=row.staked_total,
+        withdrawn_total=row.withdrawn_total,
+        as_of_block=row.last_block,
+    )
+
+
+async def history(
+    session: AsyncSession, account: str, limit: int = HISTORY_LIMIT
+) -> list[StakingHistoryItem]:
+    """``account``'s newest ``limit`` indexed stake events, newest first."""
+    rows = await session.scalars(
+        select(StakingEvent)
+        .where(StakingEvent.account == to_checksum_address(account))
+        .order_by(StakingEvent.block_number.desc(), StakingEvent.log_index.desc())
+        .limit(limit)
+    )
+    return [
+        StakingHistoryItem(r.kind, r.amount, r.active_after, r.until, r.block_number, r.tx_hash) for r in rows
+    ]
+
+
+def relayed_view(row: OutboxTx) -> RelayedStaking:
+    """A relayed staking request's outbox row as the API shows it."""
+    status = {OutboxStatus.CONFIRMED: "done", OutboxStatus.FAILED: "failed"}.get(row.status, "pending")
+    return RelayedStaking(
+        outbox_id=row.id,
+        function=row.kind.split(".", 1)[-1],
+        status=status,
+        nonce=int(row.args["nonce"]),
+        deadline=int(row.args["deadline"]),
+        tx_hash=row.tx_hash,
+        error=row.last_error if status == "failed" else None,
+    )

@@ -9,7 +9,11 @@
 * the deployment quote shows the discount, and the lease's rate on chain equals the quoted discounted rate;
 * the spend-rate job reports the account's total open rate; once it exceeds what the stake covers, the next
   quote shows no discount and the next lease is charged the list rate — on chain, not only in the quote;
-* unstake is refused while locked (409), then cooldown and withdraw.
+* unstake is refused while locked (409), then cooldown and withdraw;
+* a MANAGED wallet (platform tokens by transfer, no ETH) stakes, requests unstake and withdraws through the
+  relay (``stakeBySig`` with a permit, ``requestUnstakeBySig``, ``withdrawBySig`` sent by the engine's
+  signer through the outbox), one request at a time (409 ``staking_in_flight``); the indexer's stake events
+  feed ``GET /api/staking/me``'s ``indexed`` position and ``history``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from chain.staking import PlatformTokenClient, StakingClient
 from engine.outbox.admin import enqueue_admin_reconcile
 from engine.runtime import suite_config
 from engine.staking import commands as staking_commands
+from engine.wallets.services import ensure_managed_wallet
 from tests.chain.deployments_support import Market, deliver_outbox, market
 from tests.chain.test_deployments_flow import opened_events, send_all, wallet_user
 
@@ -197,3 +202,84 @@ async def test_the_admin_reconcile_points_the_escrow_back_at_staking_through_the
     assert [r.kind for r in rows] == ["admin.escrow.setDiscountOracle"]
     await deliver_outbox(runtime, rows[0].idempotency_key)
     assert await mk.escrow.discount_oracle() == staking.address
+
+
+async def _relay_until_final(mk: Market, user: dict[str, str], outbox_id: int) -> dict[str, Any]:
+    """Outbox and indexer passes until the relayed request is final; ``GET /api/staking/me`` then."""
+    me: dict[str, Any] = {}
+    for _ in range(10):
+        await mk.sync()
+        me = await mk.call("GET", "/api/staking/me", user, 200)
+        if me["relay"]["outbox_id"] == outbox_id and me["relay"]["status"] != "pending":
+            break
+    assert me["relay"]["status"] == "done", me["relay"]
+    return me
+
+
+async def test_a_managed_wallet_stakes_unstakes_and_withdraws_through_the_relay(
+    world: dict[str, Any],
+) -> None:
+    mk: Market = world["mk"]
+    staking, token = _clients(mk)
+    assert mk.runtime.relay is not None
+    user = mk.headers("cloud-user", "dev|st-managed")
+    async with mk.runtime.sessionmaker() as s:
+        row = await ensure_managed_wallet(s, await mk.user_id(user), mk.runtime.relay.keyring)
+        await s.commit()
+        managed = row.address
+    await _give_tokens(mk, managed, 10 * UNIT)  # a plain transfer: the only way tokens reach a managed wallet
+    w3 = mk.runtime.chain.w3
+    signer_tokens = await token.balance_of(mk.runtime.context.signer_address)
+
+    # more than the wallet holds: refused before anything is signed
+    short = await mk.call("POST", "/api/staking/stake", user, 422, json={"amount": str(11 * UNIT)})
+    assert short["error"]["code"] == "invalid_stake_amount"
+    lock_until = await mk.now() + 86_400
+    sent = await mk.call(
+        "POST", "/api/staking/stake", user, 200, json={"amount": str(4 * UNIT), "lock_until": lock_until}
+    )
+    assert sent["address"] == managed and sent["transactions"] == []
+    relayed = sent["relayed"]
+    assert (relayed["function"], relayed["status"], relayed["nonce"]) == ("stakeBySig", "pending", 0)
+    # one at a time: the account's by-signature nonce is one sequence
+    busy = await mk.call("POST", "/api/staking/stake", user, 409, json={"amount": str(UNIT)})
+    assert busy["error"]["code"] == "staking_in_flight"
+    assert busy["error"]["details"]["outbox_id"] == relayed["outbox_id"]
+    me = await _relay_until_final(mk, user, relayed["outbox_id"])
+    assert me["funding"] == "managed"
+    assert me["stake"] == {
+        "active": str(4 * UNIT),
+        "cooling": "0",
+        "cooling_end": 0,
+        "locked_until": lock_until,
+    }
+    assert me["token_balance"] == str(6 * UNIT)
+    assert await w3.eth.get_balance(managed) == 0  # type: ignore[arg-type]  # no ETH: the engine paid the gas
+    assert await staking.nonces(managed) == 1
+    # the index: same figures, and the event
+    assert me["indexed"]["active"] == str(4 * UNIT) and me["indexed"]["locked_until"] == lock_until
+    assert me["indexed"]["staked_total"] == str(4 * UNIT)
+    assert [(h["kind"], h["amount"], h["until"]) for h in me["history"]] == [
+        ("staked", str(4 * UNIT), lock_until)
+    ]
+
+    # the lock holds through the relay path too: refused by the engine, then after the lock relayed
+    locked = await mk.call("POST", "/api/staking/unstake", user, 409, json={"amount": str(UNIT)})
+    assert locked["error"]["code"] == "stake_locked"
+    await mk.warp(lock_until - await mk.now())
+    sent = await mk.call("POST", "/api/staking/unstake", user, 200, json={"amount": str(UNIT)})
+    assert sent["relayed"]["function"] == "requestUnstakeBySig" and sent["relayed"]["nonce"] == 1
+    me = await _relay_until_final(mk, user, sent["relayed"]["outbox_id"])
+    assert me["stake"]["active"] == str(3 * UNIT) and me["stake"]["cooling"] == str(UNIT)
+    assert (
+        me["indexed"]["cooling"] == str(UNIT) and me["indexed"]["cooling_end"] == me["stake"]["cooling_end"]
+    )
+    early = await mk.call("POST", "/api/staking/withdraw", user, 409, json={})
+    assert early["error"]["code"] == "nothing_to_withdraw"
+    await mk.warp(await staking.cooldown())
+    sent = await mk.call("POST", "/api/staking/withdraw", user, 200, json={})
+    me = await _relay_until_final(mk, user, sent["relayed"]["outbox_id"])
+    assert me["stake"]["cooling"] == "0" and me["token_balance"] == str(7 * UNIT)  # back to the wallet
+    assert await token.balance_of(mk.runtime.context.signer_address) == signer_tokens  # the relayer got none
+    assert me["indexed"]["withdrawn_total"] == str(UNIT) and me["indexed"]["cooling"] == "0"
+    assert [h["kind"] for h in me["history"]] == ["withdrawn", "unstake_requested", "staked"]

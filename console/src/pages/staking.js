@@ -30,6 +30,14 @@ export function StakingPage() {
     const r = await fn();
     if (r.transactions && r.transactions.length) {
       await sendTransactions(r.transactions, setTxs, async () => shape(await get("/api/staking/me")) !== before);
+    } else if (r.relayed) {
+      // managed wallet: the engine relays the signed request; show its state until it is done or failed
+      for (let i = 0; i < 60; i++) {
+        const now = await get("/api/staking/me");
+        if (!now.relay || now.relay.status !== "pending") break;
+        me.reload();
+        await new Promise((ok) => setTimeout(ok, 2000));
+      }
     }
     me.reload();
   };
@@ -52,6 +60,7 @@ export function StakingPage() {
         <dt>Tier</dt><dd data-testid="staking-level">${m.level}</dd>
         <dt>Discount</dt><dd data-testid="staking-discount">${formatBps(m.discount_bps)}${m.effective_discount_bps != null && m.effective_discount_bps !== m.discount_bps ? ` (applied: ${formatBps(m.effective_discount_bps)})` : ""}</dd>
         <dt>Covered rate</dt><dd data-testid="staking-covered">${formatCredit(m.covered_rate)} / s${m.open_rate != null ? ` (open leases: ${formatCredit(m.open_rate)} / s)` : ""}</dd>
+        ${m.relay && html`<dt>Relayed request</dt><dd data-testid="staking-relay">${m.relay.function}: ${m.relay.status}${m.relay.tx_hash ? html` (<code>${m.relay.tx_hash}</code>)` : ""}${m.relay.error ? ` — ${m.relay.error}` : ""}</dd>`}
         <dt>Next tier</dt><dd data-testid="staking-next">${m.next_tier ? html`level ${m.next_tier.level} (${formatBps(m.next_tier.discount_bps)}): stake ${formatToken(m.next_tier.stake_needed)} more${m.next_tier.lock_until_needed ? html`, locked until <${Time} t=${m.next_tier.lock_until_needed} />` : ""}` : "highest tier"}</dd>
       </dl>`}<//>
       <div class="row">

@@ -30,6 +30,16 @@ import {IDiscountOracle} from "./IDiscountOracle.sol";
  * then the old set applies; a later call replaces a set still pending). At most `MAX_TIERS` tiers, minimum
  * stakes strictly ascending, each discount <= `MAX_DISCOUNT_BPS`. The escrow fixes a lease's rate at open, so
  * no tier change ever reaches a lease already open.
+ *
+ * By signature (managed wallets: platform tokens, no ETH): {stakeBySig}, {requestUnstakeBySig} and
+ * {withdrawBySig} do what the direct calls do for `req.account`, authorised by the account's EIP-712 signature
+ * (domain "CloudmarketStaking" / "1", `eip712Domain()`); anyone (the engine's gas-paying signer) may submit
+ * them. Type strings:
+ * `StakeRequest(address account,uint256 amount,uint32 lockUntil,uint256 nonce,uint256 deadline)`,
+ * `UnstakeRequest(address account,uint256 amount,uint256 nonce,uint256 deadline)`,
+ * `WithdrawRequest(address account,uint256 nonce,uint256 deadline)`. One nonce sequence per account for all
+ * three ({nonces}, each used once), `deadline` inclusive. Tokens are pulled from and paid to `req.account`,
+ * never the sender; the rules (lock, cooldown, bounds) and events are those of the direct calls.
  */
 interface IStakingTiers is IDiscountOracle {
     /// @notice One tier: the active stake it needs, the remaining lock it needs (0 = none) and its discount.
@@ -45,6 +55,49 @@ interface IStakingTiers is IDiscountOracle {
         uint96 cooling;
         uint32 coolingEnd;
         uint32 lockedUntil;
+    }
+
+    /**
+     * @notice A signed {stake}: `amount` pulled from `account`, `lockUntil` as in {stake}.
+     * @param account The staker (the signer).
+     * @param amount Platform-token base units to stake (0 = lock only).
+     * @param lockUntil New lock end (0 = keep the lock).
+     * @param nonce The account's next nonce ({nonces}).
+     * @param deadline Last timestamp at which the request is valid.
+     */
+    struct StakeRequest {
+        address account;
+        uint256 amount;
+        uint32 lockUntil;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    /// @notice A signed {requestUnstake} of `amount` for `account` (nonce and deadline as in {StakeRequest}).
+    struct UnstakeRequest {
+        address account;
+        uint256 amount;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    /// @notice A signed {withdraw} for `account` (nonce and deadline as in {StakeRequest}).
+    struct WithdrawRequest {
+        address account;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    /**
+     * @notice An EIP-2612 permit of the platform token, owner = the request's account, spender = this contract.
+     * `value` zero means "no permit": the existing allowance is used.
+     */
+    struct Permit {
+        uint256 value;
+        uint256 deadline;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
     }
 
     // ---- errors -----------------------------------------------------------------------------------------
@@ -77,6 +130,12 @@ interface IStakingTiers is IDiscountOracle {
     error ZeroCoverPerToken();
     /// @notice Thrown when the account and rate arrays of a report differ in length.
     error LengthMismatch(uint256 accounts, uint256 rates);
+    /// @notice Thrown when a signed request is submitted after its `deadline`.
+    error ExpiredSignature(uint256 deadline);
+    /// @notice Thrown when a signed request's signature is not `account`'s (ECDSA or EIP-1271).
+    error InvalidSigner(address account);
+    /// @notice Thrown when a permit failed and the allowance left does not cover the amount to pull.
+    error PermitFailed(address account, uint256 allowance, uint256 needed);
 
     // ---- events -----------------------------------------------------------------------------------------
 
@@ -112,6 +171,22 @@ interface IStakingTiers is IDiscountOracle {
     /// {CooldownNotOver}. Emits {Withdrawn}.
     function withdraw() external;
 
+    /**
+     * @notice {stake} for `req.account`, authorised by its EIP-712 signature `sig`; anyone may submit it.
+     * `permit` (unless its value is zero) is applied first; a permit that fails (e.g. already submitted by a
+     * front-runner) is ignored when the allowance covers `req.amount`. Reverts {ExpiredSignature},
+     * `InvalidAccountNonce(account, expected)`, {InvalidSigner}, {PermitFailed}, and as {stake}. Emits {Staked}.
+     */
+    function stakeBySig(StakeRequest calldata req, Permit calldata permit, bytes calldata sig) external;
+
+    /// @notice {requestUnstake} for `req.account`, authorised by its signature. Reverts {ExpiredSignature},
+    /// `InvalidAccountNonce`, {InvalidSigner}, and as {requestUnstake}. Emits {UnstakeRequested}.
+    function requestUnstakeBySig(UnstakeRequest calldata req, bytes calldata sig) external;
+
+    /// @notice {withdraw} for `req.account` (the tokens go to `req.account`), authorised by its signature.
+    /// Reverts {ExpiredSignature}, `InvalidAccountNonce`, {InvalidSigner}, and as {withdraw}. Emits {Withdrawn}.
+    function withdrawBySig(WithdrawRequest calldata req, bytes calldata sig) external;
+
     // ---- operator and engine ----------------------------------------------------------------------------
 
     /**
@@ -127,6 +202,18 @@ interface IStakingTiers is IDiscountOracle {
     function reportSpendRates(address[] calldata accounts, uint256[] calldata rates) external;
 
     // ---- views ------------------------------------------------------------------------------------------
+
+    /// @notice `account`'s next signed-request nonce (one sequence for all three request kinds).
+    function nonces(address account) external view returns (uint256);
+
+    /// @notice The EIP-712 digest `account` signs for `req` (for cross-checking off-chain signers).
+    function digestStakeRequest(StakeRequest calldata req) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest of an {UnstakeRequest}.
+    function digestUnstakeRequest(UnstakeRequest calldata req) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest of a {WithdrawRequest}.
+    function digestWithdrawRequest(WithdrawRequest calldata req) external view returns (bytes32);
 
     /// @notice The platform token staked here.
     function token() external view returns (address);

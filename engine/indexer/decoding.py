@@ -8,13 +8,23 @@ spec, never code here.
 JSON form of arguments: integers as decimal strings, addresses checksummed, bytes as 0x hex, bools as
 bools, tuples and arrays as lists. Indexed dynamic values (string, bytes, arrays) are only present as
 their keccak hash in a topic; they are kept as that 0x hash.
+
+Speed (issue 15 §3: catch-up is bound by decoding and storing). Each registered event gets an
+:class:`EventDecoder` once, when the catalog is built: its topics' and data's types resolved, and for the
+usual case (every value a single 32-byte word: address, bool, (u)intN, bytesN) a word reader per argument,
+so a log is decoded by slicing words, without eth_abi's per-call type lookups and stream machinery. Any
+word those readers do not accept as canonical (dirty padding, short data) and every other type (bytes,
+string, arrays, tuples) go through ``eth_abi`` as before, so malformed data fails exactly as it did.
+Checksummed addresses are cached (the same accounts recur in every range).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import gc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.address import to_checksum_address
@@ -25,6 +35,37 @@ from chain.deploy import Manifest
 from engine.indexer.errors import UnknownContract
 
 ZERO_ADDRESS = "0x" + "00" * 20
+_ZERO_WORD = bytes(32)
+_ONE_WORD = bytes(31) + b"\x01"
+
+try:  # the C keccak of safe-pysha3 when installed: ~10x pycryptodome's, for checksums of new addresses
+    from sha3 import keccak_256 as _keccak_256  # type: ignore[import-not-found, unused-ignore]
+
+    def _keccak_hex(data: bytes) -> str:
+        return str(_keccak_256(data).hexdigest())
+
+except ImportError:  # pragma: no cover - eth_utils' backend (pycryptodome)
+
+    def _keccak_hex(data: bytes) -> str:
+        return keccak(data).hex()
+
+
+_CHECKSUMS: dict[str, str] = {}
+_CHECKSUM_CACHE_SIZE = 100_000
+
+
+def checksum_address(lower_hex: str) -> str:
+    """EIP-55 form of a 40-digit lower-case hex address (no 0x), cached; equals ``to_checksum_address``."""
+    found = _CHECKSUMS.get(lower_hex)
+    if found is None:
+        digest = _keccak_hex(lower_hex.encode("ascii"))
+        found = "0x" + "".join([c.upper() if d > "7" else c for c, d in zip(lower_hex, digest, strict=False)])
+        if len(_CHECKSUMS) >= _CHECKSUM_CACHE_SIZE:
+            _CHECKSUMS.clear()
+        _CHECKSUMS[lower_hex] = found
+    return found
+
+
 _STATIC_INDEXABLE = ("address", "bool", "uint", "int", "bytes")  # bytes<N> only: see _is_static
 
 
@@ -71,7 +112,7 @@ class EventAbi:
         return "0x" + keccak(text=self.signature).hex()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DecodedLog:
     block_number: int
     block_hash: str
@@ -128,11 +169,173 @@ def _hex_bytes(value: str) -> bytes:
     return bytes.fromhex(value.removeprefix("0x"))
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Cyclic GC off for a synchronous burst of allocations (decoding a range: tens of thousands of dicts
+    and strings, none of them cyclic garbage); the collector's passes over the growing heap cost about a
+    third of decoding otherwise. Nothing else runs on the event loop meanwhile; other threads only see
+    collection delayed by the burst."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _NotCanonical(Exception):
+    """A word the fast reader does not take as is: decode it with eth_abi instead (which may raise)."""
+
+
+WordReader = Callable[[bytes], Any]
+
+
+def _word_reader(kind: str) -> WordReader | None:
+    """A reader of one 32-byte ABI word of type ``kind`` into its JSON form (see the module docstring),
+    raising :class:`_NotCanonical` on anything eth_abi would not decode to the same value; ``None`` for a
+    type that is not one word (or not handled here)."""
+    if kind == "address":
+
+        def address(word: bytes) -> str:
+            if len(word) != 32 or word[:12] != _ZERO_WORD[:12]:
+                raise _NotCanonical
+            return checksum_address(word[12:].hex())
+
+        return address
+    if kind == "bool":
+
+        def boolean(word: bytes) -> bool:
+            if word == _ZERO_WORD:
+                return False
+            if word == _ONE_WORD:
+                return True
+            raise _NotCanonical
+
+        return boolean
+    for prefix, signed in (("uint", False), ("int", True)):
+        if kind.startswith(prefix) and kind[len(prefix) :].isdigit():
+            bits = int(kind[len(prefix) :])
+            if not (8 <= bits <= 256 and bits % 8 == 0):
+                return None
+            low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1)) if signed else (0, 2**bits)
+
+            def integer(word: bytes, low: int = low, high: int = high, signed: bool = signed) -> str:
+                if len(word) != 32:
+                    raise _NotCanonical
+                value = int.from_bytes(word, "big", signed=signed)
+                if not low <= value < high:
+                    raise _NotCanonical
+                return str(value)
+
+            return integer
+    if kind.startswith("bytes") and kind[5:].isdigit():
+        size = int(kind[5:])
+        if not 1 <= size <= 32:
+            return None
+
+        def fixed_bytes(word: bytes, size: int = size) -> str:
+            if len(word) != 32 or (size < 32 and word[size:] != _ZERO_WORD[size:]):
+                raise _NotCanonical
+            return "0x" + word[:size].hex()
+
+        return fixed_bytes
+    return None
+
+
+class EventDecoder:
+    """One registered event's decoder, built once (types resolved, word readers picked)."""
+
+    def __init__(self, event: EventAbi) -> None:
+        self.event = event
+        inputs = event.inputs
+        self.names = tuple(str(p["name"]) for p in inputs)  # ABI order
+        indexed = [p for p in inputs if p.get("indexed")]
+        plain = [p for p in inputs if not p.get("indexed")]
+        self.topic_count = len(indexed) + 1
+        # (name, type, static, reader) per indexed argument; a dynamic one stays its topic (keccak hash)
+        self.indexed: tuple[tuple[str, str, bool, WordReader | None], ...] = tuple(
+            (str(p["name"]), kind, _is_static_word(kind), _word_reader(kind))
+            for p in indexed
+            for kind in (_canonical_type(p),)
+        )
+        self.plain_names = tuple(str(p["name"]) for p in plain)
+        self.indexed_names = tuple(name for name, *_ in self.indexed)
+        self.in_abi_order = self.indexed_names + self.plain_names == self.names
+        self.plain_types = [_canonical_type(p) for p in plain]
+        readers = [_word_reader(kind) for kind in self.plain_types]
+        self.plain_readers: tuple[WordReader, ...] | None = (
+            tuple(cast(WordReader, r) for r in readers) if all(r is not None for r in readers) else None
+        )
+        self.plain_size = 32 * len(self.plain_types)
+        self.address_args = tuple(str(p["name"]) for p in inputs if p["type"] == "address")
+        self.ref_arg = (
+            event.ref_arg
+            if any(p["name"] == event.ref_arg and p["type"] == "bytes32" for p in inputs)
+            else None
+        )
+
+    def _topic_value(self, kind: str, reader: WordReader | None, topic: str) -> Any:
+        raw = _hex_bytes(topic)
+        if reader is not None:
+            try:
+                return reader(raw)
+            except _NotCanonical:
+                pass
+        (value,) = abi_decode([kind], raw)
+        return to_json_value(kind, value)
+
+    def _plain_values(self, data_hex: str) -> list[Any]:
+        data = _hex_bytes(data_hex)
+        readers = self.plain_readers
+        if readers is not None and len(data) >= self.plain_size:
+            try:
+                return [read(data[32 * i : 32 * i + 32]) for i, read in enumerate(readers)]
+            except _NotCanonical:
+                pass
+        decoded = abi_decode(self.plain_types, data)
+        return [to_json_value(kind, value) for kind, value in zip(self.plain_types, decoded, strict=True)]
+
+    def decode(self, log: Mapping[str, Any], topics: list[str], address: str) -> DecodedLog | None:
+        if len(topics) != self.topic_count:
+            return None  # same signature, different indexing: not the event we registered
+        found = [
+            self._topic_value(kind, reader, topic) if static else topic
+            for (_name, kind, static, reader), topic in zip(self.indexed, topics[1:], strict=True)
+        ]
+        if self.plain_names:
+            found += self._plain_values(str(log.get("data", "0x")))
+        if self.in_abi_order:  # the usual case: indexed arguments first
+            args = dict(zip(self.names, found, strict=True))
+        else:
+            values = dict(zip(self.indexed_names + self.plain_names, found, strict=True))
+            args = {name: values[name] for name in self.names}  # ABI order
+        accounts: dict[str, str] = {}
+        for name in self.address_args:
+            account = args[name].lower()
+            if account != ZERO_ADDRESS:
+                accounts[account] = f"{accounts[account]},{name}" if account in accounts else name
+        return DecodedLog(
+            block_number=_hex_int(log["blockNumber"]),
+            block_hash=str(log["blockHash"]).lower(),
+            tx_hash=str(log["transactionHash"]).lower(),
+            tx_index=_hex_int(log["transactionIndex"]),
+            log_index=_hex_int(log["logIndex"]),
+            contract=self.event.contract,
+            address=address,
+            event=self.event.name,
+            args=args,
+            ref=args[self.ref_arg] if self.ref_arg is not None else None,
+            accounts=accounts,
+        )
+
+
 class EventCatalog:
     """The registered contracts' addresses and events, keyed for decoding."""
 
     def __init__(self, events: Mapping[tuple[str, str], EventAbi]) -> None:
         self._events = dict(events)  # (lower-case address, topic0) -> event
+        self._decoders = {key: EventDecoder(event) for key, event in self._events.items()}
 
     @classmethod
     def build(
@@ -180,46 +383,11 @@ class EventCatalog:
 
     def decode(self, log: Mapping[str, Any]) -> DecodedLog | None:
         """Decode one wire-format log; ``None`` for a log that is not a registered event."""
-        topics = [str(t).lower() for t in log.get("topics", [])]
+        topics = [str(t).lower() for t in log.get("topics", ())]
         if not topics:
             return None
         address = str(log["address"]).lower()
-        event = self._events.get((address, topics[0]))
-        if event is None:
+        decoder = self._decoders.get((address, topics[0]))
+        if decoder is None:
             return None
-        indexed = [p for p in event.inputs if p.get("indexed")]
-        plain = [p for p in event.inputs if not p.get("indexed")]
-        if len(indexed) != len(topics) - 1:
-            return None  # same signature, different indexing: not the event we registered
-        values: dict[str, Any] = {}
-        for param, topic in zip(indexed, topics[1:], strict=True):
-            kind = _canonical_type(param)
-            if _is_static_word(kind):
-                (value,) = abi_decode([kind], _hex_bytes(topic))
-                values[param["name"]] = to_json_value(kind, value)
-            else:
-                values[param["name"]] = topic  # the keccak hash of the value
-        plain_types = [_canonical_type(p) for p in plain]
-        decoded = abi_decode(plain_types, _hex_bytes(str(log.get("data", "0x"))))
-        for param, kind, value in zip(plain, plain_types, decoded, strict=True):
-            values[param["name"]] = to_json_value(kind, value)
-        args = {str(p["name"]): values[p["name"]] for p in event.inputs}  # ABI order
-        accounts: dict[str, list[str]] = {}
-        for param in event.inputs:
-            if param["type"] == "address" and args[param["name"]].lower() != ZERO_ADDRESS:
-                accounts.setdefault(args[param["name"]].lower(), []).append(str(param["name"]))
-        ref_param = next((p for p in event.inputs if p["name"] == event.ref_arg), None)
-        ref = args[event.ref_arg] if ref_param is not None and ref_param["type"] == "bytes32" else None
-        return DecodedLog(
-            block_number=_hex_int(log["blockNumber"]),
-            block_hash=str(log["blockHash"]).lower(),
-            tx_hash=str(log["transactionHash"]).lower(),
-            tx_index=_hex_int(log["transactionIndex"]),
-            log_index=_hex_int(log["logIndex"]),
-            contract=event.contract,
-            address=address,
-            event=event.name,
-            args=args,
-            ref=ref,
-            accounts={a: ",".join(r) for a, r in accounts.items()},
-        )
+        return decoder.decode(log, topics, address)

@@ -21,8 +21,11 @@ A pass (:meth:`EventIndexer.run_once`):
    addresses and event topics, plus the headers of the range's last ``reorg_window`` blocks (one JSON-RPC
    batch). The headers must chain onto the cursor and onto each other, and every log's block hash must
    match its header — otherwise the node answered from two forks mid-pass and the range is re-done after
-   another reconcile. Each range is ONE database transaction (events, block hashes, cursor).
-3. after each commit, call the subscribers.
+   another reconcile. Each range is decoded in one synchronous pass (per-event decoders built once,
+   :mod:`engine.indexer.decoding`) and stored as ONE database transaction (events, block hashes, cursor)
+   with one bulk insert per table (:func:`engine.indexer.store.save_range`).
+3. after each commit, call the subscribers (post-commit work goes there, after ``save_range``'s
+   transaction, never inside it).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from chain import jsonrpc as rpc
 from chain.connect import ChainConnection
 from chain.deploy import Manifest
 from engine.indexer import fetch, store
-from engine.indexer.decoding import ContractSpec, DecodedLog, EventCatalog
+from engine.indexer.decoding import ContractSpec, DecodedLog, EventCatalog, gc_paused
 from engine.indexer.errors import InconsistentChain, IndexerConflict, IndexerError, ReorgTooDeep
 from engine.indexer.interfaces import EventsCallback, IndexedEvent, IndexProgress
 from engine.indexer.models import ChainBlock, IndexerCursor
@@ -184,12 +187,13 @@ class EventIndexer:
             fetch.headers(self.conn, numbers), fetch.logs(self.conn, self.catalog, start, end)
         )
         chain = self._checked_headers(headers, cursor, start)
-        decoded = self._checked_logs(raw_logs, headers, start, end)
+        with gc_paused():
+            decoded = self._checked_logs(raw_logs, headers, start, end)
         tip = chain[-1]
         old_final = cursor.final_block if cursor is not None else self.start_block - 1
         final = max(old_final, min(end, head - self.confirmations + 1))
         async with self.sessionmaker() as session, session.begin():
-            rows = await store.save_range(
+            new_events = await store.save_range(
                 session,
                 self.chain_id,
                 expected=(cursor.block_number, cursor.block_hash) if cursor is not None else None,
@@ -199,9 +203,9 @@ class EventIndexer:
                 final_block=final,
                 reorg_window=self.reorg_window,
             )
-            new_events = [to_indexed(row, final) for row in rows]
         progress.ranges.append((start, end))
         progress.events += len(new_events)
+        # committed: from here on, post-commit work only (subscribers, wake-ups)
         await self._notify(self._on_events, new_events)
         if final > old_final and self._on_finalized:
             async with self.sessionmaker() as session:

@@ -5,20 +5,117 @@ A rollback also reverts what the subscribers derived from the removed events (th
 
 Every write checks the cursor it started from (optimistic concurrency): a second indexer on the same
 chain gets :class:`~engine.indexer.errors.IndexerConflict` instead of duplicating or losing events.
+
+A range is stored with one driver-level bulk insert per table (:func:`_insert_many`), not an ORM
+flush of one object per row: at catch-up the flush was where the time went (issue 15 §3). The new event
+ids are read back with one ``SELECT`` over the range's blocks and key the account rows.
+No ``ON CONFLICT DO NOTHING``: the cursor check above makes a duplicate impossible short of a bug, and
+a unique violation (``chain_id, tx_hash, log_index``) still rolls the whole range back instead of
+storing accounts without their event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from engine.indexer import undo
-from engine.indexer.decoding import DecodedLog
+from engine.indexer.decoding import DecodedLog, gc_paused
 from engine.indexer.errors import IndexerConflict
 from engine.indexer.fetch import BlockHeader
+from engine.indexer.interfaces import IndexedEvent
 from engine.indexer.models import ChainBlock, ChainEvent, ChainEventAccount, IndexerCursor, utcnow
+
+_BLOCKS = cast(Table, ChainBlock.__table__)
+_EVENTS = cast(Table, ChainEvent.__table__)
+_ACCOUNTS = cast(Table, ChainEventAccount.__table__)
+_CURSORS = cast(Table, IndexerCursor.__table__)
+_EVENT_COLUMNS = (
+    "chain_id",
+    "block_number",
+    "block_hash",
+    "tx_hash",
+    "tx_index",
+    "log_index",
+    "contract",
+    "address",
+    "event",
+    "args",
+    "ref",
+    "indexed_at",
+)
+_COMPILED: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[str]]] = {}
+
+
+def _bound(
+    dialect: Any, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """The rows with every value through its column's bind processor (JSON, datetimes), as SQLAlchemy
+    would bind it, and nothing else; a value shared by consecutive rows (the range's timestamp) is bound
+    once."""
+    processors = [
+        (i, proc)
+        for i, name in enumerate(columns)
+        if (proc := table.c[name].type._cached_bind_processor(dialect)) is not None
+    ]
+    if not processors:
+        return [tuple(row) for row in rows]
+    memo: dict[int, tuple[Any, Any]] = {}  # column -> (last value, its bound form)
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(row)
+        for i, proc in processors:
+            value = values[i]
+            last = memo.get(i)
+            if last is not None and last[0] is value:
+                values[i] = last[1]
+            else:
+                values[i] = proc(value)
+                memo[i] = (value, values[i])
+        out.append(tuple(values))
+    return out
+
+
+async def _insert_many(
+    session: AsyncSession, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """``INSERT INTO table (columns) VALUES (...)`` for every row in ONE driver call: ``executemany`` of a
+    statement compiled once per dialect, or on PostgreSQL through asyncpg ``COPY ... FROM STDIN``.
+
+    Values go through the columns' bind processors (:func:`_bound`) and nothing else: SQLAlchemy's per-row
+    parameter handling, most of the cost of an ORM flush or of a Core ``insert`` with a list of dicts, is
+    skipped. Rows must be complete (no column defaults are applied) and no keys come back. Call it after
+    another statement of the same transaction (:func:`save_range` moves the cursor first): the asyncpg
+    driver begins its transaction on a connection's first statement, and ``COPY`` goes to the driver.
+    """
+    if not rows:
+        return
+    conn = await session.connection()
+    dialect = conn.dialect
+    with gc_paused():
+        bound = _bound(dialect, table, columns, rows)
+    if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        await _copy_records(conn, table, columns, bound)
+        return
+    key = (dialect.name, table.name, columns)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        stmt = insert(table).inline().compile(dialect=dialect, column_keys=list(columns))
+        names = list(stmt.positiontup or columns) if stmt.positional else []
+        compiled = _COMPILED[key] = (str(stmt), names)
+    sql, names = compiled
+    if not names:  # named parameters
+        params: list[Any] = [dict(zip(columns, row, strict=True)) for row in bound]
+    elif names == list(columns):
+        params = bound
+    else:  # the statement lists the columns in the table's order
+        order = [columns.index(name) for name in names]
+        params = [tuple(row[i] for i in order) for row in bound]
+    await conn.exec_driver_sql(sql, params)
 
 
 async def stored_blocks(session: AsyncSession, chain_id: int, up_to: int) -> list[ChainBlock]:
@@ -31,6 +128,27 @@ async def stored_blocks(session: AsyncSession, chain_id: int, up_to: int) -> lis
     return list((await session.execute(stmt)).scalars().all())
 
 
+async def _copy_records(
+    conn: AsyncConnection, table: Table, columns: tuple[str, ...], records: list[tuple[Any, ...]]
+) -> None:
+    """PostgreSQL through asyncpg: ``COPY ... FROM STDIN`` (binary) inside the open transaction, faster
+    than ``executemany`` (one statement, no per-row bind/execute). A failure is re-raised as SQLAlchemy's
+    (``IntegrityError`` for a constraint), so callers see one error family on every backend."""
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    try:
+        await driver.copy_records_to_table(
+            table.name, records=records, columns=list(columns), schema_name=table.schema
+        )
+    except Exception as exc:  # asyncpg's own errors: as SQLAlchemy's, like every other statement's
+        import asyncpg
+
+        if not isinstance(exc, asyncpg.PostgresError):
+            raise
+        error = IntegrityError if isinstance(exc, asyncpg.IntegrityConstraintViolationError) else DBAPIError
+        raise error(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", None, exc) from exc
+
+
 async def _move_cursor(
     session: AsyncSession,
     chain_id: int,
@@ -41,8 +159,14 @@ async def _move_cursor(
     if expected is None:
         if await session.get(IndexerCursor, chain_id) is not None:
             raise IndexerConflict(chain_id, None)
-        session.add(
-            IndexerCursor(chain_id=chain_id, block_number=tip[0], block_hash=tip[1], final_block=final_block)
+        await session.execute(
+            insert(_CURSORS).values(
+                chain_id=chain_id,
+                block_number=tip[0],
+                block_hash=tip[1],
+                final_block=final_block,
+                updated_at=utcnow(),
+            )
         )
         return
     result = await session.execute(
@@ -69,48 +193,83 @@ async def save_range(
     tip: BlockHeader,
     final_block: int,
     reorg_window: int,
-) -> list[ChainEvent]:
-    """Store one indexed range (call inside a transaction); returns the new event rows."""
+) -> list[IndexedEvent]:
+    """Store one indexed range (call inside a transaction); returns its events, in chain order, as
+    subscribers get them (``final`` from ``final_block``)."""
     await _move_cursor(session, chain_id, expected, (tip.number, tip.hash), final_block)
-    session.add_all(
-        ChainBlock(chain_id=chain_id, number=h.number, hash=h.hash, parent_hash=h.parent_hash)
-        for h in headers
-    )
-    rows = [
-        ChainEvent(
-            chain_id=chain_id,
-            block_number=log.block_number,
-            block_hash=log.block_hash,
-            tx_hash=log.tx_hash,
-            tx_index=log.tx_index,
-            log_index=log.log_index,
-            contract=log.contract,
-            address=log.address,
-            event=log.event,
-            args=log.args,
-            ref=log.ref,
-            accounts=[
-                ChainEventAccount(
-                    chain_id=chain_id,
-                    account=account,
-                    roles=roles,
-                    block_number=log.block_number,
-                    log_index=log.log_index,
-                )
-                for account, roles in log.accounts.items()
-            ],
+    if headers:
+        await _insert_many(
+            session,
+            _BLOCKS,
+            ("chain_id", "number", "hash", "parent_hash"),
+            [(chain_id, h.number, h.hash, h.parent_hash) for h in headers],
         )
-        for log in logs
-    ]
-    session.add_all(rows)
-    await session.flush()
+    if logs:
+        now = utcnow()
+        with gc_paused():  # tens of thousands of tuples, no cyclic garbage (engine.indexer.decoding)
+            rows = [
+                (
+                    chain_id,
+                    log.block_number,
+                    log.block_hash,
+                    log.tx_hash,
+                    log.tx_index,
+                    log.log_index,
+                    log.contract,
+                    log.address,
+                    log.event,
+                    log.args,
+                    log.ref,
+                    now,
+                )
+                for log in logs
+            ]
+        await _insert_many(session, _EVENTS, _EVENT_COLUMNS, rows)
+        # the new rows' ids, keyed by (tx_hash, log_index) (unique): nothing else is stored above the cursor
+        found = await session.execute(
+            select(_EVENTS.c.tx_hash, _EVENTS.c.log_index, _EVENTS.c.id).where(
+                _EVENTS.c.chain_id == chain_id,
+                _EVENTS.c.block_number >= logs[0].block_number,
+                _EVENTS.c.block_number <= logs[-1].block_number,
+            )
+        )
+        with gc_paused():
+            ids = {(tx_hash, log_index): event_id for tx_hash, log_index, event_id in found}
+            accounts = [
+                (ids[(log.tx_hash, log.log_index)], chain_id, account, roles, log.block_number, log.log_index)
+                for log in logs
+                for account, roles in log.accounts.items()
+            ]
+        if accounts:
+            await _insert_many(
+                session,
+                _ACCOUNTS,
+                ("event_id", "chain_id", "account", "roles", "block_number", "log_index"),
+                accounts,
+            )
     await session.execute(
         delete(ChainBlock).where(
             ChainBlock.chain_id == chain_id, ChainBlock.number <= tip.number - reorg_window
         )
     )
     await undo.prune(session, chain_id, tip.number - reorg_window)
-    return rows
+    with gc_paused():
+        return [
+            IndexedEvent(
+                chain_id=chain_id,
+                block_number=log.block_number,
+                block_hash=log.block_hash,
+                tx_hash=log.tx_hash,
+                log_index=log.log_index,
+                contract=log.contract,
+                address=log.address,
+                event=log.event,
+                args=dict(log.args),
+                ref=log.ref,
+                final=log.block_number <= final_block,
+            )
+            for log in logs
+        ]
 
 
 async def rollback_to(

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import pytest
+from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chain.deploy import DeployedContract, Manifest
-from engine.indexer.decoding import ContractSpec, EventCatalog, to_json_value
+from engine.indexer.decoding import (
+    ContractSpec,
+    EventCatalog,
+    _NotCanonical,
+    _word_reader,
+    checksum_address,
+    to_json_value,
+)
 from engine.indexer.errors import UnknownContract
 
 TOKEN = "0x" + "11" * 20
@@ -155,3 +166,49 @@ def test_issue_10_events_are_indexed_and_decoded() -> None:
     assert stopped is not None and stopped.args == {"leaseId": "5", "stoppedAt": "1234"}
     paused = catalog.decode(_at(ESCROW, [topic["PauseSet"], word(ALICE)], encode(["bool"], [True])))
     assert paused is not None and paused.args["paused"] is True
+
+
+WORD_TYPES = ["address", "bool", "uint8", "uint64", "uint256", "int8", "int128", "int256", "bytes1", "bytes4"]
+WORD_TYPES += ["bytes32"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    kind=st.sampled_from(WORD_TYPES),
+    word=st.one_of(
+        st.binary(min_size=32, max_size=32),
+        st.integers(0, 2**256 - 1).map(lambda v: v.to_bytes(32, "big")),
+        st.integers(0, 2**70).map(lambda v: v.to_bytes(32, "big")),
+        st.integers(-(2**70), -1).map(lambda v: v.to_bytes(32, "big", signed=True)),
+        st.binary(min_size=1, max_size=31).map(lambda b: b + bytes(32 - len(b))),
+    ),
+)
+def test_word_readers_agree_with_eth_abi(kind: str, word: bytes) -> None:
+    """The fast readers give eth_abi's value or step aside (then eth_abi decides, and may raise)."""
+    reader = _word_reader(kind)
+    assert reader is not None
+    try:
+        (value,) = abi_decode([kind], word)
+        expected = to_json_value(kind, value)
+    except Exception:
+        expected = None
+    try:
+        got = reader(word)
+    except _NotCanonical:
+        got = None
+    assert got == expected
+
+
+@given(st.binary(min_size=20, max_size=20))
+def test_checksum_matches_eth_utils(raw: bytes) -> None:
+    assert checksum_address(raw.hex()) == to_checksum_address(raw.hex())
+
+
+def test_fast_and_reference_paths_decode_a_log_alike() -> None:
+    """A dirty-padded word makes the fast path step aside: eth_abi raises as before."""
+    catalog = EventCatalog.build(manifest(), ["CreditToken"])
+    dirty = "0x" + "01" + "00" * 11 + ALICE[2:]
+    with pytest.raises(Exception, match="Padding"):
+        catalog.decode(log([TRANSFER, dirty, word(BOB)], encode(["uint256"], [1])))
+    with pytest.raises(Exception, match="bytes"):
+        catalog.decode(log([TRANSFER, word(ALICE), word(BOB)], b"\x01" * 31))

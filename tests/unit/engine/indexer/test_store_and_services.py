@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from engine.indexer import store
 from engine.indexer.decoding import DecodedLog
@@ -115,3 +116,13 @@ async def test_stale_cursor_is_a_conflict_and_window_prunes(db_session) -> None:
     with pytest.raises(IndexerConflict) as info:
         await save(db_session, 6, 6, [], (3, h(3).hash), final=6)
     assert info.value.expected_block == 3
+
+
+async def test_a_duplicate_event_fails_the_whole_range_with_sqlalchemys_error(db_session) -> None:
+    """The bulk insert (executemany / COPY on PostgreSQL) raises SQLAlchemy's IntegrityError on a unique
+    violation, like the ORM flush did, and the savepoint leaves nothing of the range behind."""
+    with pytest.raises(IntegrityError):
+        async with db_session.begin_nested():
+            await save(db_session, 1, 2, [transfer(1, 0, 1), transfer(1, 0, 1)], None, final=2)
+    assert await get_cursor(db_session, CHAIN) is None
+    assert (await events_for_account(db_session, CHAIN, ALICE)).events == []

@@ -1,215 +1,152 @@
-"""Placement among 100,000 nodes: ours (cold from a list, and with a reusable ``CandidateIndex``) vs a
-naive implementation (per-node dicts, filter, then ``sorted`` with a Python key function).
+"""Placement from the database, candidate loading included: ours vs a competent naive baseline.
 
-Run: ``.venv/bin/python bench/placement.py [N] [ROUNDS]``. Seeded; prints ms per placement (median, p95)
-and the ratio naive / ours. No assertions.
+* ours: :func:`engine.placement.store.place_live` (hard filters AND the score in SQL, ``ORDER BY score
+  LIMIT 64``, ``place`` on the short list, the list grows only when ``place`` needs more).
+* naive: the same hard filters in SQL (no per-node parameters either), every surviving row loaded into a
+  ``NodeCandidate``, then ``place`` scores and picks in Python: what one writes when told "filter first".
+* (the old path, every node plus an ``IN`` list of every node id for heartbeat health, is gone: it cost
+  50-70 µs per node and PostgreSQL refused it above 32,767 nodes.)
+
+The same seeded nodes (``tests.support.placement_seed``: 8 regions, 10 % GPU, 20 nodes per provider, 5 %
+offline, 2 % in maintenance, a live lease on every 10th node, 3 uptime minutes per node) in SQLite and in a
+throwaway PostgreSQL 15 cluster (``tests.support.postgres``; ANALYZEd after the load). Each size and
+backend: one fresh database, both sides interleaved, ``ROUNDS`` rounds, milliseconds per placement (median
+and range). Run: ``.venv/bin/python bench/placement.py [SIZES]`` (default ``1000,10000,100000``).
 """
 
 from __future__ import annotations
 
-import random
-import statistics
+import asyncio
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
-from engine.deployments.spec import BackupConfig, DeploymentSpec, GpuRequest, Resources
-from engine.placement import (
-    CandidateIndex,
-    Capacity,
-    NodeCandidate,
-    NoNodeFits,
-    PricingPolicy,
-    UnitPrices,
-    place,
-)
-from engine.placement.pricing import quote_rate
+from sqlalchemy.ext.asyncio import AsyncSession
 
-REGIONS = ["us-east", "us-west", "eu-west", "eu-central", "ap-south", "ap-northeast", "sa-east", "af-south"]
-COUNTRY = {
-    "us-east": "US",
-    "us-west": "US",
-    "eu-west": "IE",
-    "eu-central": "DE",
-    "ap-south": "IN",
-    "ap-northeast": "JP",
-    "sa-east": "BR",
-    "af-south": "ZA",
-}
-GPUS = ["a100", "h100", "l4", "t4"]
-ATTRS = ["ssd", "nvme", "ipv6", "sgx", "sev", "10g"]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._report import ROUNDS, spread, table, write_section
+from engine import db
+from engine.deployments.spec import BackupConfig, DeploymentSpec, Resources
+from engine.placement import NoNodeFits, Placement, PricingPolicy, UnitPrices, place
+from engine.placement.store import UPTIME, Clock, eligible_query, place_live, row_candidate
+from engine.workloads.heartbeats import LivenessPolicy
+from tests.support.placement_seed import seed_nodes
+from tests.support.postgres import start_cluster
+
+WALL = datetime.now(UTC)
+NOW = 1_800_000_000
+CLOCK = Clock(NOW, WALL, 3_600, LivenessPolicy())
 POLICY = PricingPolicy(
     UnitPrices(8_000, 4_000, 50_000, 300_000_000), certified_premium_bps=1_000, platform_fee_bps=500
 )
-
-
-def make_nodes(count: int, seed: int = 7) -> list[NodeCandidate]:
-    rng = random.Random(seed)
-    providers = [f"prov-{i:05d}" for i in range(count // 20)]
-    alliances = [f"all-{i:03d}" for i in range(40)]
-    nodes = []
-    for i in range(count):
-        region = rng.choice(REGIONS)
-        gpu = rng.choice(GPUS) if rng.random() < 0.1 else None
-        cpu = rng.choice([4_000, 8_000, 16_000, 32_000, 64_000])
-        mem = cpu // 1000 * rng.choice([2_048, 4_096, 8_192])
-        cap = Capacity(
-            cpu, mem, rng.choice([100, 250, 500, 1_000]), gpu, rng.choice([1, 2, 4, 8]) if gpu else 0
-        )
-        used = rng.random() * 0.9
-        alloc = Capacity(
-            int(cpu * used),
-            int(mem * used),
-            int(cap.disk_gb * used * 0.5),
-            gpu,
-            rng.randint(0, cap.gpu_count) if gpu else 0,
-        )
-        nodes.append(
-            NodeCandidate(
-                node_id=f"node-{i:06d}",
-                provider_id=rng.choice(providers),
-                alliance_id=rng.choice(alliances) if rng.random() < 0.3 else None,
-                region=region,
-                country=COUNTRY[region],
-                capacity=cap,
-                allocated=alloc,
-                prices=UnitPrices(
-                    rng.randint(6_000, 20_000),
-                    rng.randint(3_000, 9_000),
-                    rng.randint(40_000, 90_000),
-                    rng.randint(250_000_000, 900_000_000),
-                ),
-                attributes=frozenset(a for a in ATTRS if rng.random() < 0.4),
-                certified=rng.random() < 0.2,
-                provider_approved=rng.random() < 0.97,
-                online=rng.random() < 0.95,
-                in_maintenance=rng.random() < 0.02,
-                uptime_bps=rng.randint(9_000, 10_000),
-                bandwidth_mbps=rng.choice([100, 1_000, 10_000]),
-            )
-        )
-    return nodes
-
-
+NOT_MET = (
+    "Not met: create < 100 ms at 100,000 nodes. Per placement the statement still reads every node row, "
+    "every live lease (spec JSON) and every node's uptime minutes in the window, and joins liveness and "
+    "providers per node: EXPLAIN ANALYZE at 100,000 nodes on PostgreSQL (broad spec, loaded machine): "
+    "nodes scan 0.12 s, live-lease aggregate 0.06 s, uptime-minute aggregate 0.36 s (266k index entries), "
+    "per-node index lookups into node_liveness and providers and the score for ~90k eligible rows the "
+    "rest of 2-4 s. What would remove it: per-node maintained columns (allocated resources updated on "
+    "lease status changes, an uptime-minute counter kept by the heartbeat, provider approval copied onto "
+    "the node), so the statement is one scan of `nodes` without aggregates or joins; or an in-process "
+    "candidate view fed by heartbeats and indexed events."
+)
 SPECS = {
-    "broad": DeploymentSpec(Resources(1_000, 2_048, 20), replicas=3, backup=BackupConfig(True, False)),
-    "region-restricted": DeploymentSpec(
+    "broad (3 + backup, any region)": DeploymentSpec(
+        Resources(1_000, 2_048, 20), replicas=3, backup=BackupConfig(True, False)
+    ),
+    "restricted (1 region, attrs, uptime)": DeploymentSpec(
         Resources(2_000, 4_096, 50),
         replicas=3,
         regions=frozenset({"eu-west"}),
         countries=frozenset({"IE"}),
         required_attributes=frozenset({"ssd"}),
-        min_uptime_bps=9_500,
-        backup=BackupConfig(True, False),
-    ),
-    "gpu": DeploymentSpec(
-        Resources(4_000, 16_384, 100, GpuRequest("h100", 1)), replicas=3, backup=BackupConfig(True, True)
-    ),
-    "tight-price": DeploymentSpec(
-        Resources(1_000, 2_048, 20),
-        replicas=3,
-        max_price_per_second=25,
-        min_uptime_bps=9_800,
-        preferred_alliance="all-007",
+        min_uptime_bps=5_000,
         backup=BackupConfig(True, False),
     ),
 }
 
 
-def naive_place(spec: DeploymentSpec, nodes: Sequence[NodeCandidate]) -> list[str]:
-    """Per-node dicts, filter, sort everything with a key function, then pick distinct providers."""
-    rows = []
-    res = spec.resources
-    for n in nodes:
-        row = {
-            "id": n.node_id,
-            "provider": n.provider_id,
-            "region": n.region,
-            "country": n.country,
-            "ok": n.provider_approved and n.online and not n.in_maintenance,
-            "free_cpu": n.capacity.cpu_millicores - n.allocated.cpu_millicores,
-            "free_mem": n.capacity.memory_mb - n.allocated.memory_mb,
-            "free_disk": n.capacity.disk_gb - n.allocated.disk_gb,
-            "free_gpu": n.capacity.gpu_count - n.allocated.gpu_count,
-            "gpu": n.capacity.gpu_model,
-            "attrs": n.attributes,
-            "uptime": n.uptime_bps,
-            "rate": quote_rate(res, n, POLICY),
-            "load": (n.allocated.cpu_millicores + res.cpu_millicores) / n.capacity.cpu_millicores,
-            "alliance": n.alliance_id,
-        }
-        rows.append(row)
-    ok = [
-        r
-        for r in rows
-        if r["ok"]
-        and (not spec.regions or r["region"] in spec.regions)
-        and (not spec.countries or r["country"] in spec.countries)
-        and r["free_cpu"] >= res.cpu_millicores
-        and r["free_mem"] >= res.memory_mb
-        and r["free_disk"] >= res.disk_gb
-        and r["free_gpu"] >= res.gpu_count
-        and (res.gpu is None or r["gpu"] == res.gpu.model)
-        and spec.required_attributes <= r["attrs"]
-        and r["uptime"] >= spec.min_uptime_bps
-        and (spec.max_price_per_second is None or r["rate"] <= spec.max_price_per_second)
+async def naive(session: AsyncSession, spec: DeploymentSpec) -> Placement:
+    dialect = session.get_bind().dialect.name
+    stmt, values = eligible_query(dialect, spec, POLICY, CLOCK)
+    rows = (await session.execute(stmt, values)).all()
+    cands = [
+        row_candidate(r, approved=True, online=True, maintenance=False, uptime=int(r[UPTIME])) for r in rows
     ]
-    ok.sort(
-        key=lambda r: (r["rate"], -r["uptime"], r["load"], r["alliance"] != spec.preferred_alliance, r["id"])
-    )
-    chosen, providers = [], set()
-    for r in ok:
-        if r["provider"] not in providers:
-            chosen.append(r["id"])
-            providers.add(r["provider"])
-            if len(chosen) == spec.replicas + 1:
-                break
-    return chosen
+    return place(spec, cands, POLICY)
 
 
-def timed(fn: Callable[[], object], rounds: int) -> list[float]:
-    out = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        try:
-            fn()
-        except NoNodeFits:
-            pass
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
-
-
-def p95(xs: list[float]) -> float:
-    return sorted(xs)[max(0, int(len(xs) * 0.95) - 1)]
-
-
-def main(count: int, rounds: int) -> None:
+async def timed(run: Callable[[], Awaitable[Placement]]) -> tuple[float, Placement | None]:
     t0 = time.perf_counter()
-    nodes = make_nodes(count)
-    t1 = time.perf_counter()
-    index = CandidateIndex(nodes)
-    t2 = time.perf_counter()
-    print(f"{count} nodes generated in {(t1 - t0):.1f} s; CandidateIndex built in {(t2 - t1) * 1000:.1f} ms")
-    header = (
-        f"{'spec':<18} {'eligible':>8} {'cold med':>9} {'cold p95':>9} {'idx med':>8} {'idx p95':>8} "
-        f"{'naive med':>10} {'naive/cold':>10} {'naive/idx':>9}"
+    try:
+        placed: Placement | None = await run()
+    except NoNodeFits:
+        placed = None
+    return (time.perf_counter() - t0) * 1000, placed
+
+
+async def one(url: str, backend: str, size: int) -> list[list[str]]:
+    await db.upgrade(url)
+    engine = db.make_engine(url)
+    rows: list[list[str]] = []
+    try:
+        async with engine.connect() as conn:
+            session = AsyncSession(bind=conn, expire_on_commit=False)
+            t0 = time.perf_counter()
+            await seed_nodes(session, size, wall_now=WALL, now=NOW, lease_every=10)
+            await session.commit()
+            print(f"{backend} {size:,} nodes seeded in {time.perf_counter() - t0:.1f} s", flush=True)
+            for name, spec in SPECS.items():
+                ours: list[float] = []
+                base: list[float] = []
+                for _ in range(ROUNDS):
+                    ms, a = await timed(lambda s=spec: place_live(session, s, POLICY, CLOCK))
+                    ours.append(ms)
+                    ms, b = await timed(lambda s=spec: naive(session, s))
+                    base.append(ms)
+                    picked = [None if x is None else [p.node_id for p in x.primaries] for x in (a, b)]
+                    assert picked[0] == picked[1], "both sides must place the same nodes"
+                rows.append(
+                    [
+                        backend,
+                        f"{size:,}",
+                        name,
+                        spread(ours, "{:,.1f}"),
+                        spread(base, "{:,.1f}"),
+                        spread([b / a for a, b in zip(ours, base, strict=True)], "{:.1f}x"),
+                    ]
+                )
+                print(" | ".join(rows[-1]), flush=True)
+    finally:
+        await engine.dispose()
+    return rows
+
+
+async def main(sizes: list[int]) -> None:
+    rows: list[list[str]] = []
+    cluster = start_cluster()
+    try:
+        for size in sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                rows += await one(f"sqlite+aiosqlite:///{tmp}/p.db", "SQLite", size)
+            rows += await one(cluster.createdb(f"placement{size}"), "PostgreSQL", size)
+    finally:
+        cluster.stop()
+    body = (
+        "Milliseconds per placement, candidate loading included (one `place_live` vs SQL filter + Python "
+        f"score), median (min-max) of {ROUNDS} interleaved rounds on the same seeded database. Measured on "
+        "a shared, busy 2-core machine: noisy.\n\n"
+        + table(["backend", "nodes", "spec", "ours ms", "naive ms", "naive / ours"], rows)
+        + "\n\n"
+        + NOT_MET
     )
-    print(header)
-    print("-" * len(header))
-    for name, spec in SPECS.items():
-        try:
-            eligible: object = place(spec, nodes, POLICY).eligible
-        except NoNodeFits as exc:
-            eligible = f"NoFit:{exc.role}"
-        cold = timed(lambda s=spec: place(s, nodes, POLICY), rounds)
-        idx = timed(lambda s=spec: place(s, index, POLICY), rounds)
-        naive = timed(lambda s=spec: naive_place(s, nodes), max(3, rounds // 3))
-        cm, im, nm = statistics.median(cold), statistics.median(idx), statistics.median(naive)
-        print(
-            f"{name:<18} {eligible!s:>8} {cm:9.1f} {p95(cold):9.1f} {im:8.1f} {p95(idx):8.1f} {nm:10.1f} "
-            f"{nm / cm:10.1f} {nm / im:9.1f}"
-        )
+    write_section("placement", "Placement with candidate loading (issue 15 §3)", body)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000, int(sys.argv[2]) if len(sys.argv) > 2 else 15)
+    arg = sys.argv[1] if len(sys.argv) > 1 else "1000,10000,100000"
+    asyncio.run(main([int(x) for x in arg.split(",")]))

@@ -12,7 +12,8 @@ GET /api/wallet/transactions?cursor=&limit=       cloud-user: fiat payments (wit
     &format=csv                                   their refunds, and the caller's on-chain credit movements,
                                                   each with ``direction`` (in/out) and ``kind``
                                                   (card_top_up, mint, lease_deposit, ...), newest first;
-                                                  ``next_cursor``; CSV export
+                                                  ``next_cursor`` (opaque: pass it back as ``cursor``; a
+                                                  keyset walk, every entry reachable); CSV: every entry
 ================================================  ========================================================
 """
 

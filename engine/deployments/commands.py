@@ -247,13 +247,15 @@ async def _plan(
     )
     spec = parse_spec(request.spec, limits)
     await services.check_account(session, user_id)
-    candidates = await services.live_candidates(
-        session, ctx.settings, now=now, horizon=request.duration_seconds or 0
+    services.check_funding(request.deposit_per_replica, request.duration_seconds)
+    pricing = pricing_policy(prices, fee_bps)
+    placement = await services.place_live(
+        session, ctx.settings, spec, pricing, now=now, horizon=request.duration_seconds or 0
     )
     return services.plan(
         spec,
-        candidates,
-        pricing_policy(prices, fee_bps),
+        placement,
+        pricing,
         deposit_per_replica=request.deposit_per_replica,
         duration_seconds=request.duration_seconds,
     )

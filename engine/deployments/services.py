@@ -15,7 +15,6 @@ most :data:`MAX_DEPOSIT` (the BIGINT column cap, below the escrow's uint96 balan
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,10 +29,10 @@ from engine.deployments.errors import AccountBlocked, BadFunding, DeploymentNotF
 from engine.deployments.spec import DeploymentSpec, canonical_json, spec_hash
 from engine.identity.models import WalletLink
 from engine.money import MAX_CREDIT_UNITS, Bps, CreditUnits
-from engine.nodes.candidates import placement_candidates
 from engine.nodes.models import Node
 from engine.payments.services import can_create_deployments
-from engine.placement import Capacity, NodeCandidate, Placement, PricingPolicy, place
+from engine.placement import NodeCandidate, Placement, PricingPolicy
+from engine.placement import store as placement_store
 from engine.placement.pricing import settlement_split
 from engine.settings import Settings
 from engine.workloads.heartbeats import LivenessPolicy
@@ -118,34 +117,40 @@ async def check_account(session: AsyncSession, user_id: int) -> None:
         raise AccountBlocked(user_id, reason or "account flagged")
 
 
-async def allocated_by_chain_node(session: AsyncSession) -> dict[int, Capacity]:
-    """What live leases (awaiting funds, open, reserved) hold on each on-chain node."""
-    stmt = (
-        select(m.Lease.chain_node_id, m.Deployment.spec)
-        .join(m.Deployment, m.Deployment.id == m.Lease.deployment_id)
-        .where(m.Lease.status.in_((m.AWAITING_FUNDS, m.LEASE_OPEN, m.RESERVED)))
+async def placement_clock(
+    session: AsyncSession, settings: Settings, *, now: int, horizon: int = 0
+) -> placement_store.Clock:
+    """Chain time ``now``, maintenance over ``horizon`` seconds, liveness from the settings."""
+    return await placement_store.clock(
+        session, now=now, horizon=horizon, liveness=LivenessPolicy.from_settings(settings)
     )
-    out: dict[int, list[int]] = {}
-    for node_id, spec in (await session.execute(stmt)).all():
-        res = (spec or {}).get("resources", {})
-        gpu = res.get("gpu") or {}
-        acc = out.setdefault(int(node_id), [0, 0, 0, 0])
-        acc[0] += int(res.get("cpu_millicores", 0))
-        acc[1] += int(res.get("memory_mb", 0))
-        acc[2] += int(res.get("disk_gb", 0))
-        acc[3] += int(gpu.get("count", 0) or 0)
-    return {k: Capacity(v[0], v[1], v[2], None, v[3]) for k, v in out.items()}
 
 
 async def live_candidates(
     session: AsyncSession, settings: Settings, *, now: int, horizon: int = 0
 ) -> list[NodeCandidate]:
-    """Placement candidates (chain time ``now``, maintenance over ``horizon`` seconds, liveness from the
-    settings) with what live leases already hold on each node: the input of creation and scaling."""
-    candidates = await placement_candidates(
-        session, now=now, horizon=horizon, liveness=LivenessPolicy.from_settings(settings)
+    """Every placement candidate (chain time ``now``, maintenance over ``horizon`` seconds, liveness from
+    the settings) with what live leases already hold on each node: the input of scaling. One statement
+    (:func:`engine.placement.store.live_candidates`); creation places without loading them all
+    (:func:`place_live`)."""
+    return await placement_store.live_candidates(
+        session, await placement_clock(session, settings, now=now, horizon=horizon)
     )
-    return with_allocations(candidates, await allocated_by_chain_node(session))
+
+
+async def place_live(
+    session: AsyncSession,
+    settings: Settings,
+    spec: DeploymentSpec,
+    pricing: PricingPolicy,
+    *,
+    now: int,
+    horizon: int = 0,
+) -> Placement:
+    """Place ``spec`` on the nodes as they are now: filters and score in SQL, ``place`` on a short list
+    (:func:`engine.placement.store.place_live`). Raises ``NoNodeFits``."""
+    c = await placement_clock(session, settings, now=now, horizon=horizon)
+    return await placement_store.place_live(session, spec, pricing, c)
 
 
 def split_evenly(amount: CreditUnits, parts: int) -> list[CreditUnits]:
@@ -156,30 +161,22 @@ def split_evenly(amount: CreditUnits, parts: int) -> list[CreditUnits]:
     return shares
 
 
-def with_allocations(candidates: Sequence[NodeCandidate], used: dict[int, Capacity]) -> list[NodeCandidate]:
-    out = []
-    for c in candidates:
-        u = used.get(int(c.node_id))
-        if u is None:
-            out.append(c)
-        else:
-            alloc = Capacity(u.cpu_millicores, u.memory_mb, u.disk_gb, c.capacity.gpu_model, u.gpu_count)
-            out.append(dataclasses.replace(c, allocated=alloc))
-    return out
+def check_funding(deposit_per_replica: CreditUnits | None, duration_seconds: int | None) -> None:
+    """Exactly one of the two; raises :class:`BadFunding`."""
+    if (deposit_per_replica is None) == (duration_seconds is None):
+        raise BadFunding("funding", "give exactly one of deposit_per_replica and duration_seconds")
 
 
 def plan(
     spec: DeploymentSpec,
-    candidates: Sequence[NodeCandidate],
+    placement: Placement,
     pricing: PricingPolicy,
     *,
     deposit_per_replica: CreditUnits | None,
     duration_seconds: int | None,
 ) -> Plan:
-    """Quote and place; raises ``NoNodeFits`` or :class:`BadFunding`. Pure."""
-    if (deposit_per_replica is None) == (duration_seconds is None):
-        raise BadFunding("funding", "give exactly one of deposit_per_replica and duration_seconds")
-    placement: Placement = place(spec, candidates, pricing)
+    """Quote a placement; raises :class:`BadFunding`. Pure."""
+    check_funding(deposit_per_replica, duration_seconds)
     fee_bps = Bps(pricing.platform_fee_bps)
     rows: list[ReplicaPlan] = []
     for i, p in enumerate(placement.primaries):

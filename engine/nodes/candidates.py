@@ -5,8 +5,9 @@ comes from the registry mirror (``providers`` table), ``in_maintenance`` is true
 overlaps ``[now, now + horizon)``. ``online`` and ``uptime_bps`` come from the node agents' heartbeats
 (:func:`engine.workloads.heartbeats.node_health`: online = last heartbeat at most ``offline_after`` seconds
 ago by the wall clock, uptime = share of heartbeat minutes in the window); a node that never sent one is
-offline. ``allocated`` is left empty here: the deployment route adds what live leases hold
-(:func:`engine.deployments.services.with_allocations`).
+offline. ``allocated`` is left empty here. Placement itself reads candidates through
+:mod:`engine.placement.store` (one statement, allocations included, no per-node parameters); this older
+loader (``node_health`` with an ``IN`` list of node ids) is kept for its callers in the tests.
 """
 
 from __future__ import annotations

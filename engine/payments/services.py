@@ -45,6 +45,7 @@ from engine.payments.models import (
     ReversalAction,
     StripeEvent,
 )
+from engine.wallets import history
 from engine.wallets.crypto import Keyring
 from engine.wallets.services import ensure_managed_wallet
 
@@ -174,6 +175,17 @@ async def credit_once(
             payment.status = PaymentStatus.SUCCEEDED.value
     entry = await session.get(LedgerEntry, entry_id)
     assert entry is not None
+    history.record_payment(  # issue 15: the wallet history's row, same transaction (engine.wallets.history)
+        session,
+        entry_id=entry.id,
+        user_id=entry.user_id,
+        kind=entry.kind,
+        created_at=entry.created_at,
+        amount_cents=entry.amount_cents,
+        credit_units=entry.credit_units,
+        wallet=entry.wallet_address,
+        mint_key=entry.mint_key,
+    )
     return entry
 
 
@@ -261,7 +273,21 @@ async def record_reversal(
         .returning(Reversal.id)
     )
     rid = (await session.execute(stmt)).scalar_one_or_none()
-    return None if rid is None else await session.get(Reversal, rid)
+    if rid is None:
+        return None
+    rev = await session.get(Reversal, rid)
+    assert rev is not None
+    history.record_reversal(  # issue 15: the wallet history's row, same transaction (engine.wallets.history)
+        session,
+        reversal_id=rev.id,
+        user_id=rev.user_id,
+        kind=rev.kind,
+        created_at=rev.created_at,
+        credit_units=rev.credit_units,
+        entry_id=entry.id,
+        wallet=entry.wallet_address,
+    )
+    return rev
 
 
 async def flag_account(

@@ -1,14 +1,13 @@
 """Placement: choose nodes for a deployment spec (hard filters, a documented score, anti-affinity).
 
-Pure domain code, no database: callers load a ``NodeCandidate`` snapshot (optionally a ``CandidateIndex``
-built once) and call ``place``. Layout: ``models`` (value objects), ``errors``, ``pricing`` (rates),
-``filters`` (hard filters, the hot loop), ``scoring`` (the score), ``index`` (pre-bucketed snapshot),
-``services`` (``place``).
+``place`` is pure domain code over a ``NodeCandidate`` list; ``store`` runs it against the database
+(filters and score in SQL, ``place`` on a short list). Layout: ``models`` (value objects), ``errors``,
+``pricing`` (rates), ``filters`` (hard filters, the reference pass), ``scoring`` (the score), ``services``
+(``place``), ``store`` (candidates from the database; import it from there).
 """
 
 from engine.placement.errors import NoNodeFits, PlacementError
 from engine.placement.filters import FILTERS
-from engine.placement.index import CandidateIndex
 from engine.placement.models import (
     PRICE_SCALE,
     Capacity,
@@ -27,7 +26,6 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "FILTERS",
     "PRICE_SCALE",
-    "CandidateIndex",
     "Capacity",
     "NoNodeFits",
     "NodeCandidate",

@@ -14,8 +14,8 @@ A candidate is counted under the FIRST filter that rejects it, in this order (``
     uptime             node.uptime_bps >= spec.min_uptime_bps
     price              quoted rate <= spec.max_price_per_second
 
-The first five depend only on the node snapshot and the spec's region/GPU choice, which is what
-``CandidateIndex`` pre-buckets; the order is chosen so both paths count rejections identically.
+The database applies the same filters in SQL before anything reaches Python (``engine.placement.store``);
+this pass is the reference, and the one that counts rejections when nothing fits.
 
 Performance: one pass, integer comparisons on slot attributes, no allocation per node except one packed
 ``int`` key per eligible node (score << INDEX_BITS | position). The price check compares the unrounded
@@ -25,7 +25,7 @@ that pass every filter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.deployments.spec import DeploymentSpec
@@ -47,7 +47,6 @@ FILTERS = (
     "uptime",
     "price",
 )
-STATIC_FILTERS = FILTERS[:5]
 
 
 @dataclass(slots=True)
@@ -63,15 +62,13 @@ def floor_exact(spec: DeploymentSpec, pricing: PricingPolicy) -> int:
 
 def scan(
     nodes: Sequence[NodeCandidate],
-    positions: Iterable[int] | None,
     spec: DeploymentSpec,
     pricing: PricingPolicy,
     weights: ScoreWeights,
     exclude_nodes: frozenset[str],
     exclude_providers: frozenset[str],
 ) -> ScanResult:
-    """Filter and score. ``positions is None``: every node, all filters. Otherwise only those positions,
-    which the caller guarantees already pass the ``STATIC_FILTERS`` (``CandidateIndex``)."""
+    """Filter and score every node."""
     res = spec.resources
     cpu, mem, disk = res.cpu_millicores, res.memory_mb, res.disk_gb
     gpus = res.gpu_count
@@ -90,31 +87,28 @@ def scan(
     pref = spec.preferred_alliance
     bonus = weights.alliance_bonus
     has_excl = bool(exclude_nodes or exclude_providers)
-    check_static = positions is None
-    it: Iterable[int] = range(len(nodes)) if positions is None else positions
 
     r_appr = r_online = r_maint = r_region = r_gpu = 0
     r_country = r_excl = r_cap = r_attr = r_up = r_price = 0
     keys: list[int] = []
     append = keys.append
-    for i in it:
+    for i in range(len(nodes)):
         n = nodes[i]
-        if check_static:
-            if not n.provider_approved:
-                r_appr += 1
-                continue
-            if not n.online:
-                r_online += 1
-                continue
-            if n.in_maintenance:
-                r_maint += 1
-                continue
-            if regions is not None and n.region not in regions:
-                r_region += 1
-                continue
-            if gpu_model is not None and n.gpu_model != gpu_model:
-                r_gpu += 1
-                continue
+        if not n.provider_approved:
+            r_appr += 1
+            continue
+        if not n.online:
+            r_online += 1
+            continue
+        if n.in_maintenance:
+            r_maint += 1
+            continue
+        if regions is not None and n.region not in regions:
+            r_region += 1
+            continue
+        if gpu_model is not None and n.gpu_model != gpu_model:
+            r_gpu += 1
+            continue
         if countries is not None and n.country not in countries:
             r_country += 1
             continue

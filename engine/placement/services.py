@@ -26,12 +26,16 @@ from engine.deployments.spec import DeploymentSpec, Resources
 from engine.money import BPS_DENOMINATOR
 from engine.placement.errors import NoNodeFits
 from engine.placement.filters import FILTERS, scan
-from engine.placement.index import CandidateIndex
 from engine.placement.models import NodeCandidate, PlacedNode, Placement, PricingPolicy
 from engine.placement.pricing import floor_rate, quote_rate
 from engine.placement.scoring import DEFAULT_WEIGHTS, INDEX_BITS, INDEX_MASK, MAX_CANDIDATES, ScoreWeights
 
 _BACKUP_FIRST_TRIES = 16
+
+
+class ShortList(Exception):
+    """``place(..., partial=True)`` had to look past the end of the candidates it was given: they are a
+    prefix of the full order (``engine.placement.store``) and the decision may lie beyond it."""
 
 
 class _Order:
@@ -43,10 +47,12 @@ class _Order:
         self._heap = keys
         self._nodes = nodes
         self.seen: list[tuple[int, int]] = []  # (position, score)
+        self.exhausted = False  # some walk reached the end of the candidates
 
     def _more(self) -> bool:
         heap = self._heap
         if not heap:
+            self.exhausted = True
             return False
         first = heapq.heappop(heap)
         score = first >> INDEX_BITS
@@ -138,24 +144,26 @@ def _placed(
 
 def place(
     spec: DeploymentSpec,
-    candidates: Sequence[NodeCandidate] | CandidateIndex,
+    candidates: Sequence[NodeCandidate],
     pricing: PricingPolicy,
     *,
     exclude_nodes: Iterable[str] = (),
     exclude_providers: Iterable[str] = (),
     weights: ScoreWeights = DEFAULT_WEIGHTS,
+    partial: bool = False,
 ) -> Placement:
     """Place ``spec.replicas`` primaries (distinct nodes, distinct providers when possible) and, if
     ``spec.backup.enabled``, one backup on a provider (and region, if asked) no primary uses.
 
+    ``partial``: ``candidates`` are only the best of the eligible nodes in placement order (a short list,
+    :mod:`engine.placement.store`); raises :class:`ShortList` instead of deciding when a walk over them
+    reaches their end (the decision over a prefix that was never walked to its end is the decision over
+    the whole order).
+
     Raises ``NoNodeFits`` with per-filter rejection counts when that is impossible."""
-    if isinstance(candidates, CandidateIndex):
-        nodes: Sequence[NodeCandidate] = candidates.nodes
-        positions, pre = candidates.select(spec)
-    else:
-        if len(candidates) > MAX_CANDIDATES:
-            raise ValueError(f"at most {MAX_CANDIDATES} candidates")
-        nodes, positions, pre = candidates, None, {}
+    if len(candidates) > MAX_CANDIDATES:
+        raise ValueError(f"at most {MAX_CANDIDATES} candidates")
+    nodes = candidates
     cheapest = floor_rate(spec.resources, pricing)
     if spec.max_price_per_second is not None and spec.max_price_per_second < cheapest:
         raise NoNodeFits(
@@ -166,10 +174,8 @@ def place(
             floor_rate=cheapest,
             reason="max_price_below_floor",
         )
-    result = scan(
-        nodes, positions, spec, pricing, weights, frozenset(exclude_nodes), frozenset(exclude_providers)
-    )
-    rejections = {name: result.rejections[name] + pre.get(name, 0) for name in FILTERS}
+    result = scan(nodes, spec, pricing, weights, frozenset(exclude_nodes), frozenset(exclude_providers))
+    rejections = {name: result.rejections[name] for name in FILTERS}
     eligible = len(result.keys)
     order = _Order(result.keys, nodes)
     primaries = _pick_primaries(order, nodes, spec.replicas, None, None, None)
@@ -191,6 +197,8 @@ def place(
                 rejections["anti_affinity"] = eligible - len(primaries)
                 raise NoNodeFits(role="backup", needed=1, found=0, rejections=rejections, floor_rate=cheapest)
             primaries = retry
+    if partial and order.exhausted:
+        raise ShortList()
     return Placement(
         primaries=tuple(_placed(p, nodes, spec, pricing) for p in primaries),
         backup=None if backup is None else _placed(backup, nodes, spec, pricing),

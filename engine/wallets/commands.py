@@ -7,11 +7,12 @@ request per wallet. Where the connection says a contract cannot see exact native
 ``eth_call`` (eth-tester charges the call's gas to its account 0:
 ``ChainConnection.exact_balances_in_eth_call``), native balances are read by ``eth_getBalance`` instead.
 
-:func:`wallet_history` merges, newest first, the user's newest ``HISTORY_WINDOW`` ledger entries (fiat
-payments with their Stripe receipt and mint status), their refunds and disputes (``reversals``) and the
-credit movements among the indexed on-chain events per wallet (a bound, documented: older items are not
-reachable here). Chain events are dated by their block's timestamp (one JSON-RPC batch per page). The
-cursor is the last item's sort key, base64 encoded.
+:func:`wallet_history` walks ``wallet_history`` newest first (:mod:`engine.wallets.history`: a keyset
+walk over ``(at, id)``, cost independent of the history's length, every item reachable): the user's fiat
+payments with their Stripe receipt and mint status, their refunds and disputes (``reversals``), and the
+credit movements of every linked wallet (written by the indexer subscriber
+:mod:`engine.wallets.history_events`, dated by their block's timestamp). The cursor is the last item's
+``(at, row id)``, base64 encoded; ``HISTORY_WINDOW`` is the largest page.
 
 Every item says which way the credit went (``direction``: ``in`` / ``out``) and what it was (``kind``),
 derived by :func:`classify` from the event's contract and counterparty, never shown as a bare event name:
@@ -41,25 +42,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chain import jsonrpc
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from chain.errors import BatchReadError, ChainError
 from chain.reads import BatchReader
 from engine.context import Context
 from engine.errors import ContractMissing
 from engine.identity.services import wallet_links
 from engine.indexer.interfaces import IndexedEvent
-from engine.indexer.services import events_for_account
+from engine.indexer.services import final_block
 from engine.money import Cents, CreditUnits
 from engine.monitoring.commands import account_runway_now
 from engine.outbox import services as outbox_services
-from engine.payments.services import pending_credit_units, user_ledger, user_reversals
+from engine.payments.models import LedgerEntry, Reversal
+from engine.payments.services import pending_credit_units
+from engine.wallets import history
 from engine.wallets.errors import InvalidCursor
 
 HISTORY_WINDOW = 500
 ZERO_ADDRESS = "0x" + "0" * 40
 IN, OUT = "in", "out"
 
-CursorKey = tuple[int, str]
+CursorKey = tuple[int, int]  # (time, history row id)
 
 
 # ---- balances ----------------------------------------------------------------------------------------
@@ -165,10 +170,11 @@ class HistoryItem:
     receipt_id: int | None
     from_address: str | None
     to_address: str | None
+    row_key: CursorKey = (0, 0)  # its wallet_history row: (at, id), the keyset position
 
     @property
     def cursor_key(self) -> CursorKey:
-        return (self.time, self.id)
+        return self.row_key
 
 
 @dataclass(frozen=True)
@@ -185,19 +191,9 @@ def decode_cursor(cursor: str) -> CursorKey:
     """Raises :class:`~engine.wallets.errors.InvalidCursor`."""
     try:
         t, _, ident = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return int(t), ident
+        return int(t), int(ident)
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise InvalidCursor() from exc
-
-
-async def _block_times(ctx: Context, blocks: list[int]) -> dict[int, int]:
-    if not blocks:
-        return {}
-    results = await jsonrpc.batch(ctx.chain, [("eth_getBlockByNumber", [hex(b), False]) for b in blocks])
-    return {
-        b: int(r.result["timestamp"], 16) if r.ok and r.result else 0
-        for b, r in zip(blocks, results, strict=True)
-    }
 
 
 @dataclass(frozen=True)
@@ -240,109 +236,111 @@ def classify(
     return ("transfer", direction)
 
 
-async def _history(ctx: Context, user_id: int) -> list[HistoryItem]:
-    items: list[HistoryItem] = []
-    escrow = ctx.contracts.escrow
-    parties = Counterparties(
-        escrow=escrow.address.lower() if escrow is not None else None,
-        signer=ctx.signer_address.lower() if ctx.signer_address else None,
+def _item(
+    row: Any,  # a wallet_history row (engine.wallets.history.page)
+    *,
+    entries: dict[int, LedgerEntry],
+    reversals: dict[int, Reversal],
+    mints: dict[str, Any],
+    final: int | None,
+    shown: dict[str, str],
+) -> HistoryItem:
+    """A history row as the API item: payments and reversals with their live fields (mint status, action,
+    receipt URL), chain items with their finality."""
+    status = row.status
+    receipt_url: str | None = None
+    tx_hash = row.tx_hash
+    if row.ref.startswith(history.PAYMENT_PREFIX):
+        entry = entries.get(int(row.receipt_id or 0))
+        mint = mints.get(entry.mint_key) if entry is not None else None
+        status = "mint_" + (str(mint.status) if mint is not None else "unknown")
+        receipt_url = entry.receipt_url if entry is not None else None
+        tx_hash = mint.tx_hash if mint is not None else None
+    elif row.ref.startswith(history.REVERSAL_PREFIX):
+        rev = reversals.get(int(row.ref.removeprefix(history.REVERSAL_PREFIX)))
+        entry = entries.get(int(row.receipt_id or 0))
+        status = rev.action if rev is not None else ""
+        receipt_url = entry.receipt_url if entry is not None else None
+    else:
+        done = final is not None and row.block_number is not None and row.block_number <= final
+        status = "final" if done else "unconfirmed"
+    wallet = row.wallet
+    if wallet is not None and row.ref.startswith(history.CHAIN_PREFIX):
+        wallet = shown.get(wallet.lower(), wallet)
+    return HistoryItem(
+        id=row.ref,
+        type=row.type,
+        kind=row.kind,
+        direction=row.direction,
+        time=row.at,
+        amount_cents=Cents(row.amount_cents) if row.amount_cents is not None else None,
+        credit_units=CreditUnits(row.credit_units) if row.credit_units is not None else None,
+        status=status,
+        receipt_url=receipt_url,
+        tx_hash=tx_hash,
+        wallet=wallet,
+        receipt_id=row.receipt_id,
+        from_address=row.from_address,
+        to_address=row.to_address,
+        row_key=(row.at, row.id),
     )
-    async with ctx.sessionmaker() as s:
-        entries = await user_ledger(s, user_id, HISTORY_WINDOW)
-        reversals = await user_reversals(s, user_id, HISTORY_WINDOW)
-        mints = await outbox_services.rows_by_keys(s, [e.mint_key for e in entries])
-        links = await wallet_links(s, user_id)
-        events: list[tuple[str, IndexedEvent]] = []
-        for link in links:
-            page = await events_for_account(s, ctx.chain_id, link.address, limit=HISTORY_WINDOW)
-            events.extend((link.address, e) for e in page.events)
-    for e in entries:
-        mint = mints.get(e.mint_key)
-        items.append(
-            HistoryItem(
-                id=f"payment:{e.id}",
-                type=f"payment.{e.kind}",
-                kind="card_top_up",
-                direction=IN,
-                time=int(e.created_at.timestamp()),
-                amount_cents=e.amount_cents,
-                credit_units=e.credit_units,
-                status="mint_" + (str(mint.status) if mint is not None else "unknown"),
-                receipt_url=e.receipt_url,
-                tx_hash=mint.tx_hash if mint is not None else None,
-                wallet=e.wallet_address,
-                receipt_id=e.id,
-                from_address=None,
-                to_address=e.wallet_address,
-            )
-        )
-    for rev, entry in reversals:
-        items.append(
-            HistoryItem(
-                id=f"reversal:{rev.id}",
-                type=f"reversal.{rev.kind}",
-                kind="refund",
-                direction=OUT,
-                time=int(rev.created_at.timestamp()),
-                amount_cents=None,
-                credit_units=rev.credit_units,
-                status=rev.action,
-                receipt_url=entry.receipt_url,
-                tx_hash=None,
-                wallet=entry.wallet_address,
-                receipt_id=entry.id,
-                from_address=entry.wallet_address,
-                to_address=None,
-            )
-        )
-    by_tx: dict[str, list[IndexedEvent]] = {}
-    for _, ev in events:
-        by_tx.setdefault(ev.tx_hash, []).append(ev)
-    moves: list[tuple[str, IndexedEvent, tuple[str, str]]] = []
-    seen: set[tuple[str, int]] = set()
-    for wallet, ev in events:
-        if (ev.tx_hash, ev.log_index) in seen:
+
+
+async def _page(
+    ctx: Context,
+    s: AsyncSession,
+    owners: list[str],
+    shown: dict[str, str],
+    before: history.Cursor | None,
+    limit: int,
+) -> tuple[list[HistoryItem], history.Cursor | None]:
+    rows, after = await history.page(s, owners, before=before, limit=limit)
+    entry_ids = {int(r.receipt_id) for r in rows if r.receipt_id is not None}
+    rev_ids = [
+        int(r.ref.removeprefix(history.REVERSAL_PREFIX))
+        for r in rows
+        if r.ref.startswith(history.REVERSAL_PREFIX)
+    ]
+    entries = (
+        {e.id: e for e in (await s.scalars(select(LedgerEntry).where(LedgerEntry.id.in_(entry_ids)))).all()}
+        if entry_ids
+        else {}
+    )
+    reversals = (
+        {r.id: r for r in (await s.scalars(select(Reversal).where(Reversal.id.in_(rev_ids)))).all()}
+        if rev_ids
+        else {}
+    )
+    mints = await outbox_services.rows_by_keys(s, [e.mint_key for e in entries.values()])
+    final = await final_block(s, ctx.chain_id)
+    items: list[HistoryItem] = []
+    seen: set[str] = set()
+    for row in rows:
+        if row.ref in seen:  # a transfer between two of the user's own wallets: shown once, as before
             continue
-        what = classify(ev, wallet, by_tx[ev.tx_hash], parties)
-        if what is None:
-            continue
-        seen.add((ev.tx_hash, ev.log_index))
-        moves.append((wallet, ev, what))
-    stamps = await _block_times(ctx, sorted({ev.block_number for _, ev, _ in moves}))
-    for wallet, ev, (kind, direction) in moves:
-        amount: Any = ev.args.get("value", ev.args.get("amount"))
-        items.append(
-            HistoryItem(
-                id=f"chain:{ev.block_number}:{ev.log_index}",
-                type=f"chain.{ev.event}",
-                kind=kind,
-                direction=direction,
-                time=stamps.get(ev.block_number, 0),
-                amount_cents=None,
-                credit_units=CreditUnits(int(amount)) if amount is not None else None,
-                status="final" if ev.final else "unconfirmed",
-                receipt_url=None,
-                tx_hash=ev.tx_hash,
-                wallet=wallet,
-                receipt_id=None,
-                from_address=ev.args.get("from"),
-                to_address=ev.args.get("to"),
-            )
-        )
-    items.sort(key=lambda i: i.cursor_key, reverse=True)
-    return items
+        seen.add(row.ref)
+        items.append(_item(row, entries=entries, reversals=reversals, mints=mints, final=final, shown=shown))
+    return items, after
 
 
 async def wallet_history(ctx: Context, user_id: int, *, cursor: str | None, limit: int | None) -> HistoryPage:
-    """The user's merged payment and on-chain history, newest first, after ``cursor``; ``limit`` items
-    (``None``: every item left in the window, for an export).
+    """The user's merged payment and on-chain history, newest first, after ``cursor``: ``limit`` items
+    (at most ``HISTORY_WINDOW``), or every item left (``None``, for an export: the same keyset walk, page
+    after page). Reads ``wallet_history`` (:mod:`engine.wallets.history`): a page costs the same whatever the
+    history's length.
 
     Raises :class:`~engine.wallets.errors.InvalidCursor`."""
-    after = decode_cursor(cursor) if cursor else None
-    items = await _history(ctx, user_id)
-    if after is not None:
-        items = [i for i in items if i.cursor_key < after]
-    if limit is None or len(items) <= limit:
-        return HistoryPage(items=items, next_cursor=None)
-    page = items[:limit]
-    return HistoryPage(items=page, next_cursor=encode_cursor(page[-1].cursor_key))
+    before = decode_cursor(cursor) if cursor else None
+    async with ctx.sessionmaker() as s:
+        links = await wallet_links(s, user_id)
+        owners = [history.user_owner(user_id)] + [history.wallet_owner(link.address) for link in links]
+        shown = {link.address.lower(): link.address for link in links}
+        if limit is not None:
+            items, after = await _page(ctx, s, owners, shown, before, limit)
+            return HistoryPage(items=items, next_cursor=encode_cursor(after) if after else None)
+        everything: list[HistoryItem] = []
+        while True:
+            items, before = await _page(ctx, s, owners, shown, before, HISTORY_WINDOW)
+            everything += items
+            if before is None:
+                return HistoryPage(items=everything, next_cursor=None)

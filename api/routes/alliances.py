@@ -13,12 +13,17 @@ POST /api/alliances/{alliance_id}/nodes/{node_id}/withdraw  the node's member (n
 POST /api/alliances/{alliance_id}/collect                   a member (escrow earnings -> alliance)
 POST /api/alliances/{alliance_id}/claim                     a member or former member with revenue
 POST /api/alliances/{alliance_id}/leave                     a member (notice, then leave)
+GET  /api/cloud-operator/alliances                          cloud-operator: every alliance, members (indexed)
+POST /api/cloud-operator/alliances/{alliance_id}/members/{address}/suspend    cloud-operator (outbox)
+POST /api/cloud-operator/alliances/{alliance_id}/members/{address}/reinstate  cloud-operator (outbox)
 ==========================================================  =============================================
 
 Providers are wallet-connected: these routes never sign. Each action answers ``transactions``: unsigned
 ``{to, data, value, chainId, from, description}`` for the provider's wallet, in order; the engine learns
 the outcome from indexed ``AllianceSplits`` events. An alliance whose admin or member the caller is not
 answers 404 ``alliance_not_found``. Each handler calls one command (:mod:`engine.alliances.commands`).
+The operator's suspend / reinstate are the exception: the backend signer holds ``OPERATOR_ROLE``, so they go
+through the outbox (a repeated click is one row) and answer the row's key and status.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.auth.middleware import require_role
-from api.auth.principal import CLOUD_PROVIDER
+from api.auth.principal import CLOUD_OPERATOR, CLOUD_PROVIDER
 from api.keys import RUNTIME
 from api.openapi import RouteTable
 from api.schemas.alliances import (
@@ -35,10 +40,15 @@ from api.schemas.alliances import (
     DETAIL_RESPONSE,
     INVITE_REQUEST,
     LIST_RESPONSE,
+    MEMBER_ACTION_RESPONSE,
     NODE_REQUEST,
+    OVERVIEW_RESPONSE,
+    SUSPEND_REQUEST,
     TXS_RESPONSE,
     alliance_json,
     detail_json,
+    member_action_json,
+    overview_json,
     txs_json,
 )
 from api.validation import id_segment, path_id, validated_body
@@ -48,6 +58,8 @@ routes = RouteTable(tag="alliances", roles=(CLOUD_PROVIDER,))
 
 BASE = "/api/alliances"
 ONE = f"{BASE}/{id_segment('alliance_id')}"
+OPERATOR = "/api/cloud-operator/alliances"
+MEMBER = f"{OPERATOR}/{id_segment('alliance_id')}/members/{{address}}"  # checked by the command (400)
 
 
 @routes.get(BASE, summary="Alliances the caller's wallets administer or belong to", response=LIST_RESPONSE)
@@ -183,3 +195,50 @@ async def leave(request: web.Request) -> web.Response:
         request.app[RUNTIME].context, principal.wallets, path_id(request, "alliance_id")
     )
     return web.json_response(txs_json(done))
+
+
+# ---- the operator ------------------------------------------------------------------------------------
+@routes.get(
+    OPERATOR,
+    summary="Every alliance with its members' status, weight and claims (indexed)",
+    response=OVERVIEW_RESPONSE,
+    roles=(CLOUD_OPERATOR,),
+)
+async def operator_overview(request: web.Request) -> web.Response:
+    await require_role(request, CLOUD_OPERATOR)
+    return web.json_response(overview_json(await commands.operator_overview(request.app[RUNTIME].context)))
+
+
+async def _member_action(request: web.Request, suspended: bool) -> web.Response:
+    principal = await require_role(request, CLOUD_OPERATOR)
+    body = validated_body(request) if suspended else {}
+    done = await commands.set_member_suspended(
+        request.app[RUNTIME].context,
+        principal.user_id,
+        path_id(request, "alliance_id"),
+        request.match_info["address"],
+        suspended,
+        (body or {}).get("reason"),
+    )
+    return web.json_response(member_action_json(done))
+
+
+@routes.post(
+    f"{MEMBER}/suspend",
+    summary="Suspend a member (weight zero; earnings kept): suspend() by the backend signer via the outbox",
+    request=SUSPEND_REQUEST,
+    response=MEMBER_ACTION_RESPONSE,
+    roles=(CLOUD_OPERATOR,),
+)
+async def suspend_member(request: web.Request) -> web.Response:
+    return await _member_action(request, True)
+
+
+@routes.post(
+    f"{MEMBER}/reinstate",
+    summary="Reinstate a suspended member: reinstate() by the backend signer via the outbox",
+    response=MEMBER_ACTION_RESPONSE,
+    roles=(CLOUD_OPERATOR,),
+)
+async def reinstate_member(request: web.Request) -> web.Response:
+    return await _member_action(request, False)

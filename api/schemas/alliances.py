@@ -11,8 +11,8 @@ from typing import Any
 
 from api.render import iso_utc
 from api.schemas.common import UNSIGNED_TXS, Schema
-from engine.alliances.commands import AllianceTxs, AllianceView, MemberView
-from engine.alliances.models import Alliance, AllianceNode
+from engine.alliances.commands import AllianceSummary, AllianceTxs, AllianceView, MemberAction, MemberView
+from engine.alliances.models import Alliance, AllianceMember, AllianceNode
 
 _ADDRESS: Schema = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
 _INT: Schema = {"type": "integer"}
@@ -163,4 +163,101 @@ def txs_json(t: AllianceTxs) -> dict[str, Any]:
         "step": t.step,
         "transactions": [tx.to_json() for tx in t.transactions],
         "details": dict(t.details or {}),
+    }
+
+
+# ---- the operator (suspend / reinstate through the outbox, overview) --------------------------------------
+SUSPEND_REQUEST: Schema = {
+    "type": "object",
+    "properties": {
+        "reason": {
+            **_TEXT,
+            "maxLength": 500,
+            "description": "why (its keccak256 goes on chain with the suspension; the text is kept here)",
+        }
+    },
+    "additionalProperties": False,
+}
+MEMBER_ACTION_RESPONSE: Schema = {
+    "type": "object",
+    "required": ["alliance_id", "account", "action", "chain_status", "outbox_key", "outbox_status"],
+    "properties": {
+        "alliance_id": _INT,
+        "account": _ADDRESS,
+        "action": {"type": "string", "enum": ["suspend", "reinstate"]},
+        "chain_status": {"type": "string", "description": "the member's status on chain when asked"},
+        "outbox_key": {
+            "type": ["string", "null"],
+            "description": "the outbox row sending it (null: already in that state, nothing enqueued)",
+        },
+        "outbox_status": {"type": ["string", "null"]},
+    },
+    "additionalProperties": False,
+}
+_OVERVIEW_MEMBER: Schema = {
+    "type": "object",
+    "required": ["account", "status", "weight", "units", "nodes", "claimed"],
+    "properties": {
+        "account": _ADDRESS,
+        "status": {"type": "string"},
+        "weight": _INT,
+        "units": _INT,
+        "nodes": _INT,
+        "leave_at": _INT_OR_NULL,
+        "claimed": _INT,
+    },
+}
+OVERVIEW_RESPONSE: Schema = {
+    "type": "object",
+    "required": ["alliances"],
+    "properties": {
+        "alliances": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["alliance", "members", "nodes"],
+                "properties": {
+                    "alliance": ALLIANCE_SCHEMA,
+                    "members": {"type": "array", "items": _OVERVIEW_MEMBER},
+                    "nodes": {**_INT, "description": "nodes contributed now"},
+                },
+            },
+        }
+    },
+}
+
+
+def member_action_json(a: MemberAction) -> dict[str, Any]:
+    return {
+        "alliance_id": a.alliance_id,
+        "account": a.account,
+        "action": a.action,
+        "chain_status": a.chain_status,
+        "outbox_key": a.outbox_key,
+        "outbox_status": a.outbox_status,
+    }
+
+
+def _overview_member(m: AllianceMember) -> dict[str, Any]:
+    return {
+        "account": m.account,
+        "status": m.status,
+        "weight": m.weight,
+        "units": m.units,
+        "nodes": m.nodes,
+        "leave_at": m.leave_at,
+        "claimed": m.claimed,
+    }
+
+
+def overview_json(rows: list[AllianceSummary]) -> dict[str, Any]:
+    return {
+        "alliances": [
+            {
+                "alliance": alliance_json(r.alliance),
+                "members": [_overview_member(m) for m in r.members],
+                "nodes": r.nodes,
+            }
+            for r in rows
+        ]
     }

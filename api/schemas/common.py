@@ -61,7 +61,7 @@ DEPLOYMENT_SPEC: Schema = named(
                             "type": "object",
                             "properties": {
                                 "port": _INT,
-                                "protocol": {"type": "string", "enum": ["tcp", "udp"]},
+                                "protocol": {"type": "string", "enum": ["tcp", "udp", "http"]},
                             },
                         },
                     ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from api.openapi import named
-from engine.sla.commands import SlaView, record_json
+from api.render import iso_utc
+from engine.sla.commands import MAX_HOST, ProbeEndpoint, SlaView, record_json
 
 Schema = dict[str, Any]
 
@@ -186,4 +187,39 @@ def operator_json(view: SlaView) -> dict[str, Any]:
         "policy": view.policy.to_json(),
         "totals": dict(view.totals or {}),
         "records": [record_json(r) for r in view.records],
+    }
+
+
+ENDPOINT_PUT: Schema = {
+    "type": "object",
+    "required": ["host"],
+    "properties": {
+        "host": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_HOST,
+            "pattern": "^[0-9A-Za-z.:-]+$",
+            "description": "a DNS host name or an IP literal (no scheme, port or path): where the prober "
+            "connects to the node's workloads' declared ports",
+        }
+    },
+    "additionalProperties": False,
+}
+ENDPOINT: Schema = {
+    "type": "object",
+    "required": ["node_id", "host", "updated_at"],
+    "properties": {
+        "node_id": _INT,
+        "host": {"type": ["string", "null"], "description": "null: not set (heartbeats alone count)"},
+        "updated_at": {"type": ["string", "null"]},
+    },
+    "additionalProperties": False,
+}
+
+
+def endpoint_json(e: ProbeEndpoint) -> dict[str, Any]:
+    return {
+        "node_id": e.node_id,
+        "host": e.host,
+        "updated_at": iso_utc(e.updated_at) if e.updated_at is not None else None,
     }

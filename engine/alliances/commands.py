@@ -4,6 +4,11 @@ registry's ``setNodePayee`` when a node's payee must point at the splits contrac
 the engine learns the outcome from indexed events (:mod:`engine.alliances.events`). Reads of weights and
 revenue come from the chain, all members in one multicall. Only an alliance's admin and its members (any
 wallet of the caller that was invited) see or act on it; anyone else gets ``alliance_not_found``.
+
+The operator's commands (:func:`set_member_suspended`, :func:`operator_overview`) are the exception: the
+marketplace's ``OPERATOR_ROLE`` is the backend signer's, so ``suspend`` / ``reinstate`` go through the outbox
+(one row per member action generation, :func:`engine.alliances.services.outbox_generation`) and the member
+is notified in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,24 +16,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_utils.address import to_checksum_address
+from eth_utils.address import is_hex_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from chain.alliances import AllianceSplitsClient, MemberInfo
-from chain.contracts import UnsignedTx
+from chain.contracts import OPERATOR_ROLE, UnsignedTx
 from engine.alliances import services
 from engine.alliances.errors import (
+    AllianceNotFound,
     AlreadyMember,
+    BadAddress,
+    InvalidMemberStatus,
     NodeAlreadyContributed,
     NodeNotInAlliance,
     NotAllianceAdmin,
     NotAMember,
     NothingToClaim,
+    OperatorRoleMissing,
 )
-from engine.alliances.models import ACTIVE, INVITED, LEAVING, MEMBER_STATES, SUSPENDED, Alliance, AllianceNode
+from engine.alliances.models import (
+    ACTIVE,
+    INVITED,
+    LEAVING,
+    MEMBER_STATES,
+    SUSPENDED,
+    Alliance,
+    AllianceMember,
+    AllianceNode,
+)
 from engine.context import Context
 from engine.errors import ContractMissing
+from engine.identity.services import user_for_address
 from engine.money import CreditUnits
+from engine.notifications.services import notify
+from engine.outbox.services import enqueue
 
 
 @dataclass(frozen=True)
@@ -315,3 +336,112 @@ async def leave_alliance(ctx: Context, wallets: Sequence[str], alliance_id: int)
         )
     data = splits.encode_leave(alliance_id)
     return AllianceTxs(alliance_id, "leave", (_tx(ctx, splits, data, member.account, "leave the alliance"),))
+
+
+# ---- the operator ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberAction:
+    """An operator's suspend / reinstate: the member's status on chain when asked, and the outbox row that
+    carries the change (``None``: the member is in that state already and nothing is pending)."""
+
+    alliance_id: int
+    account: str
+    action: str  # "suspend" | "reinstate"
+    chain_status: str
+    outbox_key: str | None
+    outbox_status: str | None
+
+
+_NEEDS = {"suspend": frozenset({ACTIVE, LEAVING}), "reinstate": frozenset({SUSPENDED})}
+
+
+async def set_member_suspended(
+    ctx: Context,
+    actor_user_id: int | None,
+    alliance_id: int,
+    account: str,
+    suspended: bool,
+    reason: str | None = None,
+) -> MemberAction:
+    """Enqueue ``suspend(alliance, account, keccak(reason))`` or ``reinstate(alliance, account)`` (backend
+    signer, ``OPERATOR_ROLE``) and notify the member's user, in one transaction. Idempotent per (alliance,
+    member, action generation): the key is ``alliance-member:<chain>:<alliance>:<account>:<generation>:
+    <action>`` with the generation counted BEFORE the chain read (as :mod:`engine.outbox.admin` does), so a
+    repeated click, or two operators racing, make one row; after it is final the next action gets a new key.
+    A member already in the wanted state with nothing pending: nothing enqueued.
+
+    Raises :class:`~engine.alliances.errors.BadAddress` (400),
+    :class:`~engine.alliances.errors.AllianceNotFound` (not indexed),
+    :class:`~engine.alliances.errors.InvalidMemberStatus` (409: e.g. suspending a member that left),
+    :class:`~engine.alliances.errors.OperatorRoleMissing` (503), :class:`~engine.errors.ContractMissing`."""
+    if not is_hex_address(account):
+        raise BadAddress(account)
+    splits = ctx.contracts.require_alliances()
+    account = to_checksum_address(account)
+    action = "suspend" if suspended else "reinstate"
+    prefix = services.member_prefix(ctx.chain_id, alliance_id, account)
+    async with ctx.sessionmaker() as session, session.begin():
+        alliance = await session.get(Alliance, alliance_id)
+        if alliance is None:
+            raise AllianceNotFound(alliance_id)
+        generation, pending = await services.outbox_generation(session, prefix)  # before the chain read
+        status = (await splits.member_info(alliance_id, account)).status
+        if not pending:
+            if status == (SUSPENDED if suspended else ACTIVE):
+                return MemberAction(alliance_id, account, action, status, None, None)
+            if status not in _NEEDS[action]:
+                raise InvalidMemberStatus(alliance_id, account, status, action)
+        if not await splits.has_role(OPERATOR_ROLE, ctx.signer_address):
+            raise OperatorRoleMissing(ctx.signer_address)
+        reason_hash = _hash(reason) if reason else "0x" + "00" * 32
+        if reason:
+            await services.save_text(session, reason_hash, reason)
+        data = (
+            splits.encode_suspend(alliance_id, account, bytes.fromhex(reason_hash[2:]))
+            if suspended
+            else splits.encode_reinstate(alliance_id, account)
+        )
+        key = f"{prefix}{generation}:{action}"
+        row = await enqueue(
+            session,
+            kind=f"alliances.{action}",
+            to=splits.address,
+            data=data,
+            idempotency_key=key,
+            args={"alliance_id": alliance_id, "account": account, "actor_user_id": actor_user_id},
+        )
+        user = await user_for_address(session, account)
+        if user is not None:
+            name = alliance.name or f"#{alliance_id}"
+            if suspended:
+                title = f"Suspended from alliance {name}"
+                body = (
+                    f"The marketplace operator suspends your membership ({account}) in alliance {name}: your "
+                    "weight is zero until you are reinstated; what you earned stays claimable."
+                    + (f" Reason: {reason}" if reason else "")
+                )
+            else:
+                title = f"Reinstated in alliance {name}"
+                body = f"The marketplace operator reinstates your membership ({account}) in alliance {name}."
+            payload = {"alliance_id": alliance_id, "account": account, "action": action, "outbox_key": key}
+            await notify(
+                session, user.id, f"alliance_member_{action}", key, title, body, payload, now=ctx.clock()
+            )
+    return MemberAction(alliance_id, account, action, status, row.idempotency_key, str(row.status))
+
+
+@dataclass(frozen=True)
+class AllianceSummary:
+    alliance: Alliance
+    members: tuple[AllianceMember, ...]  # indexed rows
+    nodes: int  # contributed now (indexed)
+
+
+async def operator_overview(ctx: Context, *, limit: int = 500) -> list[AllianceSummary]:
+    """Every alliance (newest ``limit``) with its members' indexed status, weight, units and claims. Raises
+    nothing of its own."""
+    async with ctx.sessionmaker() as session:
+        rows = await services.all_alliances(session, limit)
+    return [AllianceSummary(a, tuple(members), nodes) for a, members, nodes in rows]

@@ -15,7 +15,12 @@ EngineError
       ├── NodeNotInAlliance      409 ``node_not_in_alliance``: the node is not contributed to this
                                  alliance (``node_id``, ``alliance_id``)
       ├── NodeAlreadyContributed 409 ``node_already_contributed``: (``node_id``, ``alliance_id``)
-      └── NothingToClaim         409 ``nothing_to_claim``: nothing claimable (``alliance_id``, ``account``)
+      ├── NothingToClaim         409 ``nothing_to_claim``: nothing claimable (``alliance_id``, ``account``)
+      ├── BadAddress             400 ``invalid_address``: not a 0x-prefixed 20-byte hex address (``address``)
+      ├── InvalidMemberStatus    409 ``invalid_member_status``: the member's status on chain does not allow
+                                 the operator's action (``alliance_id``, ``account``, ``status``, ``action``)
+      └── OperatorRoleMissing    503 ``alliance_operator_missing``: the backend signer does not hold the
+                                 splits contract's ``OPERATOR_ROLE`` (``signer``), so it cannot suspend
 """
 
 from __future__ import annotations
@@ -136,3 +141,36 @@ class NothingToClaim(AllianceError):
             details={"alliance_id": alliance_id, "account": account},
         )
         self.alliance_id, self.account = alliance_id, account
+
+
+class InvalidMemberStatus(AllianceError):
+    code = "invalid_member_status"
+    kind = Kind.CONFLICT
+
+    def __init__(self, alliance_id: int, account: str, status: str, action: str) -> None:
+        super().__init__(
+            f"{account} is {status} in alliance {alliance_id}: cannot {action}",
+            details={"alliance_id": alliance_id, "account": account, "status": status, "action": action},
+        )
+        self.alliance_id, self.account, self.status, self.action = alliance_id, account, status, action
+
+
+class OperatorRoleMissing(AllianceError):
+    code = "alliance_operator_missing"
+    kind = Kind.UNAVAILABLE
+
+    def __init__(self, signer: str) -> None:
+        super().__init__(
+            f"the backend signer {signer} does not hold OPERATOR_ROLE on AllianceSplits",
+            details={"signer": signer},
+        )
+        self.signer = signer
+
+
+class BadAddress(AllianceError):
+    code = "invalid_address"
+    kind = Kind.INVALID
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"not an address: {address[:64]!r}", details={"address": address[:64]})
+        self.address = address

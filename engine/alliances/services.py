@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.alliances.errors import AllianceNotFound, NodeNotFound, NodeNotOnChain, NotYourWallet
 from engine.alliances.models import MEMBER_STATES, Alliance, AllianceMember, AllianceNode, AllianceText
 from engine.nodes.models import Node
+from engine.outbox.models import OutboxStatus, OutboxTx
 
 MILLICORES_PER_UNIT = 1_000
 MEMORY_MB_PER_UNIT = 4_096
@@ -129,3 +130,59 @@ async def own_chain_node(session: AsyncSession, user_id: int, node_id: int) -> N
     if node.chain_node_id is None or node.wallet_address is None:
         raise NodeNotOnChain(node_id)
     return node
+
+
+# ---- operator: suspend / reinstate through the outbox, the overview ------------------------------------
+
+MEMBER_KEY = "alliance-member"  # outbox keys of the operator's suspend / reinstate rows
+
+
+def member_prefix(chain_id: int, alliance_id: int, account: str) -> str:
+    """Outbox key prefix of one member's suspend / reinstate rows: ``<prefix><generation>:<action>``."""
+    return f"{MEMBER_KEY}:{chain_id}:{alliance_id}:{account.lower()}:"
+
+
+async def outbox_generation(session: AsyncSession, prefix: str) -> tuple[int, int]:
+    """(final rows, pending rows) under ``prefix``. The final count is the member's action generation: a
+    repeated click while a row is pending makes the same key (one row); once it is final (confirmed or
+    failed), the next action is a new generation."""
+    rows = await session.execute(
+        select(OutboxTx.status, func.count())
+        .where(OutboxTx.idempotency_key.startswith(prefix, autoescape=True))
+        .group_by(OutboxTx.status)
+    )
+    final = pending = 0
+    for status, count in rows.all():
+        if status in (OutboxStatus.CONFIRMED, OutboxStatus.FAILED):
+            final += int(count)
+        else:
+            pending += int(count)
+    return final, pending
+
+
+async def all_alliances(
+    session: AsyncSession, limit: int
+) -> list[tuple[Alliance, list[AllianceMember], int]]:
+    """Every indexed alliance (newest ``limit``) with its member rows and its contributed node count."""
+    alliances = list(await session.scalars(select(Alliance).order_by(Alliance.id.desc()).limit(limit)))
+    ids = [a.id for a in alliances]
+    if not ids:
+        return []
+    rows = await session.scalars(
+        select(AllianceMember)
+        .where(AllianceMember.alliance_id.in_(ids))
+        .order_by(AllianceMember.alliance_id, AllianceMember.account)
+    )
+    by_alliance: dict[int, list[AllianceMember]] = {i: [] for i in ids}
+    for m in rows:
+        by_alliance[m.alliance_id].append(m)
+    counts = dict(
+        (
+            await session.execute(
+                select(AllianceNode.alliance_id, func.count())
+                .where(AllianceNode.alliance_id.in_(ids))
+                .group_by(AllianceNode.alliance_id)
+            )
+        ).all()
+    )
+    return [(a, by_alliance[a.id], int(counts.get(a.id, 0))) for a in alliances]

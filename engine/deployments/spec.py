@@ -11,7 +11,7 @@ Accepted shape (unknown keys are refused)::
       "image": "registry.example.com:5000/team/app:1.2@sha256:<64 hex>",   # image, command, or both
       "command": ["python", "-m", "app"],
       "env": {"NAME": "value"},
-      "ports": [8080, {"port": 53, "protocol": "udp"}],
+      "ports": [8080, {"port": 53, "protocol": "udp"}, {"port": 80, "protocol": "http"}],
       "resources": {"cpu_millicores": 500, "memory_mb": 512, "disk_gb": 10,
                     "gpu": {"model": "a100", "count": 1}},                # gpu optional
       "replicas": 1,
@@ -56,7 +56,7 @@ _IMAGE_RE = re.compile(
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _COUNTRY_RE = re.compile(r"[A-Z]{2}")
 _ATTRIBUTE_RE = re.compile(r"[a-z0-9][a-z0-9._:-]{0,62}")
-_PROTOCOLS = ("tcp", "udp")
+_PROTOCOLS = ("tcp", "udp", "http")  # http: a TCP port the SLA prober also checks with GET / (engine.sla)
 _TOP_LEVEL_KEYS = frozenset(
     {
         "image",

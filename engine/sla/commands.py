@@ -46,7 +46,7 @@ from engine.outbox.services import enqueue
 from engine.sla import models as m
 from engine.sla import services as sv
 from engine.sla.errors import BadEndpoint, SlaNotFound
-from engine.sla.probe import Target, check_all, tcp_ports
+from engine.sla.probe import Target, check_all, targets_for
 from engine.sla.steps import advance_records
 from engine.workloads.models import NodeLiveness
 
@@ -84,24 +84,66 @@ def _aware(ts: datetime) -> datetime:
 # ---- endpoints ------------------------------------------------------------------------------------------
 
 
-async def set_probe_endpoint(ctx: Context, provider_user_id: int, node_id: int, host: str) -> None:
+MAX_HOST = 253
+
+
+@dataclass(frozen=True)
+class ProbeEndpoint:
+    node_id: int
+    host: str | None  # None: not set (the node's leases are judged by heartbeats alone)
+    updated_at: datetime | None
+
+
+def check_host(host: str, *, production: bool) -> str:
+    """``host`` if it is a DNS host name (RFC 1123 labels, at most 253 characters) or an IP literal (no
+    brackets, no zone, no port, no scheme: not a URL); in production an IP literal must be a global address
+    (the prober must not be pointed at the engine's own network). Raises :class:`BadEndpoint`."""
+    if not host or len(host) > MAX_HOST or host != host.strip() or "%" in host:
+        raise BadEndpoint(host[:MAX_HOST])
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST_RE.match(host) or host.replace(".", "").isdigit():
+            raise BadEndpoint(host) from None
+        return host.lower()
+    if production and not ip.is_global:
+        raise BadEndpoint(host)
+    return ip.compressed
+
+
+async def _own_node(s: AsyncSession, provider_user_id: int, node_id: int) -> Node:
+    node = await s.get(Node, node_id)
+    if node is None or node.provider_user_id != provider_user_id:
+        raise SlaNotFound("node", node_id)
+    return node
+
+
+async def set_probe_endpoint(ctx: Context, provider_user_id: int, node_id: int, host: str) -> ProbeEndpoint:
     """Where the prober connects for node ``node_id``'s workloads (the provider's own node only).
 
     Raises :class:`SlaNotFound` (not the caller's node), :class:`BadEndpoint` (not a host name or IP)."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if not _HOST_RE.match(host):
-            raise BadEndpoint(host) from None
+    host = check_host(host, production=ctx.settings.env == "production")
     async with ctx.sessionmaker() as s, s.begin():
-        node = await s.get(Node, node_id)
-        if node is None or node.provider_user_id != provider_user_id:
-            raise SlaNotFound("node", node_id)
+        await _own_node(s, provider_user_id, node_id)
         row = await s.get(m.SlaEndpoint, node_id)
+        now = ctx.clock()
         if row is None:
-            s.add(m.SlaEndpoint(node_id=node_id, host=host, updated_at=ctx.clock()))
+            s.add(m.SlaEndpoint(node_id=node_id, host=host, updated_at=now))
         else:
-            row.host, row.updated_at = host, ctx.clock()
+            row.host, row.updated_at = host, now
+    return ProbeEndpoint(node_id, host, now)
+
+
+async def probe_endpoint(ctx: Context, provider_user_id: int, node_id: int) -> ProbeEndpoint:
+    """The probe host of the caller's node ``node_id`` (``host`` None: not set).
+
+    Raises :class:`SlaNotFound` (not the caller's node)."""
+    async with ctx.sessionmaker() as s:
+        await _own_node(s, provider_user_id, node_id)
+        row = await s.get(m.SlaEndpoint, node_id)
+    if row is None:
+        return ProbeEndpoint(node_id, None, None)
+    return ProbeEndpoint(node_id, row.host, _aware(row.updated_at))
 
 
 # ---- the prober -----------------------------------------------------------------------------------------
@@ -109,9 +151,10 @@ async def set_probe_endpoint(ctx: Context, provider_user_id: int, node_id: int, 
 
 async def probe_round(ctx: Context, *, at: int | None = None, wall_now: datetime | None = None) -> ProbeRound:
     """One tick: a heartbeat sample per active node and per open lease (node silent for more than the
-    operator's ``node_offline_after``: down), and a TCP check per declared port of each open lease whose
-    node has a probe endpoint. ``at``: chain time of the tick (default: the latest block's); ``wall_now``:
-    the clock heartbeats are judged by (default ``ctx.clock()``). Raises nothing of its own."""
+        operator's ``node_offline_after``: down), and a TCP check per declared port of each open lease whose
+        node has a probe endpoint (TCP connect, or an HTTP request for ``http`` ports:
+    :mod:`engine.sla.probe`). ``at``: chain time of the tick (default: the latest block's); ``wall_now``:
+        the clock heartbeats are judged by (default ``ctx.clock()``). Raises nothing of its own."""
     at = at if at is not None else await ctx.chain_now()
     wall_now = wall_now or ctx.clock()
     span = int(ctx.settings.sla_probe_interval)
@@ -146,7 +189,7 @@ async def probe_round(ctx: Context, *, at: int | None = None, wall_now: datetime
     for lease, spec in leases:
         host = hosts.get(lease.node_id)
         if host is not None:
-            wanted[lease.id] = [Target(host, p) for p in tcp_ports(spec)]
+            wanted[lease.id] = targets_for(host, spec)
     results = await check_all(
         [t for ts in wanted.values() for t in ts], float(ctx.settings.sla_probe_timeout)
     )

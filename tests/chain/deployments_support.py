@@ -148,10 +148,10 @@ class Market:
 
 
 @asynccontextmanager
-async def market(anvil: Anvil, tmp_path: Path) -> AsyncIterator[Market]:
+async def market(anvil: Anvil, tmp_path: Path, database_url: str | None = None) -> AsyncIterator[Market]:
     settings = Settings(
         data_dir=tmp_path,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
+        database_url=database_url or f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
         chain_url=anvil.url,
         provider_min_collateral=100 * 10**6,
         maintenance_min_notice=NOTICE,

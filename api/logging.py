@@ -23,9 +23,22 @@ _SECRET_KEY = re.compile(
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
+_secret_keys: dict[str, bool] = {}
+
+
+def _is_secret_key(key: str) -> bool:
+    """Whether ``key`` looks like a secret's name (memoised: log lines reuse a handful of keys)."""
+    known = _secret_keys.get(key)
+    if known is None:
+        known = bool(_SECRET_KEY.search(key))
+        if len(_secret_keys) < 4096:
+            _secret_keys[key] = known
+    return known
+
+
 def redact(value: Any, key: str = "") -> Any:
     """Return ``value`` with secret-looking keys (recursively, in mappings) replaced by ``[redacted]``."""
-    if key and _SECRET_KEY.search(key) and value is not None:
+    if key and value is not None and _is_secret_key(key):
         return REDACTED
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
@@ -37,9 +50,21 @@ def redact(value: Any, key: str = "") -> Any:
 class JsonFormatter(logging.Formatter):
     """Format a record as one JSON line: ts, level, logger, msg, extra fields, exc (if any)."""
 
+    _second = -1
+    _second_text = ""
+
+    def _timestamp(self, created: float) -> str:
+        """ISO 8601 UTC with milliseconds, as ``datetime.isoformat(timespec="milliseconds")`` writes it;
+        the date and time of day are formatted once per second."""
+        second = int(created)
+        if second != self._second:
+            self._second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = second
+        return f"{self._second_text}.{min(int((created - second) * 1000), 999):03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self._timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
@@ -50,6 +75,14 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str, separators=(",", ":"))
+
+
+def log_fast(logger: logging.Logger, level: int, msg: str, extra: dict[str, Any]) -> None:
+    """``logger.log(level, msg, extra=extra)`` without the caller lookup (a stack walk per call) the
+    stdlib does for ``%(pathname)s``/``%(lineno)d``, which our JSON lines never print. For the per-request
+    access line."""
+    if logger.isEnabledFor(level):
+        logger.handle(logger.makeRecord(logger.name, level, "", 0, msg, (), None, extra=extra))
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:

@@ -15,8 +15,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -28,6 +30,7 @@ from api.cors import cors_preflight_middleware
 from api.errors import ApiError, code_for_status, engine_error_response, error_response
 from api.keys import METRICS, REQUEST_ID
 from api.limits import body_size_middleware
+from api.logging import log_fast
 from engine.errors import EngineError, Kind
 
 log = logging.getLogger("api.access")
@@ -37,9 +40,30 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+class _RequestIds:
+    """Unique request ids without a system call each: 16 random hex digits per process (drawn again in
+    a forked child) followed by a 16-digit counter."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = uuid.uuid4().hex[:16]
+        self.counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_ids = _RequestIds()
+
+
 def _request_id(request: web.Request) -> str:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    return incoming if _SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
+    incoming = request.headers.get(REQUEST_ID_HEADER)
+    if incoming is not None and _SANE_ID.fullmatch(incoming):
+        return incoming
+    return _ids.next()
 
 
 @web.middleware
@@ -79,9 +103,11 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         duration_ms = (time.perf_counter() - start) * 1000
         route = _route_template(request)
         request.app[METRICS].observe(request.method, route, status, duration_ms)
-        log.info(
+        log_fast(
+            log,
+            logging.INFO,
             "request",
-            extra={
+            {
                 "method": request.method,
                 "path": request.path,
                 "route": route,

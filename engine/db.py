@@ -7,12 +7,20 @@ through Alembic (``engine/migrations``); :func:`upgrade` applies them.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {
@@ -22,6 +30,12 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+READ_ONLY = "cloudmarket_read_only"  # execution option set by read_only()
+POOL_RECYCLE = 1800  # seconds a PostgreSQL connection is reused before it is replaced
+POOL_SIZE = 20  # PostgreSQL connections kept open per process
+POOL_OVERFLOW = 10  # opened above POOL_SIZE at peaks (closed again when returned)
 
 
 class Base(DeclarativeBase):
@@ -55,12 +69,50 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         def _sqlite_begin(conn: Connection) -> None:
             # pysqlite's default deferred BEGIN lets two writers read then deadlock on upgrade;
             # IMMEDIATE takes the write lock up front so writers queue instead (see SQLAlchemy docs,
-            # "Serializable isolation / Savepoints / Transactional DDL" for pysqlite).
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # "Serializable isolation / Savepoints / Transactional DDL" for pysqlite). A read-only
+            # connection (:func:`read_only`) never writes: a deferred BEGIN, no write lock.
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it costs a round trip on EVERY checkout (i.e. per session). Connections are recycled
+    # after POOL_RECYCLE seconds instead (before any server/proxy idle timeout), and a connection that
+    # died anyway fails its statement once with a disconnect error, which SQLAlchemy turns into a pool
+    # invalidation, so the next checkout gets a fresh connection.
+    kwargs.setdefault("pool_recycle", POOL_RECYCLE)
+    # Connections above pool_size are closed when returned: under concurrent load a small pool opens
+    # and closes a connection (TCP, SSL negotiation, auth) per request. Keep enough of them open.
+    kwargs.setdefault("pool_size", POOL_SIZE)
+    kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     return create_async_engine(url, **kwargs)
+
+
+@asynccontextmanager
+async def read_only(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection for reads that need no transaction around them (hot paths; no ORM session).
+
+    On PostgreSQL it runs in AUTOCOMMIT: no BEGIN / ROLLBACK round trips; each statement sees its own
+    snapshot, so use it for one-statement reads (or reads that need not agree with each other). On SQLite
+    it takes a deferred BEGIN (a read lock) instead of the BEGIN IMMEDIATE (write lock) of other
+    transactions. Writing through it is a bug.
+    """
+    engine = sessionmaker.kw["bind"]
+    async with engine.connect() as conn:
+        if is_sqlite(str(engine.url)):
+            await conn.execution_options(**{READ_ONLY: True})
+        else:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+@asynccontextmanager
+async def read_only_session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """An ORM session on a :func:`read_only` connection (same rules: reads only; on PostgreSQL no
+    BEGIN/ROLLBACK round trips and each statement sees its own snapshot)."""
+    async with read_only(sessionmaker) as conn, sessionmaker(bind=conn) as session:
+        yield session
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

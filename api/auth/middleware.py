@@ -9,6 +9,7 @@ algorithm (so a token of one kind can never pass as another):
                               issuer's verifier; both pin RS256. An unknown issuer is 401.
 
 A user principal's first request creates the user row (``engine.identity.services.ensure_user``).
+Verified tokens and their principals are cached (see :class:`Authenticator`).
 
 Handlers call the guards::
 
@@ -18,7 +19,12 @@ Handlers call the guards::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import jwt
@@ -35,25 +41,116 @@ from api.auth.principal import (
     SOURCE_SESSION,
     Principal,
 )
-from api.auth.session import SessionTokens
+from api.auth.session import SessionClaims, SessionTokens
+from engine import db
+from engine.identity import changes
 from engine.identity.errors import NodeTokenInvalid
-from engine.identity.models import User
 from engine.identity.node_tokens import authenticate_node_token, looks_like_node_token
-from engine.identity.services import Profile, ensure_user, wallet_addresses
+from engine.identity.services import Profile, ensure_user, principal_by_id, principal_by_sub
+
+PRINCIPAL_TTL = 5.0
+"""Seconds a cached principal (user id, linked wallets) is trusted without reading the database again.
+
+Within this process every committed change of wallet links or user deletions invalidates it at once
+(:mod:`engine.identity.changes`); a change made by another API process is seen after at most this long."""
+CACHE_SIZE = 10_000
+"""Verified tokens remembered (least recently used dropped first)."""
+
+
+@dataclass
+class _Verified:
+    """A token whose signature and claims were verified, until its ``exp``; and the principal last
+    resolved for it, with the identity generation it was read at."""
+
+    expires_at: float
+    source: str
+    sub: str
+    roles: frozenset[str]
+    profile: Profile | None = None
+    session: SessionClaims | None = None
+    principal: Principal | None = None
+    generation: int = -1
+    fresh_until: float = 0.0
+    pending: asyncio.Future[Principal] | None = None  # the read in flight, shared by concurrent requests
+    pending_generation: int = -1
+
+
+def _retrieve(task: asyncio.Future[Principal]) -> None:
+    """Mark a shared read's failure as seen (every waiter may have gone: no "never retrieved" noise)."""
+    if not task.cancelled():
+        task.exception()
 
 
 @dataclass
 class Authenticator:
+    """Bearer token -> :class:`Principal`, each user token verified ONCE and its principal cached.
+
+    Verified user tokens (Auth0, dev issuer, SIWE session) are remembered by the SHA-256 of the raw token
+    until their ``exp`` (bounded LRU of :data:`CACHE_SIZE`): a later request with the same token neither
+    decodes nor verifies it again. The principal resolved for it (user id, wallets; the roles are the
+    token's own claims) is reused for :data:`PRINCIPAL_TTL` seconds unless
+    :func:`engine.identity.changes.generation` moved (a wallet linked or unlinked, a user deleted in this
+    process). A cache hit costs no database session. Node tokens are not cached: their revocation takes
+    effect on the next request. A signing key withdrawn from the JWKS does not void tokens already
+    verified with it before their ``exp``.
+    """
+
     sessionmaker: async_sessionmaker[AsyncSession]
     sessions: SessionTokens
     auth0: JwtVerifier | None = None
     dev: JwtVerifier | None = None
+    ttl: float = PRINCIPAL_TTL
+    cache_size: int = CACHE_SIZE
+    clock: Callable[[], float] = time.time  # wall clock: compared with the tokens' ``exp``
+    _cache: OrderedDict[bytes, _Verified] = field(default_factory=OrderedDict, repr=False)
 
     async def authenticate(self, token: str) -> Principal:
         if looks_like_node_token(token):
             return await self._node(token)
+        key = hashlib.sha256(token.encode()).digest()
+        entry = self._cache.get(key)
+        now = self.clock()
+        if entry is not None and now < entry.expires_at:
+            self._cache.move_to_end(key)
+            principal = entry.principal
+            if principal is not None and entry.generation == changes.generation() and now < entry.fresh_until:
+                return principal
+        else:
+            if entry is not None:
+                del self._cache[key]  # expired: verify again (and fail as such)
+            entry = await self._verify(token)
+            self._cache[key] = entry
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        generation = changes.generation()  # taken BEFORE reading (see engine.identity.changes)
+        task = entry.pending
+        if task is None or entry.pending_generation != generation:
+            # one read for the many concurrent requests of one token (they all find it stale at once)
+            entry.principal, entry.pending_generation = None, generation
+            task = entry.pending = asyncio.ensure_future(self._resolve(entry, generation, now))
+            task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
+    async def _resolve(self, entry: _Verified, generation: int, now: float) -> Principal:
+        try:
+            principal = await (self._session(entry) if entry.session is not None else self._user(entry))
+        finally:
+            if entry.pending is asyncio.current_task():
+                entry.pending = None
+        if generation == changes.generation():
+            entry.principal, entry.generation, entry.fresh_until = principal, generation, now + self.ttl
+        return principal
+
+    async def _verify(self, token: str) -> _Verified:
         if SessionTokens.is_session_token(token):
-            return await self._session(token)
+            session = self.sessions.verify(token)
+            return _Verified(
+                expires_at=session.expires_at,
+                source=SOURCE_SESSION,
+                sub=session.sub,
+                roles=frozenset({CLOUD_USER}),
+                session=session,
+            )
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
@@ -67,31 +164,44 @@ class Authenticator:
             raise Unauthorized("unknown issuer")
         verified = await verifier.verify(token)
         claims = verified.claims
-        profile = Profile(
-            email=claims["email"] if isinstance(claims.get("email"), str) else None,
-            name=claims["name"] if isinstance(claims.get("name"), str) else None,
-        )
-        async with self.sessionmaker() as session:
-            user = await ensure_user(session, verified.sub, profile)
-            wallets = await wallet_addresses(session, user.id)
-        return Principal(
-            source=source, user_id=user.id, sub=user.sub, roles=verified.roles, wallets=tuple(wallets)
+        return _Verified(
+            expires_at=float(claims["exp"]),
+            source=source,
+            sub=verified.sub,
+            roles=verified.roles,
+            profile=Profile(
+                email=claims["email"] if isinstance(claims.get("email"), str) else None,
+                name=claims["name"] if isinstance(claims.get("name"), str) else None,
+            ),
         )
 
-    async def _session(self, token: str) -> Principal:
-        claims = self.sessions.verify(token)
-        async with self.sessionmaker() as session:
-            user = await session.get(User, claims.user_id)
-            if user is None or user.sub != claims.sub:
-                raise Unauthorized("session user is gone")
-            wallets = await wallet_addresses(session, user.id)
+    async def _user(self, entry: _Verified) -> Principal:
+        async with db.read_only(self.sessionmaker) as conn:
+            found = await principal_by_sub(conn, entry.sub)
+        if found is None:  # first sight of this subject
+            async with self.sessionmaker() as session:
+                user_id, wallets = (await ensure_user(session, entry.sub, entry.profile)).id, list[str]()
+        else:
+            user_id, wallets = found
+        return Principal(
+            source=entry.source, user_id=user_id, sub=entry.sub, roles=entry.roles, wallets=tuple(wallets)
+        )
+
+    async def _session(self, entry: _Verified) -> Principal:
+        claims = entry.session
+        assert claims is not None
+        async with db.read_only(self.sessionmaker) as conn:
+            found = await principal_by_id(conn, claims.user_id)
+        if found is None or found[0] != claims.sub:
+            raise Unauthorized("session user is gone")
+        wallets = found[1]
         if claims.address not in wallets:
             raise Unauthorized("session wallet is no longer linked")
         return Principal(
             source=SOURCE_SESSION,
-            user_id=user.id,
-            sub=user.sub,
-            roles=frozenset({CLOUD_USER}),
+            user_id=claims.user_id,
+            sub=claims.sub,
+            roles=entry.roles,
             wallets=tuple(wallets),
         )
 

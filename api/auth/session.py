@@ -55,6 +55,7 @@ class SessionClaims:
     user_id: int
     sub: str
     address: str
+    expires_at: float = 0.0  # the token's ``exp`` (seconds since the epoch)
 
 
 class SessionTokens:
@@ -113,4 +114,6 @@ class SessionTokens:
         uid, addr = claims.get("uid"), claims.get("addr")
         if not isinstance(uid, int) or not isinstance(addr, str):
             raise Unauthorized("invalid session token")
-        return SessionClaims(user_id=uid, sub=str(claims["sub"]), address=addr)
+        return SessionClaims(
+            user_id=uid, sub=str(claims["sub"]), address=addr, expires_at=float(claims["exp"])
+        )

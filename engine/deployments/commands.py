@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chain.contracts import UnsignedTx
+from engine import db
 from engine.context import Context
 from engine.deployments import models as m
 from engine.deployments import services, status
@@ -356,7 +357,7 @@ async def list_deployments(
     Raises: ``BadCursor`` (400 ``bad_cursor``)."""
     before = decode_cursor(cursor)
     limit = clamp_limit(limit)
-    async with ctx.sessionmaker() as session:
+    async with db.read_only_session(ctx.sessionmaker) as session:
         page = Page.of(
             await services.list_own(session, user_id, limit=limit + 1, before_id=before), limit, _id_of
         )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.deployments import models as m
@@ -299,29 +299,41 @@ async def get_own(session: AsyncSession, user_id: int, deployment_id: int) -> m.
     return dep
 
 
+# the hot read (GET /api/cloud-user/deployments): statements built once, bound per call
+_OWN_FIRST = (
+    select(m.Deployment)
+    .where(m.Deployment.user_id == bindparam("user_id"))
+    .order_by(m.Deployment.id.desc())
+    .limit(bindparam("limit"))
+)
+_OWN_BEFORE = (
+    select(m.Deployment)
+    .where(m.Deployment.user_id == bindparam("user_id"), m.Deployment.id < bindparam("before_id"))
+    .order_by(m.Deployment.id.desc())
+    .limit(bindparam("limit"))
+)
+_LEASES_OF = (
+    select(m.Lease)
+    .where(m.Lease.deployment_id.in_(bindparam("ids", expanding=True)))
+    .order_by(m.Lease.deployment_id, m.Lease.role.desc(), m.Lease.replica_index)
+)
+
+
 async def list_own(
     session: AsyncSession, user_id: int, *, limit: int | None = None, before_id: int | None = None
 ) -> list[m.Deployment]:
     """The user's deployments, newest first: at most ``limit``, with an id below ``before_id``."""
-    stmt = select(m.Deployment).where(m.Deployment.user_id == user_id)
-    if before_id is not None:
-        stmt = stmt.where(m.Deployment.id < before_id)
-    stmt = stmt.order_by(m.Deployment.id.desc())
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return list((await session.scalars(stmt)).all())
+    params: dict[str, Any] = {"user_id": user_id, "limit": limit if limit is not None else 2**31 - 1}
+    if before_id is None:
+        return list((await session.scalars(_OWN_FIRST, params)).all())
+    return list((await session.scalars(_OWN_BEFORE, {**params, "before_id": before_id})).all())
 
 
 async def leases_of(session: AsyncSession, deployment_ids: Sequence[int]) -> dict[int, list[m.Lease]]:
     out: dict[int, list[m.Lease]] = {i: [] for i in deployment_ids}
     if not deployment_ids:
         return out
-    stmt = (
-        select(m.Lease)
-        .where(m.Lease.deployment_id.in_(deployment_ids))
-        .order_by(m.Lease.deployment_id, m.Lease.role.desc(), m.Lease.replica_index)
-    )
-    for lease in (await session.scalars(stmt)).all():
+    for lease in (await session.scalars(_LEASES_OF, {"ids": list(deployment_ids)})).all():
         out[lease.deployment_id].append(lease)
     return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine import db
 from engine.context import Context
 from engine.identity import node_tokens, services
 from engine.identity.node_tokens import IssuedToken
@@ -60,9 +61,9 @@ class ManagedWalletInfo:
 
 async def session_user(ctx: Context, user_id: int) -> SessionUser:
     """The signed-in user's profile. Raises :class:`~engine.identity.errors.UserNotFound`."""
-    async with ctx.sessionmaker() as session:
-        user = await services.get_user(session, user_id)
-        return SessionUser(user_id=user.id, sub=user.sub, email=user.email, name=user.name)
+    async with db.read_only(ctx.sessionmaker) as conn:
+        sub, email, name = await services.profile_row(conn, user_id)
+    return SessionUser(user_id=user_id, sub=sub, email=email, name=name)
 
 
 async def get_settings(ctx: Context, user_id: int) -> dict[str, Any]:

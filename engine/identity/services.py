@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eth_utils.address import is_checksum_address, to_checksum_address
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from engine.identity.errors import AddressAlreadyLinked, InvalidSettings, UserNotFound
 from engine.identity.models import User, WalletLink, utcnow
@@ -63,6 +63,50 @@ async def ensure_user(session: AsyncSession, sub: str, profile: Profile | None =
     await session.execute(stmt)
     await session.commit()
     return (await session.execute(select(User).where(User.sub == sub))).scalar_one()
+
+
+# Hot-path reads (every authenticated request whose principal is not cached, GET /api/auth/session):
+# plain Core statements on the tables, built once with bind parameters, so a call neither builds an
+# expression nor goes through the ORM; they run on a session or on a bare connection alike.
+_users = cast(Table, User.__table__)
+_links = cast(Table, WalletLink.__table__)
+_PRINCIPAL_BY_SUB = (
+    select(_users.c.id, _links.c.address)
+    .select_from(_users.outerjoin(_links, _links.c.user_id == _users.c.id))
+    .where(_users.c.sub == bindparam("sub"))
+    .order_by(_links.c.id)
+)
+_PRINCIPAL_BY_ID = (
+    select(_users.c.sub, _links.c.address)
+    .select_from(_users.outerjoin(_links, _links.c.user_id == _users.c.id))
+    .where(_users.c.id == bindparam("user_id"))
+    .order_by(_links.c.id)
+)
+_PROFILE = select(_users.c.sub, _users.c.email, _users.c.name).where(_users.c.id == bindparam("user_id"))
+
+
+async def principal_by_sub(db: AsyncSession | AsyncConnection, sub: str) -> tuple[int, list[str]] | None:
+    """``(user id, linked wallet addresses oldest first)`` of the user with ``sub``, or None (one SELECT)."""
+    rows = (await db.execute(_PRINCIPAL_BY_SUB, {"sub": sub})).all()
+    if not rows:
+        return None
+    return rows[0][0], [r[1] for r in rows if r[1] is not None]
+
+
+async def principal_by_id(db: AsyncSession | AsyncConnection, user_id: int) -> tuple[str, list[str]] | None:
+    """``(sub, linked wallet addresses oldest first)`` of user ``user_id``, or None (one SELECT)."""
+    rows = (await db.execute(_PRINCIPAL_BY_ID, {"user_id": user_id})).all()
+    if not rows:
+        return None
+    return rows[0][0], [r[1] for r in rows if r[1] is not None]
+
+
+async def profile_row(db: AsyncSession | AsyncConnection, user_id: int) -> tuple[str, str | None, str | None]:
+    """``(sub, email, name)`` of user ``user_id`` (one SELECT). Raises :class:`UserNotFound`."""
+    row = (await db.execute(_PROFILE, {"user_id": user_id})).first()
+    if row is None:
+        raise UserNotFound(user_id)
+    return row[0], row[1], row[2]
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User:

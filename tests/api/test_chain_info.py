@@ -56,3 +56,15 @@ async def test_chain_info_on_anvil_through_the_advertised_rpc_url(anvil: Anvil, 
         assert await contract.functions.decimals().call() == 6
     finally:
         await wallet.close()
+
+
+async def test_chain_info_has_an_etag_and_answers_304(client):
+    first = await client.get("/api/chain")
+    etag = first.headers["ETag"]
+    assert first.status == 200 and etag.startswith('"') and len(etag) > 10
+    again = await client.get("/api/chain", headers={"If-None-Match": etag})
+    assert again.status == 304 and again.headers["ETag"] == etag and await again.read() == b""
+    for other in ('"other"', 'W/"nope", "x"'):
+        resp = await client.get("/api/chain", headers={"If-None-Match": other})
+        assert resp.status == 200 and await resp.json() == await first.json()
+    assert (await client.get("/api/chain", headers={"If-None-Match": f'"x", W/{etag}'})).status == 304

@@ -4,7 +4,10 @@
 
     cloudmarket up [--reset]   dev: spawn anvil (state in the data dir) unless CLOUDMARKET_CHAIN_URL is set,
                                deploy the contracts if needed, migrate, serve the API
-    cloudmarket serve          serve against CLOUDMARKET_CHAIN_URL (never spawns a chain)
+    cloudmarket serve [--workers N]
+                               serve against CLOUDMARKET_CHAIN_URL: never spawns a chain, never deploys
+                               (the data dir must hold the chain's manifest: `cloudmarket deploy`);
+                               N > 1: N processes under gunicorn's aiohttp worker (PostgreSQL only)
     cloudmarket db upgrade     apply database migrations
     cloudmarket deploy         deploy the contract suite to the configured chain, print the manifest
     cloudmarket config         print the effective settings, secrets redacted
@@ -16,9 +19,20 @@
                                the reference node agent (needs no engine settings); a rejected token
                                exits with status 3
 
-Configuration errors (including production safety checks) exit with status 2 and a one-line message.
-SIGINT/SIGTERM stop the service gracefully: the outbox sender stops, the HTTP server closes, the database
-pool is disposed and a spawned anvil is stopped (it dumps its state).
+Configuration errors (including production safety checks and :meth:`Settings.check_serve`: SQLite with
+``--workers`` > 1, the dev issuer in production, payments without a webhook secret, ``serve`` without a
+manifest) exit with status 2 and a one-line message. SIGINT/SIGTERM stop the service gracefully: the
+outbox sender stops, the HTTP server closes, the database pool is disposed and a spawned anvil is stopped
+(it dumps its state).
+
+``serve --workers N`` (N > 1) runs gunicorn's arbiter with :class:`aiohttp.worker.GunicornWebWorker`
+(:class:`ServiceApplication`; no supervisor of our own). Before the workers fork, the master checks and
+prepares what N processes must not race on (:func:`preflight`: migrations, the manifest, the dev key files)
+and sets ``PROMETHEUS_MULTIPROC_DIR`` to a fresh directory unless it is set (``api.metrics`` sums the
+workers' series from there). Every worker then builds its own runtime (connections are never shared
+across a fork) and runs everything a single process runs: the hub's listener, the outbox sender and the
+indexer (safe side by side: nonce-row lock, optimistic cursor) and a scheduler candidate (one leader, by
+the PostgreSQL advisory lock). See README, "Pointing it at a real network", "Many processes".
 """
 
 from __future__ import annotations
@@ -27,21 +41,34 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from gunicorn.app.base import BaseApplication
 from sqlalchemy.engine import make_url
 
-from api.app import create_app
 from api.auth.devissuer import DEFAULT_SUB, KEY_FILE, mint_dev_token
 from api.auth.principal import KNOWN_ROLES
 from api.logging import REDACTED, configure_logging
-from engine.runtime import MANIFESTS_DIR, Runtime, quote_signer_address, start_runtime
+from engine.runtime import (
+    MANIFESTS_DIR,
+    Runtime,
+    migrate,
+    quote_signer_address,
+    require_manifest,
+    start_runtime,
+    suite_config,
+)
 from engine.settings import Settings, SettingsError, load_settings
+
+# api.app (and with it prometheus_client) is imported inside the functions that serve: `serve --workers`
+# must set PROMETHEUS_MULTIPROC_DIR before prometheus_client is first imported.
 
 EXIT_CONFIG = 2
 EXIT_AUTH = 3
@@ -49,6 +76,10 @@ NODE_TOKEN_ENV = "CLOUDMARKET_NODE_TOKEN"  # noqa: S105  (the variable's name, n
 # a command line, not a credential
 DEV_TOKEN_HINT = "cloudmarket dev token --role cloud-user"  # noqa: S105
 DEV_TOKEN_TTL = 3600
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # api.metrics.MULTIPROC_ENV (not imported: see above)
+WORKER_CLASS = "aiohttp.worker.GunicornWebWorker"
+WORKER_TIMEOUT = 120  # seconds a worker may go silent (its start-up included) before the master restarts it
+GRACEFUL_TIMEOUT = 30  # seconds a worker has to stop after SIGTERM
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,7 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--reset", action="store_true", help="forget the dev chain state, manifests and default DB"
     )
-    sub.add_parser("serve", help="serve the API against CLOUDMARKET_CHAIN_URL")
+    serve = sub.add_parser("serve", help="serve the API against CLOUDMARKET_CHAIN_URL (never deploys)")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="API processes (gunicorn's aiohttp worker; > 1 needs PostgreSQL). Default 1: this process",
+    )
     dbp = sub.add_parser("db", help="database commands")
     dbsub = dbp.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply migrations up to head")
@@ -128,9 +165,12 @@ def _dev_token_description() -> str:
 
 
 def _positive_int(raw: str) -> int:
-    value = int(raw)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+        raise argparse.ArgumentTypeError("must be a positive number")
     return value
 
 
@@ -203,12 +243,14 @@ def banner(runtime: Runtime, api_url: str) -> str:
     return "\n".join(lines)
 
 
-async def _serve(settings: Settings, *, spawn_dev_chain: bool, reset: bool) -> int:
+async def _serve(settings: Settings, *, spawn_dev_chain: bool, reset: bool, deploy: bool = True) -> int:
+    from api.app import create_app
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runtime = await start_runtime(settings, spawn_dev_chain=spawn_dev_chain, reset=reset)
+    runtime = await start_runtime(settings, spawn_dev_chain=spawn_dev_chain, reset=reset, deploy=deploy)
     try:
         if stop.is_set():  # asked to stop while starting
             return 0
@@ -245,6 +287,7 @@ async def _deploy(settings: Settings) -> int:
             conn,
             signer,
             manifest_dir=settings.data_dir / MANIFESTS_DIR,
+            config=suite_config(settings),  # the settings' contract parameters (what `serve` reconciles to)
             quote_signer=quote_signer_address(settings),
         )
     finally:
@@ -253,10 +296,129 @@ async def _deploy(settings: Settings) -> int:
     return 0
 
 
-async def _db_upgrade(settings: Settings) -> int:
-    from engine import db
+# ---- serve --workers N ----------------------------------------------------------------------------------
+def ensure_dev_files(settings: Settings) -> None:
+    """Create, once, the data-dir files each process would otherwise create on first use (dev only: the
+    dev issuer key, the session secret and the master key when no master key is configured): N workers
+    creating them at once could each write their own."""
+    from api.auth.devissuer import DevIssuer
+    from api.auth.session import load_or_create_session_secret
+    from engine.wallets.crypto import load_or_create_dev_master_key
 
-    await db.upgrade(settings.effective_database_url)
+    if settings.dev_issuer_enabled:
+        DevIssuer(settings.data_dir)
+    if not settings.master_key:
+        load_or_create_session_secret(settings.data_dir)
+        load_or_create_dev_master_key(settings.data_dir)
+
+
+async def preflight(settings: Settings) -> None:
+    """The master's checks and preparation before the workers fork: dev files, migrations (one process),
+    and the chain's manifest (``serve`` never deploys). Raises :class:`SettingsError`."""
+    from chain.connect import connect
+
+    if not settings.chain_url:
+        raise SettingsError("chain_url", "`serve` needs a chain URL (use `up` for a local dev chain)")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dev_files(settings)
+    await migrate(settings.effective_database_url)
+    conn = await connect(settings.chain_url)
+    try:
+        await require_manifest(conn, settings.data_dir / MANIFESTS_DIR)
+    finally:
+        await conn.close()
+
+
+async def worker_app(settings: Settings) -> web.Application:
+    """One worker's app: its own runtime (closed when the app is cleaned up, after the background tasks)."""
+    from api.app import create_app
+
+    runtime = await start_runtime(settings, spawn_dev_chain=False, deploy=False)
+    try:
+        app = create_app(runtime)
+    except BaseException:
+        await runtime.close()
+        raise
+
+    async def _close_runtime(_app: web.Application) -> None:
+        await runtime.close()
+
+    app.on_cleanup.append(_close_runtime)
+    return app
+
+
+def _bind(settings: Settings) -> str:
+    host = settings.http_host
+    return f"[{host}]:{settings.http_port}" if ":" in host else f"{host}:{settings.http_port}"
+
+
+class ServiceApplication(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+    """gunicorn, configured in code: ``workers`` aiohttp workers, each serving :func:`worker_app`."""
+
+    def __init__(self, settings: Settings, workers: int) -> None:
+        self.settings = settings
+        self.workers = workers
+        super().__init__()
+
+    def load_config(self) -> None:
+        from api.metrics import child_exit  # after PROMETHEUS_MULTIPROC_DIR is set
+
+        options: dict[str, Any] = {
+            "bind": [_bind(self.settings)],
+            "workers": self.workers,
+            "worker_class": WORKER_CLASS,
+            "timeout": WORKER_TIMEOUT,
+            "graceful_timeout": GRACEFUL_TIMEOUT,
+            "proc_name": "cloudmarket",
+            "accesslog": None,
+            "child_exit": child_exit,  # drops a dead worker's live gauges (api.metrics)
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        settings = self.settings
+
+        async def factory() -> web.Application:
+            return await worker_app(settings)
+
+        return factory
+
+
+def _multiproc_dir() -> str | None:
+    """Set ``PROMETHEUS_MULTIPROC_DIR`` to a fresh directory unless set (then empty it of a previous run's
+    files); returns the directory this call created (to remove at exit)."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # a previous master's series would be summed into ours
+            stale.unlink(missing_ok=True)
+        return None
+    created = tempfile.mkdtemp(prefix="cloudmarket-metrics-")
+    os.environ[MULTIPROC_ENV] = created
+    return created
+
+
+def _serve_workers(settings: Settings, workers: int) -> int:
+    created = _multiproc_dir()
+    try:
+        import api.app  # noqa: F401  (now that the env var is set; the workers inherit the imported modules)
+
+        asyncio.run(preflight(settings))
+        print(
+            f"cloudmarket: serving http://{_bind(settings)} with {workers} worker processes",
+            flush=True,
+        )
+        ServiceApplication(settings, workers).run()  # returns by SystemExit when the arbiter halts
+    finally:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+    return 0
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    await migrate(settings.effective_database_url)
     print(f"database at head: {_redacted_url(settings.effective_database_url)}")
     return 0
 
@@ -373,11 +535,15 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(effective_config(settings), indent=2))
             return 0
         if args.command == "up":
+            settings.check_serve()
             return asyncio.run(_serve(settings, spawn_dev_chain=True, reset=args.reset))
         if args.command == "serve":
             if not settings.chain_url:
                 raise SettingsError("chain_url", "`serve` needs a chain URL (use `up` for a local dev chain)")
-            return asyncio.run(_serve(settings, spawn_dev_chain=False, reset=False))
+            settings.check_serve(workers=args.workers)
+            if args.workers > 1:
+                return _serve_workers(settings, args.workers)
+            return asyncio.run(_serve(settings, spawn_dev_chain=False, reset=False, deploy=False))
         if args.command == "db":
             return asyncio.run(_db_upgrade(settings))
         if args.command == "deploy":

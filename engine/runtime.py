@@ -1,10 +1,11 @@
 """The composition root: builds every long-lived client of the process, once, from :class:`Settings`.
 
-:func:`start_runtime` opens (or, in dev, spawns) the chain, migrates the database, deploys the contract
-suite if the manifest for this chain is missing, enqueues the admin changes (roles, contract config) the
-chain lacks in the outbox (:mod:`engine.outbox.admin`; never sent directly), and builds the outbox
-sender. Entry points (``cloudmarket up``/``serve``, tests) call it once and pass the :class:`Runtime`
-down; nothing else constructs clients.
+:func:`start_runtime` opens (or, in dev, spawns) the chain, migrates the database (:func:`migrate`: one
+process at a time on PostgreSQL), deploys the contract suite if the manifest for this chain is missing
+(``cloudmarket up``; ``serve`` passes ``deploy=False`` and refuses to start without one), enqueues the
+admin changes (roles, contract config) the chain lacks in the outbox (:mod:`engine.outbox.admin`; never
+sent directly), and builds the outbox sender. Entry points (``cloudmarket up``/``serve``, tests) call it
+once and pass the :class:`Runtime` down; nothing else constructs clients.
 
 Dev chain: with ``CLOUDMARKET_CHAIN_URL`` unset and ``env=dev`` (and ``spawn_dev_chain=True``) an anvil
 is started with ``--state <data_dir>/anvil-state.json`` and a periodic dump. Anvil dumps its state again
@@ -55,7 +56,13 @@ ANVIL_PID_FILE = "anvil.pid"
 ANVIL_PORT_FILE = "anvil-port.json"
 MANIFESTS_DIR = "manifests"
 # Contracts whose events the indexer follows (every deployed contract that emits events we query).
-INDEXED_CONTRACTS: tuple[str, ...] = ("CreditToken", "ProviderRegistry", "DeploymentEscrow", "AllianceSplits")
+INDEXED_CONTRACTS: tuple[str, ...] = (
+    "CreditToken",
+    "ProviderRegistry",
+    "DeploymentEscrow",
+    "AllianceSplits",
+    "StakingTiers",  # issue 13: stake events -> staking_positions / staking_events (engine.staking.events)
+)
 
 
 @dataclass
@@ -224,8 +231,64 @@ def quoter_for(settings: Settings, manifest: Manifest, chain_id: int) -> Quoter:
     return Quoter(_quote_key(settings), chain_id, escrow or "0x" + "00" * 20, settings.quote_ttl)
 
 
-async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: bool = False) -> Runtime:
-    """Build the process's runtime. On failure everything started so far is stopped again."""
+# pg_advisory_lock key serialising migrations across processes: ASCII "cmmigrat"
+MIGRATION_LOCK_KEY = int.from_bytes(b"cmmigrat", "big")
+
+
+async def migrate(url: str) -> None:
+    """Migrate the database to head. On PostgreSQL under a session advisory lock, so N processes started
+    at once migrate one after the other (the first does the work, the others find the schema at head);
+    Alembic alone would let two of them create the same tables. SQLite: one process by design."""
+    if not url.startswith("postgresql"):
+        await db.upgrade(url)
+        return
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            try:
+                await db.upgrade(url)
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+    finally:
+        await engine.dispose()
+
+
+async def require_manifest(conn: ChainConnection, manifest_dir: Path) -> Manifest:
+    """The deployed suite recorded for ``conn``'s chain; :class:`SettingsError` when there is none, or when
+    its contracts are not there any more or were built from other sources (``serve`` never deploys: a
+    fresh suite would strand every balance and lease of the old one)."""
+    from chain.artifacts import load_artifact
+    from chain.deploy import SUITE, is_live, load_manifest, manifest_path
+
+    path = manifest_path(manifest_dir, conn.chain_id)
+    manifest = load_manifest(manifest_dir, conn.chain_id)
+    if manifest is None:
+        raise SettingsError(
+            "data_dir",
+            f"no deployment manifest for chain {conn.chain_id} at {path}; `serve` never deploys: run "
+            "`cloudmarket deploy` once (or copy the manifest every process shares into the data dir)",
+        )
+    if not await is_live(conn, manifest, {name: load_artifact(name) for name in SUITE}):
+        raise SettingsError(
+            "data_dir",
+            f"the manifest {path} does not match chain {conn.chain_id}: a contract has no code there or was "
+            "built from other sources; `serve` never deploys: run `cloudmarket deploy` to deploy the suite",
+        )
+    return manifest
+
+
+async def start_runtime(
+    settings: Settings, *, spawn_dev_chain: bool, reset: bool = False, deploy: bool = True
+) -> Runtime:
+    """Build the process's runtime. On failure everything started so far is stopped again.
+
+    ``deploy=False`` (``cloudmarket serve``): never deploy; the manifest for the chain must exist in the
+    data dir and its contracts must be live (:func:`require_manifest`), else :class:`SettingsError`."""
     from chain.contracts import CreditTokenClient, EscrowClient
     from chain.deploy import deploy_suite
     from engine.alliances.events import AllianceSubscriber
@@ -239,6 +302,9 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
     from engine.providers.subscriber import MarketplaceSubscriber
     from engine.relay.services import Relay
     from engine.scaling.failover import FailoverDeps
+    from engine.staking.events import StakingSubscriber
+    from engine.wallets.history_events import subscriber as history_subscriber
+    from engine.wallets.live import subscribe as subscribe_wallet_changes
     from engine.wallets.services import keyring_for
     from engine.workloads.heartbeats import LivenessPolicy
 
@@ -264,7 +330,7 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
         await conn.ensure_funded(signer.address)
 
         url = settings.effective_database_url
-        await db.upgrade(url)
+        await migrate(url)
         engine = db.make_engine(url)
         sessionmaker = db.make_sessionmaker(engine)
         hub = make_hub(url)
@@ -272,13 +338,16 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
 
         async with sessionmaker() as session:
             suite = await operator_suite_config(session, settings, suite_config(settings))
-        manifest = await deploy_suite(
-            conn,
-            signer,
-            manifest_dir=settings.data_dir / MANIFESTS_DIR,
-            config=suite,
-            quote_signer=quote_signer_address(settings),
-        )
+        if deploy:
+            manifest = await deploy_suite(
+                conn,
+                signer,
+                manifest_dir=settings.data_dir / MANIFESTS_DIR,
+                config=suite,
+                quote_signer=quote_signer_address(settings),
+            )
+        else:
+            manifest = await require_manifest(conn, settings.data_dir / MANIFESTS_DIR)
         if anvil is not None:  # the dev chain `up` spawned: Uniswap V2 + a test stablecoin, seeded pools
             from chain.devswap import ensure_devswap
 
@@ -308,7 +377,9 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
         )
         indexer.on_events(MarketplaceSubscriber(sessionmaker, conn, tenants_of=deployment_tenants))
         indexer.on_events(AllianceSubscriber(sessionmaker))  # issue 13 (engine.alliances.events)
+        indexer.on_events(StakingSubscriber(sessionmaker))  # issue 13 (engine.staking.events)
         indexer.on_rollback(RollbackWakeups(sessionmaker, hub))  # issue 13 (engine.deployments.reorg)
+        indexer.on_events(await history_subscriber(sessionmaker, conn, manifest, signer.address))  # issue 15
         relay = None
         if "DeploymentEscrow" in manifest.contracts:
             relay = Relay(
@@ -328,6 +399,8 @@ async def start_runtime(settings: Settings, *, spawn_dev_chain: bool, reset: boo
             indexer.on_events(
                 EscrowSubscriber(sessionmaker, relay, hub, chain_id=conn.chain_id, failover=stopped_failover)
             )
+        # issue 14, last subscriber: after each commit, "wallet changed" to the users whose wallets it names
+        subscribe_wallet_changes(indexer, sessionmaker, hub)
     except BaseException:
         if hub is not None:
             with contextlib.suppress(Exception):

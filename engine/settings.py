@@ -137,6 +137,11 @@ class Settings:
     sla_credit_schedule: str = "9950:1000,9900:2500,9500:5000"
     sla_probe_timeout: float = 3.0
     scheduler_sla_interval: float = 60.0
+    # alliances.collect (engine.alliances.keeper, issue 13): every scheduler_alliance_collect_interval seconds
+    # the backend signer collects each contributed node's escrow earnings of at least alliance_collect_min
+    # credit units into its alliance (checkNode for nodes that left the registry or changed payee)
+    scheduler_alliance_collect_interval: float = 3600.0
+    alliance_collect_min: int = 1_000_000
     auto_top_up_cooldown: int = 3600
     auto_top_up_min_units: int = 1_000_000
     reservation_ttl: int = 900  # seconds a deployment may wait in `funding` before it expires
@@ -290,6 +295,27 @@ class Settings:
                 raise SettingsError("database_url", "production needs PostgreSQL")
             if not self.master_key:
                 raise SettingsError("master_key", "production needs a master key for managed wallets")
+        return self
+
+    def check_serve(self, *, workers: int = 1) -> Settings:
+        """What a serving process refuses on top of :meth:`validate` (``cloudmarket up``/``serve``; ``config``
+        and ``deploy`` do not serve, so they accept these combinations)."""
+        if workers < 1:
+            raise SettingsError("workers", "--workers must be at least 1")
+        if workers > 1 and not self.effective_database_url.startswith("postgresql"):
+            raise SettingsError(
+                "database_url",
+                f"--workers {workers} needs PostgreSQL: with SQLite the wake-ups, the scheduler lock and the "
+                "database file do not reach across processes (run one process, or set a PostgreSQL URL)",
+            )
+        if self.is_production and self.dev_issuer_enabled:
+            raise SettingsError("auth_dev_issuer", "the dev token issuer is refused in production")
+        if self.stripe_secret_key and not self.stripe_webhook_secrets:
+            raise SettingsError(
+                "stripe_webhook_secret",
+                "payments are on (CLOUDMARKET_STRIPE_SECRET_KEY is set) but there is no webhook secret: no "
+                "Stripe event could be verified, so no payment would ever be credited",
+            )
         return self
 
     def _validate_operator_defaults(self) -> None:

@@ -54,7 +54,7 @@ from api.validation import id_segment, path_id, validated_body, validated_query
 from engine.operator import commands
 from engine.operator import services as operator
 from engine.providers import commands as providers
-from engine.scheduler.runs import LocalJob, list_jobs
+from engine.scheduler.runs import jobs_view
 
 routes = RouteTable(tag="operator", roles=(CLOUD_OPERATOR,))
 
@@ -208,10 +208,8 @@ async def pricing_history(request: web.Request) -> web.Response:
 )
 async def jobs(request: web.Request) -> web.Response:
     await require_role(request, CLOUD_OPERATOR)
-    service = request.app[SCHEDULER].service
-    local = [LocalJob(j.id, j.next_run_time) for j in service.scheduler.jobs()] if service is not None else []
-    leading = service is not None and service.is_leader
-    return web.json_response(jobs_json(await list_jobs(request.app[RUNTIME].context, local, leading)))
+    view = await jobs_view(request.app[RUNTIME].context, request.app[SCHEDULER].service)
+    return web.json_response(jobs_json(view))
 
 
 # ---- escrow emergency pause -------------------------------------------------------------------------

@@ -54,7 +54,9 @@ STREAM_EVENT: Schema = {
     "type": "string",
     "description": "SSE: `id: <notification id>`, `event: notification`, `data: <Notification>`; "
     "`: keep-alive` comments. Without Last-Event-ID or ?after= the stream starts after the newest "
-    "existing notification (only new ones).",
+    'existing notification (only new ones). Also `event: wallet`, `data: {"block": <n>}` (id: the last '
+    "notification's) when the indexer committed events naming one of the caller's wallets: re-read "
+    "GET /api/wallet.",
 }
 
 WEBHOOK: Schema = named(
@@ -154,7 +156,7 @@ JOBS: Schema = {
         "jobs": {"type": "array", "items": JOB},
         "this_process": {"type": "string"},
         "this_process_leads": {"type": "boolean"},
-        "leader": {"type": ["string", "null"], "description": "the process that started the latest run"},
+        "leader": {"type": ["string", "null"], "description": "the process (host:pid) that leads now"},
     },
 }
 

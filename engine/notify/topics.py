@@ -16,3 +16,8 @@ def deployment(deployment_id: int) -> str:
 def notifications(user_id: int) -> str:
     """A user got a new in-app notification (their notifications SSE stream should push)."""
     return f"notifications:{user_id}"
+
+
+def wallet(user_id: int) -> str:
+    """The indexer committed events naming one of the user's wallets (their console re-reads balances)."""
+    return f"wallet:{user_id}"

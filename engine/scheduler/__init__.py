@@ -3,7 +3,8 @@
 * :mod:`~engine.scheduler.jobs` — the registry: :class:`JobSpec` (deterministic id, async callable,
   trigger kwargs) and :func:`build_jobs` from :class:`JobDeps`.
 * :mod:`~engine.scheduler.leader` — leader election: PostgreSQL advisory lock on a dedicated connection,
-  or a ``flock`` in the data dir for SQLite; :class:`LeaderElector` follows/leads.
+  or a ``flock`` in the data dir for SQLite; :class:`LeaderElector` follows/leads; :func:`is_leader` and
+  :func:`on_leadership_change` tell the rest of the process (metrics) whether it leads.
 * :mod:`~engine.scheduler.scheduler` — APScheduler (``AsyncIOScheduler``) gated by leadership, and its
   lifecycle (:func:`running_scheduler`).
 """
@@ -15,7 +16,10 @@ from engine.scheduler.leader import (
     LeaderElector,
     LeaderLock,
     PgAdvisoryLock,
+    is_leader,
     leader_lock_for,
+    on_leadership_change,
+    this_process,
 )
 from engine.scheduler.scheduler import JobScheduler, JobStats, SchedulerService, running_scheduler
 
@@ -32,6 +36,9 @@ __all__ = [
     "PgAdvisoryLock",
     "SchedulerService",
     "build_jobs",
+    "is_leader",
     "leader_lock_for",
+    "on_leadership_change",
     "running_scheduler",
+    "this_process",
 ]

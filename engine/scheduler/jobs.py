@@ -51,6 +51,7 @@ class JobDeps:
     staking_spend: JobFunc | None = None  # engine.staking.jobs.bind(runtime.context)
     sla_probe: JobFunc | None = None  # engine.sla.jobs.bind_probe(runtime.context)
     sla: JobFunc | None = None  # engine.sla.jobs.bind(runtime.context): sla.evaluate
+    alliance_collect: JobFunc | None = None  # engine.alliances.jobs.bind(runtime.context)
 
 
 def every(seconds: float) -> dict[str, Any]:
@@ -87,4 +88,6 @@ def build_jobs(deps: JobDeps) -> list[JobSpec]:
         jobs.append(JobSpec("sla.probe", sla_probe, every(s.sla_probe_interval)))
     if (sla := deps.sla) is not None:
         jobs.append(JobSpec("sla.evaluate", sla, every(s.scheduler_sla_interval)))
+    if (collect := deps.alliance_collect) is not None:
+        jobs.append(JobSpec("alliances.collect", collect, every(s.scheduler_alliance_collect_interval)))
     return jobs

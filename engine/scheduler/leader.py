@@ -23,6 +23,12 @@ an interval job's run first claims its period (:mod:`engine.scheduler.runs`), so
 a period the first one ran. A leader killed outright (``kill -9``) loses its connection at once; the
 follower's next attempt, within ``retry_interval``, wins and runs the next period (or the current one, if
 it had not run).
+
+Who leads is visible from every process: :meth:`LeaderLock.holder` names the holder as ``<host>:<pid>``
+(PostgreSQL: the lock connection's ``application_name``, read from ``pg_locks`` joined with
+``pg_stat_activity``; SQLite: the pid the holder wrote into the lock file). In-process, :func:`is_leader`
+says whether an elector of this process leads and :func:`on_leadership_change` calls back on every flip
+(the ``/metrics`` gauge).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
@@ -47,6 +54,53 @@ log = logging.getLogger(__name__)
 # A fixed 64-bit key for pg_try_advisory_lock: ASCII "cmsched\0". Every process of one deployment uses it.
 SCHEDULER_LOCK_KEY = int.from_bytes(b"cmsched\x00", "big")
 LOCK_FILE_NAME = "scheduler.lock"
+APPLICATION_NAME_PREFIX = "cmsched "  # + <host>:<pid>, on the lock's connection (63 bytes at most in all)
+
+# The holder of a bigint advisory lock, seen from any session of the same database: pg_locks splits the
+# key into classid (high 32 bits) and objid (low 32 bits), objsubid 1 marks the one-bigint form.
+_HOLDER_SQL = text(
+    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND l.classid = :hi AND l.objid = :lo"
+)
+
+
+def this_process() -> str:
+    """How a process names itself to operators: ``<host>:<pid>``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# ---- in-process view of leadership (metrics, the operator jobs route) ---------------------------------
+_leading: set[int] = set()  # id() of the electors of this process that lead now
+_listeners: list[Callable[[bool], None]] = []
+
+
+def is_leader() -> bool:
+    """Whether this process leads the scheduler now (an elector of this process holds the lock)."""
+    return bool(_leading)
+
+
+def on_leadership_change(callback: Callable[[bool], None]) -> None:
+    """Call ``callback(is_leader())`` now and whenever this process's leadership flips. Callbacks run on
+    the event loop and must not block; an exception in one is logged and ignored."""
+    _listeners.append(callback)
+    _notify(callback)
+
+
+def _notify(callback: Callable[[bool], None]) -> None:
+    try:
+        callback(is_leader())
+    except Exception:
+        log.exception("leadership listener failed")
+
+
+def _record(elector: object, leading: bool) -> None:
+    before = is_leader()
+    (_leading.add if leading else _leading.discard)(id(elector))
+    if is_leader() != before:
+        for callback in list(_listeners):
+            _notify(callback)
 
 
 class LeaderLock(Protocol):
@@ -67,6 +121,10 @@ class LeaderLock(Protocol):
         """Give the lock up (idempotent, never raises)."""
         ...
 
+    async def holder(self) -> str | None:
+        """The process that holds the lock now (``<host>:<pid>``), ``None`` if nobody (or unknown)."""
+        ...
+
 
 class PgAdvisoryLock:
     """A session-level PostgreSQL advisory lock held on a dedicated connection."""
@@ -78,6 +136,7 @@ class PgAdvisoryLock:
         self._engine: AsyncEngine | None = None
         self._conn: AsyncConnection | None = None
         self._held = False
+        self._busy = asyncio.Lock()  # one statement at a time on the connection (the elector, holder())
         self.backend_pid: int | None = None  # the server process of our connection (operators, tests)
 
     @property
@@ -89,13 +148,23 @@ class PgAdvisoryLock:
             if self._engine is None:
                 # Own engine, no pool: this connection's life *is* the lock's life.
                 self._engine = create_async_engine(
-                    self._url, poolclass=NullPool, isolation_level="AUTOCOMMIT"
+                    self._url,
+                    poolclass=NullPool,
+                    isolation_level="AUTOCOMMIT",
+                    # names the holder in pg_stat_activity: every process can tell who leads (holder())
+                    connect_args={
+                        "server_settings": {"application_name": APPLICATION_NAME_PREFIX + this_process()}
+                    },
                 )
             self._conn = await self._engine.connect()
             self.backend_pid = int((await self._conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
         return self._conn
 
     async def try_acquire(self) -> bool:
+        async with self._busy:
+            return await self._try_acquire()
+
+    async def _try_acquire(self) -> bool:
         try:
             conn = await self._connection()
             got = bool(
@@ -108,6 +177,10 @@ class PgAdvisoryLock:
         return got
 
     async def still_held(self) -> bool:
+        async with self._busy:
+            return await self._still_held()
+
+    async def _still_held(self) -> bool:
         if not self._held or self._conn is None:
             return False
         try:
@@ -120,6 +193,10 @@ class PgAdvisoryLock:
         return True
 
     async def release(self) -> None:
+        async with self._busy:
+            await self._release()
+
+    async def _release(self) -> None:
         if self._held and self._conn is not None:
             with contextlib.suppress(Exception):
                 await self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
@@ -128,6 +205,29 @@ class PgAdvisoryLock:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+    async def holder(self) -> str | None:
+        if self._held:
+            return this_process()
+        async with self._busy:
+            return await self._holder()
+
+    async def _holder(self) -> str | None:
+        try:
+            conn = await self._connection()
+            name = (
+                await asyncio.wait_for(
+                    conn.execute(_HOLDER_SQL, {"hi": self.key >> 32, "lo": self.key & 0xFFFFFFFF}),
+                    self._check_timeout,
+                )
+            ).scalar()
+        except Exception:
+            log.warning("cannot read the scheduler leader from %s", self.name, exc_info=True)
+            await self._drop_connection()
+            return None
+        if name is None:
+            return None
+        return str(name).removeprefix(APPLICATION_NAME_PREFIX) or None
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -163,9 +263,9 @@ class FileLeaderLock:
         except BaseException:
             os.close(fd)
             raise
-        # The holder's pid, for whoever wonders who leads (informational only; the flock is the lock).
+        # The holder, for whoever wonders who leads (informational only; the flock is the lock).
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, f"{this_process()}\n".encode())
         self._fd = fd
         return True
 
@@ -176,7 +276,25 @@ class FileLeaderLock:
         fd, self._fd = self._fd, None
         if fd is not None:
             with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # nobody leads now (a killed holder leaves its name: see holder())
                 fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    async def holder(self) -> str | None:
+        if self._fd is not None:
+            return this_process()
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            try:  # free: nobody leads (the name in the file is a killed holder's)
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return os.read(fd, 256).decode(errors="replace").strip() or None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
             os.close(fd)
 
 
@@ -220,6 +338,7 @@ class LeaderElector:
     async def _set_leader(self, value: bool) -> None:
         async with self.changed:
             self.is_leader = value
+            _record(self, value)
             self.changed.notify_all()
 
     async def _step_down(self, reason: str, *, level: int = logging.WARNING) -> None:

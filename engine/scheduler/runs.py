@@ -3,8 +3,10 @@
 :func:`recorded` wraps each :class:`~engine.scheduler.jobs.JobSpec` so that a run writes its start
 (outcome ``running``) and its end (``ok`` / ``failed`` / ``cancelled``, duration, error, the next run of
 an interval trigger) into ``scheduler_job_runs``, one row per job id, tagged with the process that ran it
-(``<host>:<pid>``): only the leader runs jobs, so that row also says which process leads. A failure to
-write the record is logged and never fails the job. :func:`list_jobs` reads the rows for any process.
+(``<host>:<pid>``). A failure to write the record is logged and never fails the job. :func:`list_jobs`
+reads the rows for any process; :func:`jobs_view` adds this process's schedule and the process that leads
+now (the holder of the leader lock, :meth:`~engine.scheduler.leader.LeaderLock.holder`; the runner of the
+latest run when the lock cannot tell).
 
 Before an interval job runs, it claims its period in ``scheduler_job_periods`` (insert-or-nothing on
 ``(job_id, start // interval)``): a period already claimed, by this process or another one, is skipped
@@ -17,12 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,7 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.context import Context
 from engine.scheduler.jobs import JobSpec
+from engine.scheduler.leader import leader_lock_for, this_process
 from engine.scheduler.models import CANCELLED, FAILED, OK, RUNNING, JobPeriod, JobRun
+
+if TYPE_CHECKING:
+    from engine.scheduler.scheduler import SchedulerService
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +54,6 @@ def period_of(at: datetime, seconds: float) -> int:
     multiples of the interval since the epoch, so a run started at or after one belongs to it)."""
     step = max(1, round(seconds * 1_000_000))
     return ((_utc(at) or at) - EPOCH) // timedelta(microseconds=1) // step
-
-
-def this_process() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -86,7 +87,7 @@ class JobsView:
     jobs: list[JobView]
     this_process: str
     this_process_leads: bool
-    leader: str | None  # the process that started the latest run
+    leader: str | None  # the process that leads now (or, when unknown, the one that started the latest run)
 
 
 def recorded(
@@ -184,7 +185,22 @@ class _Recorder:
             log.exception("could not record a run of %s", self.spec.id)
 
 
-async def list_jobs(ctx: Context, local: Sequence[LocalJob], leading: bool) -> JobsView:
+async def jobs_view(ctx: Context, service: SchedulerService | None) -> JobsView:
+    """``GET /api/cloud-operator/jobs``: :func:`list_jobs` with this process's scheduler (``None``: the
+    scheduler is off here) and the current leader. Raises nothing."""
+    if service is None:  # no scheduler here (disabled): ask the lock who holds it
+        lock = leader_lock_for(ctx.settings)
+        try:
+            return await list_jobs(ctx, [], False, leader=await lock.holder())
+        finally:
+            await lock.release()
+    local = [LocalJob(j.id, j.next_run_time) for j in service.scheduler.jobs()]
+    return await list_jobs(ctx, local, service.is_leader, leader=await service.leader())
+
+
+async def list_jobs(
+    ctx: Context, local: Sequence[LocalJob], leading: bool, *, leader: str | None = None
+) -> JobsView:
     """Every job this process knows of or that has a run record, with its last run and next run (the
     local scheduler's time when this process leads, else the one the leader recorded). Raises nothing."""
     async with ctx.sessionmaker() as session:
@@ -211,4 +227,6 @@ async def list_jobs(ctx: Context, local: Sequence[LocalJob], leading: bool) -> J
     latest = max(
         rows.values(), key=lambda r: _utc(r.started_at) or datetime.min.replace(tzinfo=UTC), default=None
     )
-    return JobsView(views, this_process(), leading, None if latest is None else latest.runner)
+    if leader is None and latest is not None:
+        leader = latest.runner
+    return JobsView(views, this_process(), leading, leader)

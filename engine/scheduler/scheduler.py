@@ -198,6 +198,10 @@ class SchedulerService:
     def is_leader(self) -> bool:
         return self.elector.is_leader
 
+    async def leader(self) -> str | None:
+        """The process that leads now, ``<host>:<pid>`` (whichever process asks); ``None``: nobody/unknown."""
+        return await self.elector.lock.holder()
+
     @classmethod
     def build(
         cls,

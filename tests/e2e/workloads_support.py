@@ -95,7 +95,8 @@ def _stop_group(proc: subprocess.Popen[bytes], grace: float) -> int:
 
 
 class ServiceProcess:
-    """``python -m api.cli serve`` on a free port, SQLite and the dev issuer in ``data_dir``."""
+    """``python -m api.cli serve`` on a free port, SQLite and the dev issuer in ``data_dir``; the suite is
+    deployed first with ``python -m api.cli deploy`` (``serve`` never deploys)."""
 
     def __init__(self, data_dir: Path, port: int, settings: dict[str, str]) -> None:
         self.data_dir = data_dir
@@ -111,6 +112,16 @@ class ServiceProcess:
             }
         )
         with open(self.log, "wb") as out:
+            subprocess.run(
+                [sys.executable, "-m", "api.cli", "deploy"],
+                cwd=data_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=out,
+                check=True,
+                timeout=180,
+            )
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "api.cli", "serve"],
                 cwd=data_dir,

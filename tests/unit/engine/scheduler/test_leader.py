@@ -5,7 +5,6 @@ dedicated connection; the leader's connection is killed server-side) and two can
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +14,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from engine.scheduler import SCHEDULER_LOCK_KEY, FileLeaderLock, LeaderElector, PgAdvisoryLock
+from engine.scheduler import (
+    SCHEDULER_LOCK_KEY,
+    FileLeaderLock,
+    LeaderElector,
+    PgAdvisoryLock,
+    is_leader,
+    on_leadership_change,
+    this_process,
+)
 from engine.scheduler.leader import leader_lock_for
 from engine.settings import Settings
 from tests.conftest import new_database_url
@@ -90,6 +97,8 @@ async def test_pg_one_leader_and_takeover_when_its_connection_dies(pg_url: str) 
         await eventually(lambda: follower.elector.attempts >= start + 3, what="follower retried")
         assert leader.leads and not follower.leads
         assert (leader.elected, follower.elected) == (1, 0)
+        # the follower names the leader from the server's view (pg_locks + application_name)
+        assert await follower.elector.lock.holder() == this_process() == await leader.elector.lock.holder()
         old_pid = _pid(leader)
         assert old_pid is not None
         assert await _advisory_holders(pg_url) == [old_pid]
@@ -124,13 +133,17 @@ async def test_lock_file_one_leader_and_takeover_when_the_leader_stops(tmp_path:
         await eventually(lambda: a.leads, what="first candidate leads")
         async with campaigning(b.elector):
             await eventually(lambda: b.elector.attempts >= 3, what="second candidate retried")
-            assert a.leads and not b.leads
-            assert path.read_text().strip() == str(os.getpid())
+            assert a.leads and not b.leads and is_leader()
+            assert path.read_text().strip() == this_process() == await b.elector.lock.holder()
             # first candidate stops (its loop ends): the lock is released, the second takes over
         assert not b.leads
+    assert not is_leader() and await b.elector.lock.holder() is None  # released: nobody leads
+    flips: list[bool] = []
+    on_leadership_change(flips.append)
     async with campaigning(b.elector):
         await eventually(lambda: b.leads, what="second candidate leads")
         assert (a.elected, a.lost, b.elected) == (1, 1, 1)
+    assert flips == [False, True, False]
 
 
 _HOLDER = """

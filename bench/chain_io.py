@@ -1,12 +1,13 @@
-"""Chain I/O benchmark: reading 10,000 ERC-20 balances from a local anvil, three ways.
+"""Chain I/O benchmark: reading 10,000 ERC-20 balances from a local anvil, five ways.
 
-(a) reads: a naive web3.py loop (one ``eth_call`` per request), our :class:`chain.reads.BatchReader`,
-web3.py 8's ``batch_requests``, ``BatchReader`` in multicall mode, and raw JSON-RPC batches over aiohttp
-(the physical limit: minimal code, no validation). Ratios are against the raw limit.
-(b) sending: if ``bench/sender_io.py`` defines ``async def bench_sender(anvil_url) -> list[row]`` its rows
-are printed in the same table (a row is ``(label, ops, seconds)`` or a dict with those keys).
+A naive web3.py loop (one ``eth_call`` per request), our :class:`chain.reads.BatchReader` (JSON-RPC
+batches, and multicall mode), web3.py 8's ``batch_requests``, and raw JSON-RPC batches over aiohttp (the
+physical limit: minimal code, no validation). Reads change nothing, so every way reads the same state of
+one anvil; the ways run interleaved (limit, ours, ..., limit, ...), ``ROUNDS`` rounds, and every answer is
+checked. Ratios are per round against the raw limit of the same round. Writes (the outbox sender) are
+``bench/sender_io.py``, each side on its own fresh anvil.
 
-    python bench/chain_io.py [--reads-only] [--accounts 10000] [--naive 10000]
+    python bench/chain_io.py [--accounts 10000] [--naive 1000]     # writes bench/results/chain_io.md
 
 Balances are written straight into the token's storage with ``anvil_setStorageAt`` (one JSON-RPC batch),
 so set-up takes a second, not 10,000 transactions.
@@ -16,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -32,6 +31,7 @@ if str(REPO) not in sys.path:
 import aiohttp  # noqa: E402
 from eth_utils import keccak, to_checksum_address  # noqa: E402
 
+from bench._report import ROUNDS, interleaved, ratio, spread, table, write_section  # noqa: E402
 from chain.connect import ChainConnection, connect  # noqa: E402
 from chain.contracts import CreditTokenClient  # noqa: E402
 from chain.deploy import Manifest, deploy_suite, send_transaction  # noqa: E402
@@ -39,8 +39,6 @@ from chain.devchain import Anvil, dev_signer_key  # noqa: E402
 from chain.jsonrpc import RpcClient  # noqa: E402
 from chain.reads import BatchReader  # noqa: E402
 from chain.signer import LocalSigner  # noqa: E402
-
-Row = tuple[str, int, float]
 
 
 def accounts(n: int) -> list[str]:
@@ -136,20 +134,19 @@ async def raw_batches(
     return [v for part in parts for v in part]
 
 
-async def timed(
-    label: str, n: int, fn: Callable[[], Awaitable[list[int]]], expected: list[int], repeat: int
-) -> Row:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        got = await fn()
-        best = min(best, time.perf_counter() - start)
-        if got != expected[:n]:
-            raise AssertionError(f"{label}: wrong balances")
-    return (label, n, best)
+async def checked(label: str, n: int, fn: Callable[[], Awaitable[list[int]]], expected: list[int]) -> float:
+    """Reads per second of one call of ``fn`` (its answer checked)."""
+    start = time.perf_counter()
+    got = await fn()
+    seconds = time.perf_counter() - start
+    if got != expected[:n]:
+        raise AssertionError(f"{label}: wrong balances")
+    return n / seconds
 
 
-async def bench_reads(anvil: Anvil, n_accounts: int, n_naive: int, repeat: int) -> list[Row]:
+async def bench_reads(
+    anvil: Anvil, n_accounts: int, n_naive: int
+) -> tuple[dict[str, int], dict[str, list[float]]]:
     conn = await connect(anvil.url)
     try:
         signer = LocalSigner(dev_signer_key(conn))
@@ -158,110 +155,55 @@ async def bench_reads(anvil: Anvil, n_accounts: int, n_naive: int, repeat: int) 
         addrs = accounts(n_accounts)
         amounts = await fund(conn, manifest, signer, addrs)
         token, multicall = manifest.address("CreditToken"), manifest.address("Multicall")
-        rows: list[Row] = [
-            await timed(
-                "raw JSON-RPC batch (aiohttp)",
-                n_accounts,
-                lambda: raw_batches(anvil.url, token, addrs),
-                amounts,
-                repeat,
-            )
-        ]
-        async with BatchReader(conn, multicall) as reader:
-            rows.append(
-                await timed(
-                    "BatchReader (rpc-batch)",
-                    n_accounts,
-                    lambda: reader.token_balances(token, addrs),
-                    amounts,
-                    repeat,
-                )
-            )
-        async with BatchReader(conn, multicall, transport="multicall") as reader:
-            rows.append(
-                await timed(
-                    "BatchReader (multicall)",
-                    n_accounts,
-                    lambda: reader.token_balances(token, addrs),
-                    amounts,
-                    repeat,
-                )
-            )
-        rows.append(
-            await timed("web3 batch_requests", n_accounts, lambda: web3_batch(conn, token, addrs), amounts, 1)
-        )
-        rows.append(
-            await timed(
-                "naive web3 loop", n_naive, lambda: naive_web3(conn, token, addrs[:n_naive]), amounts, 1
-            )
-        )
-        return rows
+        async with (
+            BatchReader(conn, multicall) as batches,
+            BatchReader(conn, multicall, transport="multicall") as multi,
+        ):
+            ways: dict[str, tuple[int, Callable[[], Awaitable[list[int]]]]] = {
+                LIMIT: (n_accounts, lambda: raw_batches(anvil.url, token, addrs)),
+                "BatchReader (rpc-batch)": (n_accounts, lambda: batches.token_balances(token, addrs)),
+                "BatchReader (multicall)": (n_accounts, lambda: multi.token_balances(token, addrs)),
+                "web3 batch_requests": (n_naive, lambda: web3_batch(conn, token, addrs[:n_naive])),
+                "naive web3 loop": (n_naive, lambda: naive_web3(conn, token, addrs[:n_naive])),
+            }
+
+            def side(label: str) -> Callable[[], Awaitable[float]]:
+                n, fn = ways[label]
+                return lambda: checked(label, n, fn, amounts)
+
+            rates = await interleaved({label: side(label) for label in ways})
+        return {label: n for label, (n, _) in ways.items()}, rates
     finally:
         await conn.close()
 
 
-def sender_rows_fn() -> Callable[[str], Awaitable[list[Any]]] | None:
-    try:
-        module = importlib.import_module("bench.sender_io")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("bench.sender_io", "bench"):
-            raise
-        return None
-    return getattr(module, "bench_sender", None)
-
-
-def as_row(item: Any) -> tuple[str, int, float, float | None]:
-    """A sender row: ``(label, ops, seconds)`` or a dict (``name``, ``seconds``, ``tx_per_s``,
-    ``ratio_vs_limit``, optionally ``ops``) -> ``(label, ops, seconds, ratio vs its own limit)``."""
-    if isinstance(item, dict):
-        seconds = float(item.get("seconds") or 0.0)
-        ops = item.get("ops") or item.get("n") or round(float(item.get("tx_per_s") or 0.0) * seconds)
-        ratio = item.get("ratio_vs_limit")
-        return (
-            str(item.get("name") or item.get("label") or "?"),
-            int(ops),
-            seconds,
-            None if ratio is None else float(ratio),
-        )
-    label, ops, seconds = item[:3]
-    return (str(label), int(ops), float(seconds), None)
-
-
-def print_table(title: str, rows: list[tuple[str, int, float, float | None]]) -> None:
-    print(f"\n{title}")
-    print(f"{'method':<46} {'ops':>7} {'seconds':>9} {'ops/s':>10} {'vs raw':>8}")
-    for label, ops, seconds, ratio in rows:
-        rate = ops / seconds if seconds > 0 else float("inf")
-        shown = "-" if ratio is None else f"{ratio:.1%}"
-        print(f"{label:<46} {ops:>7} {seconds:>9.3f} {rate:>10.0f} {shown:>8}")
+LIMIT = "raw JSON-RPC batches, aiohttp (the limit)"
 
 
 async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--reads-only", action="store_true", help="skip section (b), the sender benchmark")
     parser.add_argument("--accounts", type=int, default=10_000)
-    parser.add_argument("--naive", type=int, default=None, help="reads for the naive loop (default: all)")
-    parser.add_argument("--repeat", type=int, default=3, help="best of N for the batched ways")
+    parser.add_argument(
+        "--naive", type=int, default=1_000, help="reads per call of the two web3.py ways (rates compare)"
+    )
     args = parser.parse_args(argv)
-    n_naive = min(args.naive or args.accounts, args.accounts)
+    n_naive = min(args.naive, args.accounts)
     async with Anvil() as anvil:
-        rows = await bench_reads(anvil, args.accounts, n_naive, args.repeat)
-        raw_rate = rows[0][1] / rows[0][2]
-        print_table(
-            f"(a) reading {args.accounts} ERC-20 balances from anvil (ratio: reads/s vs raw batches)",
-            [(label, ops, sec, ops / sec / raw_rate) for label, ops, sec in rows],
-        )
-        if not args.reads_only:
-            bench_sender = sender_rows_fn()
-            if bench_sender is None:
-                print("\n(b) sending: bench/sender_io.py with bench_sender() not present - skipped")
-            else:
-                print_table(
-                    "(b) sending transactions (ratio: vs pre-signed raw batch limit)",
-                    [as_row(r) for r in await bench_sender(anvil.url)],
-                )
+        sizes, rates = await bench_reads(anvil, args.accounts, n_naive)
+    rows = [[label, f"{sizes[label]:,}", spread(r), ratio(r, rates[LIMIT])] for label, r in rates.items()]
+    write_section(
+        "chain_io",
+        f"Chain reads: {args.accounts:,} ERC-20 balances from anvil",
+        table(["way", "reads per call", "reads/s", "reads/s vs the limit"], rows)
+        + f"""
+
+One anvil, the same state for every way (reads change nothing), {ROUNDS} rounds interleaved, every answer
+checked; median (min-max); ratios per round against the limit of the same round. The two web3.py ways
+read {n_naive:,} balances per call (tens of reads per second: the whole set would take minutes per call);
+per-read rates compare.""",
+    )
 
 
 if __name__ == "__main__":

@@ -1,13 +1,20 @@
-"""HTTP part of ``bench/longpoll.py`` (see its docstring): the service subprocess and the client."""
+"""HTTP part of ``bench/longpoll.py`` (see its docstring): the service subprocess and the client.
+
+:func:`http_run` starts a FRESH service process (its own SQLite file, its own nodes) for one measurement
+and stops it after; ``freeze=True`` installs :func:`api.app.freeze_startup_heap` exactly as the service's
+app factory does (``gc.collect()`` + ``gc.freeze()`` once, at start-up), ``freeze=False`` leaves it out.
+Nothing is frozen mid-run (an earlier version froze the 10,000 held requests between two measurements,
+which the service never does)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
+import dataclasses
 import json
 import resource
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,6 +28,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import insert, select
 
+from api.app import freeze_startup_heap
 from api.auth.middleware import AUTHENTICATOR, Authenticator
 from api.auth.session import SessionTokens
 from api.keys import METRICS, ROUTE_SPECS, RUNTIME, SESSIONMAKER
@@ -37,6 +45,7 @@ from engine.settings import Settings
 from engine.workloads.wakeups import note_node, publish_noted
 
 HOLD = 60
+ARM_STEP = 500  # polls started together while arming
 
 
 def rss_kib() -> int:
@@ -126,15 +135,33 @@ async def populate(url: str, count: int) -> list[tuple[int, str]]:
     return list(zip(ids, tokens, strict=True))
 
 
-async def serve_main(db_path: Path, count: int, ready_file: Path) -> None:
-    """The service process: real agent routes + node-token auth + middlewares, SQLite, LocalHub."""
+def usable_count(count: int) -> int:
+    """``count`` held polls, or fewer when the open-files limit cannot hold them (one socket each)."""
+    hard = raise_nofile()
+    if hard < count + 200:
+        print(f"HTTP part: RLIMIT_NOFILE hard limit {hard} < {count} connections; lowering the count")
+        return max(100, hard - 500)
+    return count
+
+
+async def populate_template(path: Path, count: int) -> None:
+    """The pristine database every run copies (``path``) and its nodes' tokens (``path`` + ``.json``)."""
+    pairs = await populate(f"sqlite+aiosqlite:///{path}", count)
+    path.with_suffix(".json").write_text(json.dumps(pairs))
+
+
+async def serve_main(db_path: Path, count: int, ready_file: Path, freeze: bool) -> None:
+    """The service process: real agent routes + node-token auth + middlewares, SQLite, LocalHub, on
+    ``db_path`` (a fresh copy of the template)."""
     raise_nofile()
     url = f"sqlite+aiosqlite:///{db_path}"
-    pairs = await populate(url, count)
+    pairs = json.loads(db_path.with_suffix(".json").read_text())
     eng = db.make_engine(url)
     sm = db.make_sessionmaker(eng)
     hub = LocalHub()
-    runtime = SimpleNamespace(sessionmaker=sm, hub=hub, settings=Settings())
+    settings = Settings()
+    context = SimpleNamespace(sessionmaker=sm, hub=hub, settings=settings)  # what the agent routes read
+    runtime = SimpleNamespace(sessionmaker=sm, hub=hub, settings=settings, context=context)
     app = web.Application(middlewares=MIDDLEWARES)
     app[RUNTIME] = cast(Any, runtime)
     app[SESSIONMAKER] = sm
@@ -159,13 +186,9 @@ async def serve_main(db_path: Path, count: int, ready_file: Path) -> None:
         return web.json_response({"rss_kib": rss_kib(), "held": app[workloads.POLLS].held_count})
 
     app.router.add_post("/bench/open/{node_id}", open_lease)
-
-    async def freeze(request: web.Request) -> web.Response:
-        gc.freeze()
-        return web.json_response({"frozen": gc.get_freeze_count()})
-
     app.router.add_get("/bench/stats", stats)
-    app.router.add_post("/bench/freeze", freeze)
+    if freeze:
+        app.on_startup.append(freeze_startup_heap)  # as api.app.create_app does
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
@@ -177,37 +200,54 @@ async def serve_main(db_path: Path, count: int, ready_file: Path) -> None:
     await asyncio.Event().wait()
 
 
-async def http_main(count: int, samples: int) -> None:
-    hard = raise_nofile()
-    if hard < count + 200:
-        print(f"HTTP part: RLIMIT_NOFILE hard limit {hard} < {count} connections; lowering the count")
-        count = max(100, hard - 500)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-longpoll-"))
-    ready = tmp / "ready.json"
-    proc = subprocess.Popen(  # noqa: ASYNC220 - a child process that lives for the whole bench
-        [
-            sys.executable,
-            str(Path(__file__).with_name("longpoll.py")),
-            "--serve",
-            str(tmp / "b.db"),
-            str(count),
-            str(ready),
-        ],
-    )
-    try:
-        while not ready.exists():
-            if proc.poll() is not None:
-                raise RuntimeError("service process died")
-            await asyncio.sleep(0.2)
-        info = json.loads(ready.read_text())
-        await _drive(f"http://127.0.0.1:{info['port']}", [tuple(p) for p in info["nodes"]], samples)
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
+@dataclasses.dataclass
+class HttpRun:
+    polls: int
+    latencies_ms: list[float]
+    rss_before_kib: int
+    rss_held_kib: int
+    armed_seconds: float
+
+    def quantile(self, q: int) -> float:
+        return statistics.quantiles(self.latencies_ms, n=100)[q - 1]
 
 
-async def _drive(base: str, nodes: list[tuple[int, str]], samples: int) -> None:
+async def http_run(template: Path, count: int, samples: int, *, freeze: bool) -> HttpRun:
+    """One fresh service process on a fresh copy of ``template`` (see :func:`populate_template`) holding
+    ``count`` polls; ``samples`` wake-ups measured."""
+    raise_nofile()
+    with tempfile.TemporaryDirectory(prefix="bench-longpoll-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        ready = tmp / "ready.json"
+        shutil.copyfile(template, tmp / "b.db")
+        shutil.copyfile(template.with_suffix(".json"), tmp / "b.json")
+        proc = subprocess.Popen(  # noqa: ASYNC220 - a child process that lives for one measurement
+            [
+                sys.executable,
+                str(Path(__file__).with_name("longpoll.py")),
+                "--serve",
+                str(tmp / "b.db"),
+                str(count),
+                str(ready),
+                "freeze" if freeze else "no-freeze",
+            ],
+        )
+        try:
+            while not ready.exists():
+                if proc.poll() is not None:
+                    raise RuntimeError("service process died")
+                await asyncio.sleep(0.2)
+            info = json.loads(ready.read_text())
+            return await _drive(
+                f"http://127.0.0.1:{info['port']}", [tuple(p) for p in info["nodes"]], samples
+            )
+        finally:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+
+
+async def _drive(base: str, nodes: list[tuple[int, str]], samples: int) -> HttpRun:
     conn = aiohttp.TCPConnector(limit=0, limit_per_host=0)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=HOLD + 30)
     answered: dict[int, asyncio.Future[float]] = {}
@@ -220,7 +260,7 @@ async def _drive(base: str, nodes: list[tuple[int, str]], samples: int) -> None:
                 r.raise_for_status()
                 return await r.json()  # type: ignore[no-any-return]
 
-        sem = asyncio.Semaphore(256)
+        sem = asyncio.Semaphore(64)
 
         async def first(node_id: int, token: str) -> str:
             async with sem:
@@ -240,45 +280,34 @@ async def _drive(base: str, nodes: list[tuple[int, str]], samples: int) -> None:
         async with http.get("/bench/stats") as r:
             before = (await r.json())["rss_kib"]
         t0 = time.monotonic()
-        tasks = [asyncio.create_task(agent_loop(n, t, c)) for (n, t), c in zip(nodes, cursors, strict=True)]
-        while True:
-            async with http.get("/bench/stats") as r:
-                st = await r.json()
-            if st["held"] >= len(nodes):
-                break
-            await asyncio.sleep(0.2)
-        held_after = time.monotonic() - t0
+        tasks: list[asyncio.Task[None]] = []
+        pairs = list(zip(nodes, cursors, strict=True))
+        for start in range(0, len(pairs), ARM_STEP):
+            # armed in steps, each held before the next starts: 10,000 polls arriving at once would queue
+            # on the database pool (two checkouts each) beyond its timeout on a loaded machine
+            tasks += [
+                asyncio.create_task(agent_loop(n, t, c)) for (n, t), c in pairs[start : start + ARM_STEP]
+            ]
+            while True:
+                async with http.get("/bench/stats") as r:
+                    st = await r.json()
+                if st["held"] >= len(tasks):
+                    break
+                await asyncio.sleep(0.05)
+        armed = time.monotonic() - t0
 
-        async def measure(picked: list[tuple[int, str]]) -> list[float]:
-            out = []
-            for node_id, _ in picked:
-                answered[node_id] = asyncio.get_running_loop().create_future()
-                async with http.post(f"/bench/open/{node_id}") as r:
-                    committed = (await r.json())["committed"]
-                got = await asyncio.wait_for(answered[node_id], 30)
-                out.append((got - committed) * 1000)
-            return out
-
-        step = max(2, len(nodes) // samples)
-        latencies = await measure(nodes[::step][:samples])
-        # the same again with the cyclic GC's long-lived objects frozen in both processes (gc.freeze():
-        # a full collection over the 10,000 held requests is what the p99 above contains)
-        async with http.post("/bench/freeze") as r:
-            r.raise_for_status()
-        gc.freeze()
-        frozen = await measure(nodes[step // 2 :: step][:samples])
+        latencies: list[float] = []
+        step = max(1, len(nodes) // samples)
+        for node_id, _ in nodes[::step][:samples]:
+            answered[node_id] = asyncio.get_running_loop().create_future()
+            async with http.post(f"/bench/open/{node_id}") as r:
+                committed = (await r.json())["committed"]
+            got = await asyncio.wait_for(answered[node_id], 30)
+            latencies.append((got - committed) * 1000)
         async with http.get("/bench/stats") as r:
             st = await r.json()
         stop.set()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    grown = (st["rss_kib"] - before) * 1024 / len(nodes)
-    for name, lat in (("HTTP+SQLite", latencies), ("+gc.freeze", frozen)):
-        q = statistics.quantiles(lat, n=100)
-        print(
-            f"{name:<12} polls={len(nodes):>6}  service RSS {before / 1024:7.1f} -> "
-            f"{st['rss_kib'] / 1024:7.1f} MiB (+{grown:6.0f} B/poll; armed in {held_after:.1f} s)  "
-            f"commit->response p50={q[49]:.2f} ms p99={q[98]:.2f} ms max={max(lat):.2f} ms  (n={len(lat)})",
-            flush=True,
-        )
+    return HttpRun(len(nodes), latencies, before, st["rss_kib"], armed)

@@ -1,4 +1,4 @@
-"""Chain write throughput, part (b): the outbox sender vs naive web3.py vs the raw-send physical limit.
+"""Chain write throughput: the outbox sender vs naive web3.py vs the raw-send physical limit.
 
 For ``n`` (default 1,000) ETH transfers against anvil (automine):
 
@@ -10,32 +10,42 @@ For ``n`` (default 1,000) ETH transfers against anvil (automine):
 3. **raw limit** — ``n`` transactions signed beforehand, sent as JSON-RPC batches of
    ``eth_sendRawTransaction``, until the last receipt exists. Nothing can be faster on this node.
 
-Each scenario uses its own fresh funded account. ``ratio_vs_limit`` = limit seconds / scenario seconds.
-``python bench/sender_io.py [n]`` starts its own anvil and prints the table.
+Every side of every round runs on its OWN fresh anvil (issue 15 §5: on a shared anvil the limit varied
+0.24-1.89 s with what ran before it, and the outbox once "beat" it by 51 %), interleaved (limit, outbox,
+naive, limit, ...), ``ROUNDS`` rounds; the table shows median (min-max) and the per-round ratio to the limit.
+
+    python bench/sender_io.py [n] [n_naive]      # writes bench/results/sender_io.md
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
-from web3 import AsyncWeb3
-from web3.providers.rpc import AsyncHTTPProvider
-from web3.types import Wei
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
-from chain import jsonrpc as rpc
-from chain.connect import ChainConnection, connect
-from chain.devchain import Anvil
-from chain.signer import LocalSigner, TxRequest
-from engine import db
-from engine.outbox.sender import OutboxSender
-from engine.outbox.services import enqueue
+from eth_account import Account  # noqa: E402
+from web3 import AsyncWeb3  # noqa: E402
+from web3.providers.rpc import AsyncHTTPProvider  # noqa: E402
+from web3.types import Wei  # noqa: E402
+
+from bench._report import ROUNDS, interleaved, ratio, spread, table, write_section  # noqa: E402
+from chain import jsonrpc as rpc  # noqa: E402
+from chain.connect import ChainConnection, connect  # noqa: E402
+from chain.devchain import Anvil  # noqa: E402
+from chain.signer import LocalSigner, TxRequest  # noqa: E402
+from engine import db  # noqa: E402
+from engine.outbox.sender import OutboxSender  # noqa: E402
+from engine.outbox.services import enqueue  # noqa: E402
 
 GWEI = 10**9
 ETH = 10**18
@@ -139,29 +149,60 @@ async def _outbox(conn: ChainConnection, n: int) -> list[dict[str, Any]]:
     ]
 
 
-async def bench_sender(anvil_url: str, n: int = 1000) -> list[dict[str, Any]]:
-    """Rows ``{"name", "seconds", "tx_per_s", "ratio_vs_limit"}``; the limit row has ratio 1.0."""
-    conn = await connect(anvil_url)
-    try:
-        limit = await _raw_limit(conn, n)
-        rows = [*(await _outbox(conn, n)), await _naive(anvil_url, conn, n), limit]
-    finally:
-        await conn.close()
-    for r in rows:
-        r["ratio_vs_limit"] = limit["seconds"] / r["seconds"]
-    return rows
-
-
-def _print(rows: list[dict[str, Any]]) -> None:
-    print(f"{'scenario':50} {'seconds':>9} {'tx/s':>9} {'vs limit':>9}")
-    for r in rows:
-        print(f"{r['name']:50} {r['seconds']:9.3f} {r['tx_per_s']:9.0f} {r['ratio_vs_limit']:9.2f}")
-
-
-async def _main(n: int) -> None:
+async def _on_fresh_anvil(run: Callable[[str, ChainConnection], Awaitable[float]]) -> float:
     async with Anvil() as node:
-        _print(await bench_sender(node.url, n))
+        conn = await connect(node.url)
+        try:
+            return await run(node.url, conn)
+        finally:
+            await conn.close()
+
+
+async def bench_sender(n: int = 1000, n_naive: int = 200, rounds: int = ROUNDS) -> str:
+    """The markdown table: each side on its own fresh anvil, interleaved, ``rounds`` rounds."""
+
+    async def limit(url: str, conn: ChainConnection) -> float:
+        return float((await _raw_limit(conn, n))["seconds"])
+
+    async def outbox(url: str, conn: ChainConnection) -> float:
+        return float((await _outbox(conn, n))[0]["seconds"])
+
+    async def naive(url: str, conn: ChainConnection) -> float:
+        return float((await _naive(url, conn, n_naive))["seconds"])
+
+    sides = {
+        "raw limit (pre-signed, JSON-RPC batches)": limit,
+        "outbox sender (sign+store+send+confirm)": outbox,
+        "naive web3.py send_transaction + wait receipt": naive,
+    }
+    seconds = await interleaved(
+        {name: functools.partial(_on_fresh_anvil, run) for name, run in sides.items()}, rounds
+    )
+    lim = seconds["raw limit (pre-signed, JSON-RPC batches)"]
+    rows = []
+    for name, secs in seconds.items():
+        count = n_naive if name.startswith("naive") else n
+        rates = [count / x for x in secs]
+        rows.append(
+            [name, f"{count:,}", spread(secs, "{:.2f}"), spread(rates), ratio(rates, [n / x for x in lim])]
+        )
+    return table(["way", "transfers", "seconds", "tx/s", "tx/s vs the raw limit"], rows)
+
+
+async def _main(n: int, n_naive: int) -> None:
+    body = await bench_sender(n, n_naive)
+    write_section(
+        "sender_io",
+        f"Chain writes: {n:,} ETH transfers on anvil (automine), outbox sender vs naive vs raw limit",
+        f"""{body}
+
+Each side of each round on its own fresh anvil, {ROUNDS} rounds interleaved; median (min-max). The outbox
+figure excludes the enqueue (one DB transaction for all rows). The naive loop sends {n_naive:,}
+transfers (one at a time, minutes for all {n:,}): compare tx/s. Ratios: tx/s of that round over the raw
+limit's tx/s in the same round.""",
+    )
 
 
 if __name__ == "__main__":
-    asyncio.run(_main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))
+    args = [int(a) for a in sys.argv[1:3]]
+    asyncio.run(_main(args[0] if args else 1000, args[1] if len(args) > 1 else 200))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.keys import METRICS, ROUTE_SPECS, RUNTIME
+from api.metrics import CONTENT_TYPE_LATEST
 from api.openapi import RouteSpec, RouteTable, build_document
-from engine.meta.commands import outbox_counts
+from engine.meta.commands import service_gauges
 
 routes = RouteTable(tag="meta")
 
@@ -25,14 +26,11 @@ async def openapi(request: web.Request) -> web.Response:
 @routes.get(
     "/metrics",
     public=True,
-    summary="Prometheus metrics: requests by route and status, outbox rows by status",
+    summary="Prometheus metrics: request latency per route, outbox, sender, indexer, scheduler, held streams",
     content_type="text/plain",
     response={"type": "string"},
 )
 async def metrics(request: web.Request) -> web.Response:
-    counts = await outbox_counts(request.app[RUNTIME].context)
-    outbox: dict[tuple[tuple[str, str], ...], int] = {
-        (("status", status),): count for status, count in counts.items()
-    }
-    text = request.app[METRICS].render({"cloudmarket_outbox_transactions": outbox})
-    return web.Response(text=text, content_type="text/plain")
+    gauges = await service_gauges(request.app[RUNTIME].context)
+    body = request.app[METRICS].render(gauges)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

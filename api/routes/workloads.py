@@ -25,7 +25,7 @@ from aiohttp import web
 
 from api.access import NODE_ONLY
 from api.auth.middleware import require_node
-from api.keys import RUNTIME
+from api.keys import METRICS, RUNTIME
 from api.openapi import RouteTable
 from api.render import iso_utc
 from api.validation import validated_body, validated_query
@@ -189,7 +189,11 @@ async def workloads(request: web.Request) -> web.Response:
     async def read(nid: int) -> DesiredState:
         return await node_desired_state(ctx, nid)
 
-    result = await request.app[POLLS].poll(node_id, cursor, wait, read)
+    if cursor is None or wait <= 0:  # answered at once
+        result = await request.app[POLLS].poll(node_id, cursor, wait, read)
+    else:
+        with request.app[METRICS].long_poll():  # may be held (cloudmarket_longpolls_held)
+            result = await request.app[POLLS].poll(node_id, cursor, wait, read)
     return web.json_response(_state_json(result.state, result.changed))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import Any
 
 from eth_utils.address import is_address
@@ -98,6 +99,24 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
     """Outbox rows per status (for /metrics)."""
     rows = await session.execute(select(OutboxTx.status, func.count()).group_by(OutboxTx.status))
     return {str(status): int(count) for status, count in rows.all()}
+
+
+OPEN_STATUSES = (OutboxStatus.PENDING, OutboxStatus.SIGNED, OutboxStatus.BROADCAST, OutboxStatus.MINED)
+
+
+async def open_by_status(session: AsyncSession) -> dict[str, tuple[int, datetime | None]]:
+    """Rows not final yet, per status: ``(count, oldest created_at)``, every open status present (for
+    /metrics). One query over the open rows only (the status index): its cost follows the depth, not
+    the history of confirmed rows."""
+    out: dict[str, tuple[int, datetime | None]] = {str(s): (0, None) for s in OPEN_STATUSES}
+    rows = await session.execute(
+        select(OutboxTx.status, func.count(), func.min(OutboxTx.created_at))
+        .where(OutboxTx.status.in_(OPEN_STATUSES))
+        .group_by(OutboxTx.status)
+    )
+    for status, count, oldest in rows.all():
+        out[str(status)] = (int(count), oldest)
+    return out
 
 
 async def rows_by_keys(session: AsyncSession, keys: list[str]) -> dict[str, OutboxTx]:

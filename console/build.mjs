@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Build the console into console/dist (committed): index.html + assets/app-<hash>.js + assets/styles-<hash>.css.
+// Build the console into console/dist (committed): index.html + assets/app-<hash>.js + assets/styles-<hash>.css
+// (+ lazily loaded chunks), each asset with a pre-compressed `.gz` sibling.
 //   node console/build.mjs           write dist/ (and print the bundle sizes, raw and gzip)
 //   node console/build.mjs --check   build in memory, fail if dist/ differs (stale or hand-edited), and run
 //                                    the console's unit tests (test/*.test.mjs); make test runs this.
@@ -44,6 +45,12 @@ async function build() {
   }
   const index = readFileSync(join(src, "index.html"), "utf8").replace("{{JS}}", js).replace("{{CSS}}", css);
   files.set("index.html", Buffer.from(index));
+  // pre-compressed siblings of the assets: the service's file responses (aiohttp) send `<name>.gz` to a
+  // browser that accepts gzip, so the wire carries the gzip size without compressing per request (gzip
+  // output of node's zlib is deterministic: no name, mtime 0)
+  for (const [name, buf] of [...files]) {
+    if (name.startsWith("assets/") && /\.(js|css)$/.test(name)) files.set(`${name}.gz`, gzipSync(buf, { level: 9 }));
+  }
   // what the first page load fetches: the entry, its static imports (transitively) and the CSS
   const first = new Set();
   const visit = (out) => {
@@ -70,7 +77,7 @@ function walk(dir, base = dir, out = new Map()) {
 function sizes(files, firstLoad) {
   const gz = (buf) => gzipSync(buf, { level: 9 }).length;
   for (const [name, buf] of [...files].sort()) {
-    if (!name.startsWith("assets/")) continue;
+    if (!name.startsWith("assets/") || name.endsWith(".gz")) continue;
     console.log(`${name}: ${buf.length} bytes raw, ${gz(buf)} bytes gzip`);
   }
   const load = ["index.html", ...firstLoad].map((n) => files.get(n));

@@ -6,7 +6,8 @@ route                                           who
 GET    /api/notifications[?unread=&limit=&cursor=]  any signed-in user: own notifications, newest first
 POST   /api/notifications/{id}/read             the owner (another user's: 404)
 POST   /api/notifications/read-all              any signed-in user: own unread ones
-GET    /api/notifications/stream                any signed-in user: SSE of new notifications
+GET    /api/notifications/stream                any signed-in user: SSE of new notifications (and
+                                                ``wallet`` events: balances changed)
 GET    /api/me/webhooks                         any signed-in user: own endpoints (no secrets)
 POST   /api/me/webhooks                         any signed-in user: register; the secret is shown once
 DELETE /api/me/webhooks/{id}                    the owner (another user's: 404)
@@ -34,6 +35,7 @@ from api.schemas import notifications as schemas
 from api.schemas.common import PAGE_QUERY, page_args
 from api.validation import id_segment, path_id, validated_body, validated_query
 from engine.notifications import commands
+from engine.notify import topics
 
 routes = RouteTable(tag="notifications", roles=SIGNED_IN)
 
@@ -119,7 +121,14 @@ async def stream(request: web.Request) -> web.StreamResponse:
         read,
         lambda: False,
         max_seconds=query.get("max_seconds", 300),
+        signals={topics.wallet(user_id): _wallet_event},
     )
+
+
+def _wallet_event(payload: str) -> tuple[str, dict[str, object]]:
+    """``event: wallet``: the indexer committed events naming one of the caller's wallets (block: the
+    newest of them); re-read ``GET /api/wallet`` (engine.wallets.live). Its id is the last notification's."""
+    return "wallet", {"block": int(payload) if payload.isdigit() else None}
 
 
 # ---- webhooks --------------------------------------------------------------------------------------

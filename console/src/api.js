@@ -41,7 +41,7 @@ export async function api(method, path, body) {
   try {
     resp = await fetch(apiUrl(path), init);
   } catch (e) {
-    throw new ApiError(0, "network", `network error: ${e.message}`, {});
+    throw new ApiError(0, "network", networkMessage(e), {});
   }
   const text = await resp.text();
   let data = null;
@@ -55,6 +55,15 @@ export async function api(method, path, body) {
       err ? err.details : {});
   }
   return data;
+}
+
+/** A failed fetch: the browser does not say why; on a console hosted on another origin than the API the
+ * usual cause is that the API's CORS settings do not list this page's origin. */
+function networkMessage(e) {
+  const api = new URL(apiUrl("/"));
+  if (api.origin === window.location.origin) return `network error: ${e.message}`;
+  return `cannot reach the API at ${api.origin} (${e.message}): is this page's origin ${window.location.origin} ` +
+    "allowed by the API's CORS settings (CLOUDMARKET_CORS_ORIGINS)?";
 }
 
 export const get = (p) => api("GET", p);

@@ -47,6 +47,21 @@ async def test_hashed_asset_is_served_with_a_long_cache(client) -> None:
     assert css.status == 200 and css.headers["Content-Type"].startswith("text/css")
 
 
+async def test_assets_go_out_pre_compressed_to_a_gzip_client(client) -> None:
+    name = _asset("js")
+    resp = await client.get(f"/assets/{name}", headers={"Accept-Encoding": "gzip"})
+    assert resp.status == 200 and resp.headers["Content-Encoding"] == "gzip"  # the committed .gz sibling
+    assert int(resp.headers["Content-Length"]) == (DIST / "assets" / f"{name}.gz").stat().st_size
+    assert "javascript" in resp.headers["Content-Type"]
+    assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert await resp.read() == (DIST / "assets" / name).read_bytes()  # the client inflated it
+    plain = await client.get(f"/assets/{name}", headers={"Accept-Encoding": "identity"})
+    assert (
+        "Content-Encoding" not in plain.headers
+        and await plain.read() == (DIST / "assets" / name).read_bytes()
+    )
+
+
 async def test_unknown_page_falls_back_to_the_index(client) -> None:
     for path in ("/deployments/12", "/wallet", "/assets/app-NOPE.js"):
         resp = await client.get(path)

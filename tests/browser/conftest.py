@@ -128,6 +128,8 @@ class Console:
     log: Path
     proc: subprocess.Popen[bytes]
     accounts: list[str] = field(default_factory=list)
+    # a port for the console hosted on another origin (listed in CLOUDMARKET_CORS_ORIGINS): test_cross_origin
+    frontend_port: int = 0
 
     def url(self, path: str = "/") -> str:
         return self.base + path
@@ -162,6 +164,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     data_dir = tmp_path_factory.mktemp("console-service")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    frontend_port = free_port()
     with ThreadedStripe() as stripe:
         stripe.webhook_url = f"{base}/api/payments/webhook"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDMARKET_")}
@@ -184,6 +187,10 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                 "CLOUDMARKET_TX_POLL_INTERVAL": "0.1",
                 # 1 credit of collateral (default 100), so a provider's first card top-up covers it
                 "CLOUDMARKET_PROVIDER_MIN_COLLATERAL": str(10**6),
+                # the console hosted on another origin (test_cross_origin); SIWE messages name the service
+                "CLOUDMARKET_CORS_ORIGINS": f"http://127.0.0.1:{frontend_port}",
+                "CLOUDMARKET_SIWE_DOMAIN": f"127.0.0.1:{port}",
+                "CLOUDMARKET_SIWE_URI": base,
             }
         )
         log = data_dir.parent / f"console-up-{port}.log"
@@ -212,7 +219,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             _, chain = http_json(base + "/api/chain")
             rpc = chain["rpc_url"]
             accounts = _rpc(rpc, "eth_accounts", [])
-            yield Console(base, stripe, rpc, data_dir, log, proc, accounts)
+            yield Console(base, stripe, rpc, data_dir, log, proc, accounts, frontend_port)
         finally:
             proc.terminate()
             try:
@@ -314,9 +321,14 @@ class Browser:
         el.click()
 
     def type(self, testid: str, text: str, *, clear: bool = True) -> None:
+        from selenium.webdriver.common.keys import Keys
+
         el = self.by_testid(testid)
         if clear:
-            el.clear()
+            # select all + delete, as a user would: fires `input`, so a controlled field's state is emptied
+            # too (WebDriver's clear() does not, and a re-render would put the old value back)
+            el.send_keys(Keys.CONTROL, "a")
+            el.send_keys(Keys.DELETE)
         el.send_keys(text)
 
     def text(self, testid: str, timeout: float = 15.0) -> str:

@@ -54,14 +54,13 @@ def test_wallet_user_tops_up_by_card(console: Console, browser_factory) -> None:
     assert "$25.00" in b.text("topup-quote-result") or "25.00" in b.text("topup-quote-result")
     b.type("stripe-card-number", "4242 4242 4242 4242")
     b.screenshot("wallet-topup")
+    assert b.wait_for(lambda: b.by_testid("wallet-live").get_attribute("data-state") == "live", what="live")
     b.click("topup-pay")
     b.wait_for(lambda: "succeeded" in b.text("topup-status"), timeout=40, what="payment succeeded")
-
-    def credited() -> bool:
-        b.click("wallet-refresh")
-        return not b.text("wallet-credit").startswith("0.00")
-
-    b.wait_for(credited, timeout=40, what="credit on the wallet page")
+    # no Refresh click: the mint is indexed, the notifications SSE says `event: wallet`, the page re-reads
+    # (the fallback timer is 60 s, longer than this wait)
+    b.wait_for(lambda: not b.text("wallet-credit").startswith("0.00"), timeout=40, what="credit pushed")
+    assert int(b.by_testid("wallet-live").get_attribute("data-pushes")) >= 1
     assert console.stripe.webhook_deliveries and console.stripe.webhook_deliveries[0][0] == 200
     b.screenshot("wallet-after-topup")
 
@@ -173,6 +172,15 @@ def test_provider_registers_operator_approves_provider_adds_a_node(console: Cons
     assert "CLOUDMARKET_NODE_TOKEN=cmn_" in command and f"--node-id {node_id}" in command
     p.screenshot("provider-nodes")
 
+    # the node's SLA probe host, set through the SLA table and re-read from the API
+    p.click("provider-sla-refresh")
+    p.type(f"sla-endpoint-host-{node_id}", "node1.provider.test")
+    p.click(f"sla-endpoint-save-{node_id}")
+    p.wait_for(lambda: p.text(f"sla-endpoint-{node_id}") == "node1.provider.test", what="the probe host")
+    token = console.dev_token(["cloud-user", "cloud-provider"], "dev|browser-provider")
+    status, got = console.api("GET", f"/api/cloud-provider/nodes/{node_id}/sla-endpoint", token=token)
+    assert status == 200 and got["host"] == "node1.provider.test"
+
 
 def test_wallet_user_deploys_watches_it_run_tops_up_and_closes(
     console: Console, browser_factory, tmp_path
@@ -194,9 +202,18 @@ def test_wallet_user_deploys_watches_it_run_tops_up_and_closes(
         b.click("create-submit")
         b.by_testid("page-deployment", timeout=60)
         b.wait_for(lambda: "running" in b.text("deployment-status"), timeout=60, what="status running")
+        # the deployment's SLA: the policy and a row per lease (uptime this period)
+        assert b.text("deployment-sla-policy").startswith("Target")
+
+        def sla_lease_rows() -> list[object]:
+            rows = b.driver.find_elements("css selector", '[data-testid^="deployment-sla-lease-"]')
+            if not rows:
+                b.click("deployment-sla-refresh")
+            return list(rows)
+
+        b.wait_for(sla_lease_rows, what="the SLA row of the lease")
         b.screenshot("deployment-running")
         runway_before = b.text("deployment-runway")
-        dep_id = b.driver.current_url.rstrip("/").rsplit("/", 1)[1]
         b.type("deployment-topup-amount", "1")
         b.click("deployment-topup")
         b.wait_for(
@@ -205,15 +222,10 @@ def test_wallet_user_deploys_watches_it_run_tops_up_and_closes(
             what="the top-up transactions mined",
         )
 
-        # the page re-reads the deployment once the transactions are mined; the indexer may see the top-up
-        # later and no SSE event follows a top-up, so reload until the runway shows it (see the report)
+        # no navigation: the page re-reads the deployment once the transactions are mined, and again on the
+        # notifications SSE's `event: wallet` when the indexer saw the top-up paid from the user's wallet
         def longer_runway() -> bool:
-            if b.text("deployment-runway") != runway_before:
-                return True
-            b.click("nav-deployments")  # away and back (in-app: a reload of a deep link is not used here)
-            b.click(f"deployment-link-{dep_id}")
-            b.by_testid("page-deployment")
-            return False
+            return b.text("deployment-runway") != runway_before
 
         b.wait_for(longer_runway, timeout=40, what="a longer runway")
         b.click("deployment-close")

@@ -130,6 +130,16 @@ export function DeploymentDetailPage({ id }) {
     setEvents((xs) => [...xs, ev]);
     d.reload();
   }, setStream), [id]);
+  // a top-up is no status event: the notifications stream's `event: wallet` (the indexer saw the user's
+  // wallet pay the escrow) re-reads the deployment for its runway, debounced
+  useEffect(() => {
+    let timer = null;
+    const stop = followEvents("/api/notifications/stream", (ev) => {
+      if (ev.event !== "wallet") return;
+      clearTimeout(timer); timer = setTimeout(d.reload, 300);
+    });
+    return () => { clearTimeout(timer); stop(); };
+  }, [id]);
   // "indexed": the deployment as the API shows it (status, leases; not the accruing balances) changed
   // after the transactions were mined
   const shape = (x) => stringifyJSON([x.status, x.leases.map((l) => [l.lease_id, l.status, l.deposit, l.role])]);

@@ -4,7 +4,7 @@ import { ErrorBox, html, Loading, Time, useAction, useEffect, useLoad } from "..
 
 export function NotificationsPage() {
   const n = useLoad(() => get("/api/notifications?limit=50"));
-  useEffect(() => followEvents("/api/notifications/stream", () => n.reload()), []);
+  useEffect(() => followEvents("/api/notifications/stream", (ev) => { if (ev.event === "notification") n.reload(); }), []);
   const act = useAction(async (path) => { await post(path, {}); n.reload(); });
   return html`<section data-testid="page-notifications"><h1>Notifications</h1>
     <${Loading} s=${n} testid="notifications-load-error">${n.data && html`<div class="card">

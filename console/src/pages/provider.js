@@ -1,6 +1,6 @@
 // cloud-provider: registration and collateral, nodes with node tokens and the agent command line,
 // maintenance windows, earnings and withdraw, SLA (uptime this period and breach records).
-import { apiUrl, del, get, post } from "../api.js";
+import { apiUrl, del, get, post, put } from "../api.js";
 import { formatCredit, parseUnits } from "../money.js";
 import { sendTransactions } from "../wallet.js";
 import { ErrorBox, Field, html, Loading, Time, TxList, useAction, useLoad, useState } from "../ui.js";
@@ -131,8 +131,20 @@ function ProviderSla() {
   const x = s.data;
   return html`<div class="card" data-testid="provider-sla"><h2>SLA <button data-testid="provider-sla-refresh" onClick=${s.reload}>Refresh</button></h2>
     <${Loading} s=${s} testid="provider-sla-load-error">${x && html`<${SlaPolicy} policy=${x.policy} testid="provider-sla-policy" />
-      <table data-testid="provider-sla-nodes"><thead><tr><th>Node</th><th>Chain id</th><th>Uptime this period</th></tr></thead>
-        <tbody>${x.nodes.map((n) => html`<tr data-testid=${`provider-sla-node-${n.node_id}`}><td>${n.node_id} ${n.name}</td><td>${n.chain_node_id ?? "—"}</td><td><${Period} p=${n.current_period} /></td></tr>`)}</tbody></table>
+      <table data-testid="provider-sla-nodes"><thead><tr><th>Node</th><th>Chain id</th><th>Uptime this period</th><th>Probe host</th></tr></thead>
+        <tbody>${x.nodes.map((n) => html`<tr data-testid=${`provider-sla-node-${n.node_id}`}><td>${n.node_id} ${n.name}</td><td>${n.chain_node_id ?? "—"}</td><td><${Period} p=${n.current_period} /></td>
+          <td><${ProbeHost} nodeId=${n.node_id} /></td></tr>`)}</tbody></table>
       <h3>Breach records</h3><${SlaRecords} records=${x.records} testid="provider-sla-records" />`}<//>
   </div>`;
+}
+
+// The host the SLA prober connects to for the node's workloads' declared ports (unset: heartbeats alone count).
+function ProbeHost({ nodeId }) {
+  const e = useLoad(() => get(`/api/cloud-provider/nodes/${nodeId}/sla-endpoint`), [nodeId]);
+  const [host, setHost] = useState(null);
+  const save = useAction(async () => { await put(`/api/cloud-provider/nodes/${nodeId}/sla-endpoint`, { host }); setHost(null); e.reload(); });
+  return html`<${Loading} s=${e} testid=${`sla-endpoint-load-error-${nodeId}`}>${e.data && html`<span data-testid=${`sla-endpoint-${nodeId}`}>${e.data.host ?? "not set"}</span>
+    <input placeholder="host name or IP" data-testid=${`sla-endpoint-host-${nodeId}`} value=${host ?? ""} onInput=${(ev) => setHost(ev.currentTarget.value)} />
+    <button data-testid=${`sla-endpoint-save-${nodeId}`} onClick=${() => save.run()} disabled=${save.busy || !host}>Set</button>`}<//>
+    <${ErrorBox} error=${save.error} testid=${`sla-endpoint-error-${nodeId}`} />`;
 }

@@ -6,16 +6,29 @@ import { mountCard } from "../stripe.js";
 import { sendTransactions } from "../wallet.js";
 import { ErrorBox, Field, html, Loading, Time, TxList, useAction, useEffect, useLoad, useRef, useState } from "../ui.js";
 
+export const WALLET_DEBOUNCE_MS = 300;
+export const WALLET_FALLBACK_MS = 60_000;
+
 export function WalletPage() {
   const w = useLoad(() => get("/api/wallet"));
-  // re-read every 10 s while the page is open, and at once on each new notification (the notifications SSE
-  // fires on wallet-relevant indexed events: low balance / runway, auto top-up done or failed, deployment
-  // closing, lease stopped); there is no balance-specific push channel
-  useEffect(() => { const t = setInterval(w.reload, 10_000); return () => clearInterval(t); }, [w.reload]);
-  useEffect(() => followEvents("/api/notifications/stream", () => w.reload()), [w.reload]);
+  const [live, setLive] = useState("connecting");
+  const [pushes, setPushes] = useState(0); // `wallet` events received (shown as data-pushes)
+  // pushed: the notifications SSE carries `event: wallet` when the indexer committed events naming one of
+  // the user's wallets (and `notification` ones: low runway, auto top-up, ...): re-read, debounced (a burst
+  // of blocks is one re-read); a slow timer is the fallback while the stream is down or a push was missed
+  useEffect(() => {
+    let timer = null;
+    const soon = (ev) => {
+      if (ev.event === "wallet") setPushes((k) => k + 1);
+      clearTimeout(timer); timer = setTimeout(w.reload, WALLET_DEBOUNCE_MS);
+    };
+    const stop = followEvents("/api/notifications/stream", soon, (st) => setLive(st.state));
+    return () => { clearTimeout(timer); stop(); };
+  }, [w.reload]);
+  useEffect(() => { const t = setInterval(w.reload, WALLET_FALLBACK_MS); return () => clearInterval(t); }, [w.reload]);
   return html`<section data-testid="page-wallet">
     <h1>Wallet</h1>
-    <${Loading} s=${w} testid="wallet-load-error">${w.data && html`<${Balances} w=${w.data} reload=${w.reload} />`}<//>
+    <${Loading} s=${w} testid="wallet-load-error">${w.data && html`<${Balances} w=${w.data} reload=${w.reload} live=${live} pushes=${pushes} />`}<//>
     <${TopUp} onDone=${w.reload} />
     <${SavedCards} />
     <${Subscriptions} />
@@ -25,9 +38,10 @@ export function WalletPage() {
   </section>`;
 }
 
-function Balances({ w, reload }) {
+function Balances({ w, reload, live, pushes }) {
   return html`<div class="card">
-    <h2>Balances <button data-testid="wallet-refresh" onClick=${reload}>Refresh</button></h2>
+    <h2>Balances <button data-testid="wallet-refresh" onClick=${reload}>Refresh</button>
+      <small class="muted" data-testid="wallet-live" data-state=${live} data-pushes=${pushes}>${live}</small></h2>
     <dl class="kv">
       <dt>Credit</dt><dd data-testid="wallet-credit">${formatCredit(w.credit_units)}</dd>
       <dt>Pending credit</dt><dd data-testid="wallet-pending">${formatCredit(w.pending_credit_units)}</dd>
@@ -162,7 +176,7 @@ function AutoTopUp() {
 }
 
 function Swap({ onDone }) {
-  const [f, setF] = useState({ token_in: "", token_out: "", amount: "", slippage: "50" });
+  const [f, setF] = useState({ token_in: "tUSD", token_out: "CMC", amount: "", slippage: "50" });
   const [quote, setQuote] = useState(null);
   const [txs, setTxs] = useState(null);
   const q = useAction(async () => setQuote(await post("/api/wallet/swap/quote", { token_in: f.token_in, token_out: f.token_out, amount_in: BigInt(f.amount) })));
@@ -178,10 +192,10 @@ function Swap({ onDone }) {
     onDone();
   });
   return html`<div class="card"><h2>Swap</h2>
-    <p class="muted">Token addresses and the amount in the token's base units (see GET /api/chain).</p>
+    <p class="muted">Token symbols as the service lists them (CMC is the credit token; an unknown symbol's error lists the known ones), the amount in the token's base units.</p>
     <div class="row">
-      <${Field} label="Token in" value=${f.token_in} onInput=${(v) => setF({ ...f, token_in: v })} testid="swap-token-in" />
-      <${Field} label="Token out" value=${f.token_out} onInput=${(v) => setF({ ...f, token_out: v })} testid="swap-token-out" />
+      <${Field} label="Token in (symbol)" value=${f.token_in} onInput=${(v) => setF({ ...f, token_in: v })} testid="swap-token-in" />
+      <${Field} label="Token out (symbol)" value=${f.token_out} onInput=${(v) => setF({ ...f, token_out: v })} testid="swap-token-out" />
       <${Field} label="Amount in (base units)" value=${f.amount} onInput=${(v) => setF({ ...f, amount: v.replace(/[^0-9]/g, "") })} testid="swap-amount" />
       <${Field} label="Max slippage (bps)" value=${f.slippage} onInput=${(v) => setF({ ...f, slippage: v.replace(/[^0-9]/g, "") })} testid="swap-slippage" />
     </div>
@@ -208,6 +222,7 @@ function History() {
     <${Loading} s=${h} testid="history-load-error">${h.data && html`<table data-testid="history-table"><thead><tr><th>Time</th><th>Kind</th><th>In/out</th><th>Amount</th><th>Credit</th><th>Status</th></tr></thead>
       <tbody>${h.data.items.map((x) => html`<tr data-testid=${`history-${x.id}`}><td><${Time} t=${x.time} /></td><td>${x.kind}</td><td>${x.direction}</td>
         <td>${x.amount_cents != null ? formatCents(x.amount_cents) : ""}</td><td>${x.credit_units != null ? formatCredit(x.credit_units) : ""}</td><td>${x.status || ""}</td></tr>`)}</tbody></table>
+      ${cursor && html`<button data-testid="history-newest" onClick=${() => setCursor(null)}>Newest</button>`}
       ${h.data.next_cursor && html`<button data-testid="history-next" onClick=${() => setCursor(h.data.next_cursor)}>Older</button>`}`}<//>
   </div>`;
 }

@@ -252,6 +252,7 @@ async def add_alliance_objects(world: World, sessionmaker: Any) -> None:
                 )
             )
     world.ids["alliance_id"] = alliance_id
+    world.ids["address"] = admin  # a member path segment of the operator's suspend / reinstate routes
 
 
 _ALLIANCE = {"name": "Matrix alliance", "terms": "split by capacity units"}
@@ -544,6 +545,19 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", ALLIANCES + "/{alliance_id}/claim"): Row(role(PROVIDER, status=409)),
     ("POST", ALLIANCES + "/{alliance_id}/leave"): Row(role(PROVIDER)),
+    # the operator's alliance overview and member suspension (outbox); the matrix member is active only in
+    # the index (on chain it is nobody): suspend and reinstate are 409 invalid_member_status. The success
+    # paths through the outbox: tests/chain/test_alliances.py
+    ("GET", OPERATOR_BASE + "/alliances"): Row(role(OPERATOR)),
+    ("POST", OPERATOR_BASE + "/alliances/{alliance_id}/members/{address}/suspend"): Row(
+        role(OPERATOR, status=409), body={"reason": "matrix"}
+    ),
+    ("POST", OPERATOR_BASE + "/alliances/{alliance_id}/members/{address}/reinstate"): Row(
+        role(OPERATOR, status=409)
+    ),
+    # the SLA prober's host for the provider's own node
+    ("GET", NODES + "/{node_id}/sla-endpoint"): Row(role(PROVIDER)),
+    ("PUT", NODES + "/{node_id}/sla-endpoint"): Row(role(PROVIDER), body={"host": "node1.matrix.test"}),
 }
 
 
@@ -595,6 +609,29 @@ OWNERSHIP: list[Probe] = [
         body=_alliance_node_body,
     ),
     Probe("an alliance that does not exist is not found", "GET", ALLIANCES + "/999999", PROVIDER, 404),
+    Probe(
+        "the operator cannot suspend in an alliance that does not exist",
+        "POST",
+        OPERATOR_BASE + "/alliances/999999/members/{address}/suspend",
+        OPERATOR,
+        404,
+        body={},
+    ),
+    Probe(
+        "another provider's node's SLA endpoint is not found",
+        "GET",
+        NODES + "/{other_node_id}/sla-endpoint",
+        PROVIDER,
+        404,
+    ),
+    Probe(
+        "a provider cannot set the SLA endpoint of another provider's node",
+        "PUT",
+        NODES + "/{other_node_id}/sla-endpoint",
+        PROVIDER,
+        404,
+        body={"host": "evil.example"},
+    ),
     Probe(
         "an auto top-up rule cannot charge another user's saved card",
         "PUT",

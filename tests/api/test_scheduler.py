@@ -84,6 +84,7 @@ async def test_reconcile_job_credits_a_missed_payment_once_and_stops_with_the_ap
                     "staking.spend_rates",
                     "sla.probe",
                     "sla.evaluate",
+                    "alliances.collect",
                 }
                 await _eventually(lambda: service.is_leader, "the only process becomes leader")
 
@@ -137,6 +138,7 @@ async def test_no_stripe_means_no_billing_jobs_and_disabled_means_no_scheduler(
             "staking.spend_rates",
             "sla.probe",
             "sla.evaluate",
+            "alliances.collect",
         }
     assert _scheduler_tasks() == []
     async with StripeTestServer() as stripe:

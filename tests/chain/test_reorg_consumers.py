@@ -52,6 +52,9 @@ from engine.nodes.services import link_word
 from engine.notify import LocalHub, topics
 from engine.providers.subscriber import MarketplaceSubscriber
 from engine.runtime import INDEXED_CONTRACTS
+from engine.staking.events import StakingSubscriber
+from engine.wallets.commands import Counterparties
+from engine.wallets.history_events import HistorySubscriber
 
 pytestmark = pytest.mark.anvil
 
@@ -69,6 +72,8 @@ DERIVED_IDS = {
     "deployment_transitions": {"id"},
     "maintenance_windows": {"id"},
     "notifications": {"id"},
+    "staking_events": {"id"},
+    "wallet_history": {"id"},
 }
 ORDERED = {"deployment_transitions": ("deployment_id", "id")}  # a sequence per deployment
 
@@ -152,7 +157,10 @@ class World:
         )
         idx.on_events(MarketplaceSubscriber(sm, self.conn, tenants_of=deployment_tenants))
         idx.on_events(AllianceSubscriber(sm))
+        idx.on_events(StakingSubscriber(sm))
         idx.on_events(EscrowSubscriber(sm, None, None, chain_id=self.conn.chain_id))
+        escrow = self.manifest.address("DeploymentEscrow").lower()  # issue 15: the wallet history's items
+        idx.on_events(HistorySubscriber(sm, self.conn, Counterparties(escrow=escrow, signer=None)))
         idx.on_rollback(RollbackWakeups(sm, hub))
         return idx
 

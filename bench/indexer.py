@@ -192,7 +192,7 @@ async def main(count: int) -> None:
         "blocks) on a fresh anvil per side and round; 3 rounds interleaved, median (min-max); the share is "
         "the median of same-round ratios. The floor fetches the same ranges with the same filter and only "
         "counts the logs. The first SQLite round also pays the process's one-time SQLAlchemy set-up (mapper "
-        "configuration, statement compilation). Measured on a shared, loaded 2-core machine: noisy."
+        "configuration, statement compilation). Machine and load: the RESULTS.md header."
     )
     write_section("indexer", "Indexer catch-up: events/s beside the raw eth_getLogs floor", body)
 

@@ -138,8 +138,8 @@ async def main(sizes: list[int]) -> None:
         cluster.stop()
     body = (
         "Milliseconds per placement, candidate loading included (one `place_live` vs SQL filter + Python "
-        f"score), median (min-max) of {ROUNDS} interleaved rounds on the same seeded database. Measured on "
-        "a shared, busy 2-core machine: noisy.\n\n"
+        f"score), median (min-max) of {ROUNDS} interleaved rounds on the same seeded database. "
+        "Machine and its load: the header of bench/RESULTS.md.\n\n"
         + table(["backend", "nodes", "spec", "ours ms", "naive ms", "naive / ours"], rows)
         + "\n\n"
         + NOT_MET

@@ -167,7 +167,7 @@ async def main(sizes: list[int]) -> None:
     body = (
         f"Milliseconds per page of {LIMIT} (3 owners: payments + 2 linked wallets; another user's rows "
         f"beside them), median (min-max) of {ROUNDS} interleaved rounds of {PAGES} pages. `floor`: the same "
-        "SQL by hand through the raw driver. Shared, busy 2-core machine: noisy.\n\n"
+        "SQL by hand through the raw driver. Machine and load: the RESULTS.md header.\n\n"
         + table(["backend", "entries", "page", "ours ms", "floor ms", "ours / floor"], rows)
     )
     write_section("wallet_history", "Wallet history pages, keyset over one table (issue 15 §3)", body)

@@ -58,3 +58,39 @@ def write_section(name: str, title: str, body: str) -> Path:
     path.write_text(text, encoding="utf-8")
     print(text)
     return path
+
+
+def compared(
+    labels: Sequence[str],
+    first: Sequence[float],
+    second: Sequence[float],
+    fmt: str,
+    ratio_fmt: str,
+    *,
+    invert: bool = False,
+) -> list[str]:
+    """A table row: the labels, both sides as ``spread``, and the per-round ratio second / first
+    (first / second with ``invert``)."""
+    ratios = [(x / y if invert else y / x) for x, y in zip(first, second, strict=True)]
+    return [*labels, spread(first, fmt), spread(second, fmt), spread(ratios, ratio_fmt)]
+
+
+async def on_both_backends(
+    one: Callable[[str, str, int], Awaitable[list[list[str]]]], sizes: Sequence[int], name: str
+) -> list[list[str]]:
+    """``one(url, backend, size)`` for each size on a fresh SQLite file and a fresh PostgreSQL database (one
+    throwaway cluster, as the tests start it); the rows of all of them."""
+    import tempfile
+
+    from tests.support.postgres import start_cluster
+
+    rows: list[list[str]] = []
+    cluster = start_cluster()
+    try:
+        for size in sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                rows += await one(f"sqlite+aiosqlite:///{tmp}/{name}.db", "SQLite", size)
+            rows += await one(cluster.createdb(f"{name}{size}"), "PostgreSQL", size)
+    finally:
+        cluster.stop()
+    return rows

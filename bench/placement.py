@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -28,14 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._report import ROUNDS, spread, table, write_section
+from bench._report import ROUNDS, compared, on_both_backends, table, write_section
 from engine import db
 from engine.deployments.spec import BackupConfig, DeploymentSpec, Resources
 from engine.placement import NoNodeFits, Placement, PricingPolicy, UnitPrices, place
 from engine.placement.store import UPTIME, Clock, eligible_query, place_live, row_candidate
 from engine.workloads.heartbeats import LivenessPolicy
 from tests.support.placement_seed import seed_nodes
-from tests.support.postgres import start_cluster
 
 WALL = datetime.now(UTC)
 NOW = 1_800_000_000
@@ -110,16 +108,7 @@ async def one(url: str, backend: str, size: int) -> list[list[str]]:
                     base.append(ms)
                     picked = [None if x is None else [p.node_id for p in x.primaries] for x in (a, b)]
                     assert picked[0] == picked[1], "both sides must place the same nodes"
-                rows.append(
-                    [
-                        backend,
-                        f"{size:,}",
-                        name,
-                        spread(ours, "{:,.1f}"),
-                        spread(base, "{:,.1f}"),
-                        spread([b / a for a, b in zip(ours, base, strict=True)], "{:.1f}x"),
-                    ]
-                )
+                rows.append(compared([backend, f"{size:,}", name], ours, base, "{:,.1f}", "{:.1f}x"))
                 print(" | ".join(rows[-1]), flush=True)
     finally:
         await engine.dispose()
@@ -127,15 +116,7 @@ async def one(url: str, backend: str, size: int) -> list[list[str]]:
 
 
 async def main(sizes: list[int]) -> None:
-    rows: list[list[str]] = []
-    cluster = start_cluster()
-    try:
-        for size in sizes:
-            with tempfile.TemporaryDirectory() as tmp:
-                rows += await one(f"sqlite+aiosqlite:///{tmp}/p.db", "SQLite", size)
-            rows += await one(cluster.createdb(f"placement{size}"), "PostgreSQL", size)
-    finally:
-        cluster.stop()
+    rows = await on_both_backends(one, sizes, "placement")
     body = (
         "Milliseconds per placement, candidate loading included (one `place_live` vs SQL filter + Python "
         f"score), median (min-max) of {ROUNDS} interleaved rounds on the same seeded database. "

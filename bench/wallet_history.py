@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -31,11 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._report import ROUNDS, spread, table, write_section
+from bench._report import ROUNDS, compared, on_both_backends, table, write_section
 from engine import db
 from engine.wallets.history import page, user_owner, wallet_owner
 from engine.wallets.models import WalletHistoryEntry
-from tests.support.postgres import start_cluster
 
 OWNERS = [user_owner(1), wallet_owner("0x" + "a1" * 20), wallet_owner("0x" + "b2" * 20)]
 LIMIT = 50
@@ -139,14 +137,7 @@ async def one(url: str, backend: str, size: int) -> list[list[str]]:
                     mine.append(await per_page(ours))
                     limit.append(await per_page(floor))
                 rows.append(
-                    [
-                        backend,
-                        f"{size:,}",
-                        label,
-                        spread(mine, "{:.2f}"),
-                        spread(limit, "{:.2f}"),
-                        spread([a / b for a, b in zip(mine, limit, strict=True)], "{:.1f}x"),
-                    ]
+                    compared([backend, f"{size:,}", label], mine, limit, "{:.2f}", "{:.1f}x", invert=True)
                 )
                 print(" | ".join(rows[-1]), flush=True)
     finally:
@@ -155,15 +146,7 @@ async def one(url: str, backend: str, size: int) -> list[list[str]]:
 
 
 async def main(sizes: list[int]) -> None:
-    rows: list[list[str]] = []
-    cluster = start_cluster()
-    try:
-        for size in sizes:
-            with tempfile.TemporaryDirectory() as tmp:
-                rows += await one(f"sqlite+aiosqlite:///{tmp}/h.db", "SQLite", size)
-            rows += await one(cluster.createdb(f"history{size}"), "PostgreSQL", size)
-    finally:
-        cluster.stop()
+    rows = await on_both_backends(one, sizes, "history")
     body = (
         f"Milliseconds per page of {LIMIT} (3 owners: payments + 2 linked wallets; another user's rows "
         f"beside them), median (min-max) of {ROUNDS} interleaved rounds of {PAGES} pages. `floor`: the same "

@@ -381,8 +381,8 @@ async def _judge(ctx: Context, policy: sv.Policy, lease_row_id: int, start: int,
                 created_at=now,
                 updated_at=now,
             )
-            # no conflict target: the ref is unique too and is a function of (lease, period), so under a race
-            # PostgreSQL may hit it first; a targeted DO NOTHING would raise on that index (seen in the race test)
+            # no conflict target: the ref is unique too and is a function of (lease, period), so under a
+            # race PostgreSQL may hit it first; a targeted DO NOTHING raises there (seen in the race test)
             .on_conflict_do_nothing()
             .returning(m.SlaRecord.id)
         )

@@ -11,7 +11,7 @@ VENV     := .venv
 TOOLS    := .venv-tools
 PY       := $(VENV)/bin/python
 FORGE    := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=25
 # pytest-xdist workers (each starts its own anvil and PostgreSQL cluster); whole files go to one worker, so a
 # module's own chain fixtures stay in one process. 0 runs in-process.
 PYTEST_WORKERS ?= 2

@@ -4,8 +4,9 @@ The wallet-side helpers (``sign_and_send``, ``deliver_outbox``) come from the pr
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,19 @@ class Market:
         for _ in range(rounds):
             await self.runtime.sender.run_once()
             await self.runtime.indexer.run_once()
+
+    async def sync_until(self, done: Callable[[], Awaitable[bool]], seconds: float = 120.0) -> bool:
+        """Outbox and indexer passes until ``done()`` says so, for at most ``seconds`` of wall time (not a
+        fixed number of passes: on a loaded machine a pass may find nothing mined yet). ``done()``'s last
+        answer is returned for the caller to assert with its own message."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            await self.sync()
+            if await done():
+                return True
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.05)
 
     async def now(self) -> int:
         return int((await self.runtime.chain.w3.eth.get_block("latest"))["timestamp"])

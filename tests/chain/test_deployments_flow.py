@@ -172,11 +172,15 @@ async def test_managed_wallet_opens_by_signature_through_the_outbox(world: dict[
         world["eu"]["chain_node_id"],
         world["us"]["chain_node_id"],
     }
-    for _ in range(20):  # one request per payer in flight: sign -> relay -> confirm -> index -> next
-        await mk.sync()
+    got: dict[str, Any] = {}
+
+    async def status_is(want: str) -> bool:
+        nonlocal got
         got = await mk.call("GET", f"{DEPLOY}/{dep['id']}", headers, 200)
-        if got["status"] == "starting":
-            break
+        return bool(got["status"] == want)
+
+    # one request per payer in flight: sign -> relay -> confirm -> index -> next
+    await mk.sync_until(lambda: status_is("starting"))
     assert got["status"] == "starting", got
     assert await mk.runtime.chain.w3.eth.get_balance(managed) == 0  # type: ignore[arg-type]  # no ETH: engine paid gas
     assert int((await mk.escrow.call("nonces", managed))[0]) == 2
@@ -187,16 +191,16 @@ async def test_managed_wallet_opens_by_signature_through_the_outbox(world: dict[
 
     # top-up and close by signature as well
     await mk.call("POST", f"{DEPLOY}/{dep['id']}/top-up", headers, 200, json={"amount": 10_001})
-    for _ in range(6):
-        await mk.sync()
-    assert await mk.token.balance_of(managed) == 10**8 - 2 * 50_000 - 10_001
+    topped = 10**8 - 2 * 50_000 - 10_001
+
+    async def balance_is_topped() -> bool:
+        return bool(await mk.token.balance_of(managed) == topped)
+
+    await mk.sync_until(balance_is_topped)
+    assert await mk.token.balance_of(managed) == topped
     closing = await mk.call("POST", f"{DEPLOY}/{dep['id']}/close", headers, 200)
     assert closing["transactions"] == [] and closing["deployment"]["status"] == "closing"
-    for _ in range(8):
-        await mk.sync()
-        got = await mk.call("GET", f"{DEPLOY}/{dep['id']}", headers, 200)
-        if got["status"] == "closed":
-            break
+    await mk.sync_until(lambda: status_is("closed"))
     assert got["status"] == "closed", got
     refunds = sum(x["refund"] for x in got["leases"])
     assert refunds > 0 and await mk.token.balance_of(managed) == 10**8 - 2 * 50_000 - 10_001 + refunds

@@ -207,11 +207,13 @@ async def test_the_admin_reconcile_points_the_escrow_back_at_staking_through_the
 async def _relay_until_final(mk: Market, user: dict[str, str], outbox_id: int) -> dict[str, Any]:
     """Outbox and indexer passes until the relayed request is final; ``GET /api/staking/me`` then."""
     me: dict[str, Any] = {}
-    for _ in range(10):
-        await mk.sync()
+
+    async def final() -> bool:
+        nonlocal me
         me = await mk.call("GET", "/api/staking/me", user, 200)
-        if me["relay"]["outbox_id"] == outbox_id and me["relay"]["status"] != "pending":
-            break
+        return bool(me["relay"]["outbox_id"] == outbox_id and me["relay"]["status"] != "pending")
+
+    await mk.sync_until(final)
     assert me["relay"]["status"] == "done", me["relay"]
     return me
 

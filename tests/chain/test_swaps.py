@@ -198,12 +198,16 @@ async def _faucet(mk: Market, to: str, amount: int) -> None:
 
 async def _settle(mk: Market, swap_id: int, user: dict[str, str]) -> dict[str, Any]:
     """Outbox passes until the relayed swap is final; its status."""
-    for _ in range(10):
-        await mk.sync()
+    got: dict[str, Any] = {}
+
+    async def final() -> bool:
+        nonlocal got
         got = await mk.call("GET", f"/api/wallet/swaps/{swap_id}", user, 200)
-        if got["status"] != "pending":
-            return dict(got)
-    raise AssertionError(f"swap {swap_id} still pending")
+        return bool(got["status"] != "pending")
+
+    if not await mk.sync_until(final):
+        raise AssertionError(f"swap {swap_id} still pending")
+    return dict(got)
 
 
 def _adapter(mk: Market) -> SwapTopUpClient:

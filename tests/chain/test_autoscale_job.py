@@ -30,7 +30,7 @@ from tests.chain.deployments_support import HEARTBEAT, Market, market
 from tests.chain.test_deployments_flow import send_all, wallet_user
 from tests.chain.test_scaling_failover import in_service, managed_user, until
 
-pytestmark = pytest.mark.anvil
+pytestmark = [pytest.mark.anvil, pytest.mark.timeout(300)]  # until() may wait 150 s
 
 DEPLOY = "/api/cloud-user/deployments"
 SPEC = {"command": ["sleep", "600"], "resources": {"cpu_millicores": 500, "memory_mb": 256, "disk_gb": 1}}

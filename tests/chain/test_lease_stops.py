@@ -32,7 +32,7 @@ from tests.chain.deployments_support import Market, deliver_outbox, market
 from tests.chain.test_deployments_flow import send_all, wallet_user
 from tests.chain.test_scaling_failover import in_service, managed_user, until
 
-pytestmark = pytest.mark.anvil
+pytestmark = [pytest.mark.anvil, pytest.mark.timeout(300)]  # until() may wait 150 s
 
 DEPLOY = "/api/cloud-user/deployments"
 OPERATOR = "/api/cloud-operator"

@@ -31,7 +31,7 @@ from tests.chain.deployments_support import Market, market, two_providers
 from tests.chain.test_deployments_flow import opened_events, send_all, wallet_user
 from tests.chain.test_scaling_failover import in_service, managed_user, until
 
-pytestmark = pytest.mark.anvil
+pytestmark = [pytest.mark.anvil, pytest.mark.timeout(300)]  # until() may wait 150 s
 
 DEPLOY = "/api/cloud-user/deployments"
 SPEC = {"command": ["sleep", "600"], "resources": {"cpu_millicores": 500, "memory_mb": 256, "disk_gb": 1}}

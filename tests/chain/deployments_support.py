@@ -20,6 +20,7 @@ from api.routes import identity
 from chain.contracts import CreditTokenClient, EscrowClient
 from chain.devchain import Anvil, rpc
 from chain.signer import LocalSigner
+from engine.deployments.lifecycle import check_relay
 from engine.identity.services import link_wallet
 from engine.outbox.services import enqueue
 from engine.runtime import Runtime, start_runtime
@@ -85,10 +86,14 @@ class Market:
         return await resp.json()
 
     async def sync(self, rounds: int = 1) -> None:
-        """Outbox and indexer passes (what the background tasks do)."""
+        """Outbox and indexer passes, then the managed payers' relay queues advanced (what the background
+        tasks and the ``deployments.funding`` job do). Without the last step a relayed request queued while
+        the payer's previous one was still unconfirmed waited for the next escrow event: two intermittent
+        stalls of a managed close in loaded runs (SLA, autoscale) came from exactly that."""
         for _ in range(rounds):
             await self.runtime.sender.run_once()
             await self.runtime.indexer.run_once()
+            await check_relay(self.runtime.context)
 
     async def sync_until(self, done: Callable[[], Awaitable[bool]], seconds: float = 120.0) -> bool:
         """Outbox and indexer passes until ``done()`` says so, for at most ``seconds`` of wall time (not a

@@ -194,18 +194,12 @@ MEMBER_ACTION_RESPONSE: Schema = {
     },
     "additionalProperties": False,
 }
+_OVERVIEW_FIELDS = ("account", "status", "weight", "units", "nodes", "leave_at", "claimed")
+# a member as the operator overview shows it: MEMBER_SCHEMA's fields without the revenue figures
 _OVERVIEW_MEMBER: Schema = {
     "type": "object",
     "required": ["account", "status", "weight", "units", "nodes", "claimed"],
-    "properties": {
-        "account": _ADDRESS,
-        "status": {"type": "string"},
-        "weight": _INT,
-        "units": _INT,
-        "nodes": _INT,
-        "leave_at": _INT_OR_NULL,
-        "claimed": _INT,
-    },
+    "properties": {k: MEMBER_SCHEMA["properties"][k] for k in _OVERVIEW_FIELDS},
 }
 OVERVIEW_RESPONSE: Schema = {
     "type": "object",

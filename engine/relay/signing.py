@@ -15,7 +15,7 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
-from chain.contracts import ContractClient, CreditTokenClient, EscrowClient
+from chain.contracts import ContractClient, EscrowClient
 from chain.quotes import QuoteSignature
 
 _DOMAIN_FIELDS = [
@@ -92,9 +92,10 @@ def _sign(
 
 
 async def permit_tuple(
-    account: LocalAccount, token: CreditTokenClient, spender: str, value: int, deadline: int
+    account: LocalAccount, token: ContractClient, spender: str, value: int, deadline: int
 ) -> tuple[int, int, int, bytes, bytes]:
-    """``IDeploymentEscrow.Permit`` for ``value`` signed by ``account`` (its current token nonce)."""
+    """The ``Permit`` tuple of ``IDeploymentEscrow`` / ``IStakingTiers``: ``account``'s EIP-2612 permit of any
+    OpenZeppelin ERC20Permit ``token`` for ``value`` (its current token nonce)."""
     nonce = int((await token.call("nonces", account.address))[0])
     domain = await read_domain(token)
     message = {

@@ -37,7 +37,7 @@ from chain.staking import (
 )
 from engine.outbox.models import OutboxStatus, OutboxTx
 from engine.outbox.services import enqueue
-from engine.relay.signing import NO_PERMIT, PERMIT_FIELDS, Domain, read_domain
+from engine.relay.signing import NO_PERMIT, Domain, permit_tuple, read_domain
 
 KIND_PREFIX = "staking."
 KEY_PREFIX = "staking-relay:"
@@ -73,23 +73,6 @@ def sign_request(account: LocalAccount, domain: Domain, function: str, message: 
     message: ``.signature``, ``.message_hash``)."""
     primary, fields = _TYPES[function]
     return _sign_typed(account, domain, primary, fields, message)
-
-
-async def token_permit(
-    account: LocalAccount, token: PlatformTokenClient, spender: str, value: int, deadline: int
-) -> tuple[int, int, int, bytes, bytes]:
-    """``IStakingTiers.Permit``: ``account``'s EIP-2612 permit of the platform token for ``spender``, at its
-    current token nonce."""
-    nonce = int((await token.call("nonces", account.address))[0])
-    message = {
-        "owner": account.address,
-        "spender": spender,
-        "value": value,
-        "nonce": nonce,
-        "deadline": deadline,
-    }
-    signed = _sign_typed(account, await read_domain(token), "Permit", PERMIT_FIELDS, message)
-    return (value, deadline, int(signed.v), signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"))
 
 
 def kind_of(row: OutboxTx) -> str:
@@ -151,7 +134,7 @@ async def relay(
         }
         signed = sign_request(account, domain, function, message)
         permit = (
-            await token_permit(account, token, staking.address, amount, deadline) if amount else NO_PERMIT
+            await permit_tuple(account, token, staking.address, amount, deadline) if amount else NO_PERMIT
         )
         data = staking.encode_stake_by_sig(message, permit, bytes(signed.signature))
     elif function == UNSTAKE:

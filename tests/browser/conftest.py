@@ -157,7 +157,9 @@ class Console:
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
+# package scope: the service (and its anvil) stops once this worker has run the browser tests; a session
+# fixture kept it polling (indexer, outbox, scheduler at test intervals) beside every later test
+@pytest.fixture(scope="package")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     if not (REPO / "console" / "dist" / "index.html").is_file():
         pytest.fail("console/dist/index.html is missing: build the console first (`make console`)")
@@ -299,14 +301,25 @@ class Browser:
         self.driver.get(self.console.url(path))
 
     def by_testid(self, testid: str, timeout: float = 15.0) -> Any:
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
+        visible = ec.visibility_of_element_located((By.CSS_SELECTOR, f'[data-testid="{testid}"]'))
+
+        def look(driver: Any) -> Any:
+            try:
+                return visible(driver)
+            except WebDriverException as exc:
+                # a find_element that overlaps a navigation (a redirect to the login page, the SPA SDK's
+                # return) is aborted by chromedriver ("aborted by navigation"): look again on the new page
+                if "navigat" in str(exc.msg or ""):
+                    return False
+                raise
+
         try:
-            return WebDriverWait(self.driver, timeout).until(
-                ec.visibility_of_element_located((By.CSS_SELECTOR, f'[data-testid="{testid}"]'))
-            )
+            return WebDriverWait(self.driver, timeout).until(look)
         except Exception as exc:
             raise AssertionError(
                 f"no visible [data-testid={testid!r}] after {timeout}s:\n{self.describe()}"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -29,6 +30,46 @@ if os.environ.get("CI"):
 
 BACKENDS = ["sqlite", "postgresql"]
 _db_counter = itertools.count()
+T = TypeVar("T")
+
+
+class SessionCache:
+    """Resources built once per key for the whole session and closed at its end, in reverse order.
+
+    pytest keeps ONE value of a parametrized session-scoped fixture at a time: when consecutive tests switch
+    the param (sqlite -> postgresql -> the next file's sqlite ...), it tears the fixture down and builds it
+    again, and under ``--dist loadfile`` that happened in every file (a runtime: a chain deployment and a
+    migrated database, 2-3 s each time; ~4 minutes of a full run). The parametrized fixtures fetch their
+    value from here instead, so a switch costs nothing."""
+
+    def __init__(self) -> None:
+        self._values: dict[Hashable, Any] = {}
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    async def get(
+        self, key: Hashable, build: Callable[[], Awaitable[T]], close: Callable[[T], Awaitable[None]]
+    ) -> T:
+        if key not in self._values:
+            value = await build()
+            self._values[key] = value
+            self._closers.append(lambda: close(value))
+        return cast(T, self._values[key])
+
+    async def aclose(self) -> None:
+        while self._closers:
+            await self._closers.pop()()
+
+
+@pytest.fixture(scope="session")
+async def session_cache(request: pytest.FixtureRequest) -> AsyncIterator[SessionCache]:
+    # the PostgreSQL cluster (when there is one) is set up first, so it is torn down after what is cached
+    if pg_bin() is not None:
+        request.getfixturevalue("pg_cluster")
+    cache = SessionCache()
+    try:
+        yield cache
+    finally:
+        await cache.aclose()
 
 
 @pytest.fixture(scope="session")
@@ -71,16 +112,19 @@ def new_database_url(
 
 @pytest.fixture(scope="session", params=BACKENDS)
 async def migrated_engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[AsyncEngine]:
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, session_cache: SessionCache
+) -> AsyncEngine:
     """A database per backend, migrated to head once per session."""
-    url = new_database_url(request.param, tmp_path_factory, request)
-    await db.upgrade(url)
-    engine = db.make_engine(url)
-    try:
-        yield engine
-    finally:
+
+    async def build() -> AsyncEngine:
+        url = new_database_url(request.param, tmp_path_factory, request)
+        await db.upgrade(url)
+        return db.make_engine(url)
+
+    async def close(engine: AsyncEngine) -> None:
         await engine.dispose()
+
+    return await session_cache.get(("migrated_engine", request.param), build, close)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import create_app
 from engine.runtime import Runtime, start_runtime
 from engine.settings import Settings
-from tests.conftest import new_database_url
+from tests.conftest import SessionCache, new_database_url
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -33,17 +33,22 @@ async def serve(app: web.Application) -> AsyncIterator[TestClient[web.Request, w
 
 @pytest.fixture(scope="session", params=BACKENDS)
 async def eth_runtime(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Runtime]:
-    url = new_database_url(request.param, tmp_path_factory, request)
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("runtime"), database_url=url, chain_url="eth-tester://"
-    )
-    runtime = await start_runtime(settings, spawn_dev_chain=False)
-    try:
-        yield runtime
-    finally:
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, session_cache: SessionCache
+) -> Runtime:
+    """One runtime per backend for the session (an eth-tester chain with the contracts, a migrated database),
+    shared by the API tests (tests.conftest.SessionCache: built once, not at every param switch)."""
+
+    async def build() -> Runtime:
+        url = new_database_url(request.param, tmp_path_factory, request)
+        settings = Settings(
+            data_dir=tmp_path_factory.mktemp("runtime"), database_url=url, chain_url="eth-tester://"
+        )
+        return await start_runtime(settings, spawn_dev_chain=False)
+
+    async def close(runtime: Runtime) -> None:
         await runtime.close()
+
+    return await session_cache.get(("eth_runtime", request.param), build, close)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from chain.deploy import Manifest, deploy_suite, suggest_fees
 from chain.devchain import Anvil, dev_signer_key, rpc
 from chain.jsonrpc import RpcClient
 from chain.signer import LocalSigner, TxRequest
+from tests.conftest import SessionCache
 
 CHAINS = ["anvil", "eth-tester"]
 MINT_GAS = 150_000
@@ -53,30 +54,44 @@ async def tester_conn() -> AsyncIterator[ChainConnection]:
 
 
 @pytest.fixture(scope="session", params=CHAINS)
-async def chain_conn(request: pytest.FixtureRequest) -> AsyncIterator[ChainConnection]:
-    """A connection to each dev chain in turn (the session anvil over HTTP, an eth-tester chain)."""
-    if request.param == "anvil":
-        node: Anvil = request.getfixturevalue("anvil")
-        conn = await connect(node.url)
-    else:
-        conn = await connect("eth-tester://")
-    yield conn
-    await conn.close()
+async def chain_conn(request: pytest.FixtureRequest, session_cache: SessionCache) -> ChainConnection:
+    """A connection to each dev chain in turn (the session anvil over HTTP, an eth-tester chain); one per
+    chain for the session (tests.conftest.SessionCache)."""
+
+    async def build() -> ChainConnection:
+        if request.param == "anvil":
+            node: Anvil = request.getfixturevalue("anvil")
+            return await connect(node.url)
+        return await connect("eth-tester://")
+
+    async def close(conn: ChainConnection) -> None:
+        await conn.close()
+
+    return await session_cache.get(("chain_conn", request.param), build, close)
 
 
 @pytest.fixture(scope="session")
-async def suite(chain_conn: ChainConnection, tmp_path_factory: pytest.TempPathFactory) -> Suite:
+async def suite(
+    chain_conn: ChainConnection, tmp_path_factory: pytest.TempPathFactory, session_cache: SessionCache
+) -> Suite:
     conn = chain_conn
-    manifest_dir = tmp_path_factory.mktemp(f"manifests-{conn.kind}")
-    if conn.kind == "http":
-        # The session anvil's dev key also signs for the runtimes other modules start there; a deployer of
-        # its own keeps this suite's nonces (mint_many, "no transaction sent" checks) to itself.
-        signer = LocalSigner(keccak(text="cloudmarket tests: the session suite's deployer"))
-        await rpc(conn, "anvil_setBalance", signer.address, hex(10**24))
-    else:
-        signer = LocalSigner(dev_signer_key(conn))
-    manifest = await deploy_suite(conn, signer, manifest_dir=manifest_dir)
-    return Suite(conn, signer, manifest, manifest_dir)
+
+    async def build() -> Suite:
+        manifest_dir = tmp_path_factory.mktemp(f"manifests-{conn.kind}")
+        if conn.kind == "http":
+            # The session anvil's dev key also signs for the runtimes other modules start there; a deployer
+            # of its own keeps this suite's nonces (mint_many, "no transaction sent" checks) to itself.
+            signer = LocalSigner(keccak(text="cloudmarket tests: the session suite's deployer"))
+            await rpc(conn, "anvil_setBalance", signer.address, hex(10**24))
+        else:
+            signer = LocalSigner(dev_signer_key(conn))
+        manifest = await deploy_suite(conn, signer, manifest_dir=manifest_dir)
+        return Suite(conn, signer, manifest, manifest_dir)
+
+    async def close(_: Suite) -> None:
+        return None
+
+    return await session_cache.get(("suite", conn.kind), build, close)
 
 
 _ref_counter = iter(range(1, 10**9))

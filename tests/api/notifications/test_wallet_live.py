@@ -10,8 +10,10 @@ import asyncio
 import json
 import secrets
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from eth_account import Account
 
 from api.app import create_app
@@ -20,16 +22,34 @@ from api.routes import identity
 from chain.contracts import CreditTokenClient
 from engine.identity.services import link_wallet
 from engine.outbox.services import enqueue
-from engine.runtime import Runtime
-from tests.api.conftest import serve
+from engine.runtime import Runtime, start_runtime
+from engine.settings import Settings
+from tests.api.conftest import BACKENDS, serve
+from tests.conftest import new_database_url
 
 STREAM = "/api/notifications/stream"
 
 
+@pytest.fixture(params=BACKENDS)
+async def fresh_runtime(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Runtime]:
+    """A runtime of its own (new eth-tester chain and database): the indexer this test starts reads from the
+    deployment block, and on the session's shared chain that is every block the earlier API tests mined
+    (minutes on py-evm in a full run)."""
+    url = new_database_url(request.param, tmp_path_factory, request)
+    settings = Settings(data_dir=tmp_path_factory.mktemp("live"), database_url=url, chain_url="eth-tester://")
+    runtime = await start_runtime(settings, spawn_dev_chain=False)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
 async def test_a_mint_indexed_for_the_users_wallet_pushes_a_wallet_event(
-    eth_runtime: Runtime, tmp_path: Path
+    fresh_runtime: Runtime, tmp_path: Path
 ) -> None:
-    rt = eth_runtime
+    rt = fresh_runtime
     options = identity.IdentityOptions(env="dev", data_dir=tmp_path, chain_id=rt.chain.chain_id)
     dev = DevIssuer(tmp_path)
     app = create_app(rt, identity_options=options)  # background on: outbox sender + indexer

@@ -89,7 +89,16 @@ chromium:
 test-py: setup chromium
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-test: setup $(TOOLS)/.stamp lint contracts-check console-check test-forge slither test-py
+# `make test`: set-up steps side by side (pip, npm, apt), then the checks before pytest two at a time (each is
+# single-threaded: forge's and build.js's solc-js compiles, mypy, slither; 2 cores), then pytest (its own
+# workers). The longest check is listed first so it starts first.
+CHECKS := test-forge slither lint contracts-check console-check
+# contracts-check compiles and compares the artifacts: pytest's copy of that check then skips (one compile)
+test: export CLOUDMARKET_ARTIFACTS_CHECKED := 1
+test:
+	$(MAKE) --no-print-directory -j3 --output-sync=target setup $(TOOLS)/.stamp chromium
+	$(MAKE) --no-print-directory -j2 --output-sync=target $(CHECKS)
+	$(MAKE) --no-print-directory test-py
 
 # Benchmarks (issue 15 §5): each script measures every side of a comparison on its own fresh state, interleaved,
 # 3 rounds, and writes bench/results/<name>.md; tools/bench_report.py joins them into bench/RESULTS.md under a

@@ -7,7 +7,6 @@ and never for a lease of someone else."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,9 +33,11 @@ COLLATERAL = 200 * 10**6
 RATE = 1_000  # credit units per second
 
 
-@pytest.fixture
-async def mk(anvil: Anvil, tmp_path: Path) -> AsyncIterator[Market]:
-    async with market(anvil, tmp_path) as m:
+@pytest.fixture(scope="module")
+async def mk(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Market]:
+    """One market (runtime, contracts, Uniswap V2) for the module: every test uses wallets, providers and
+    leases of its own, and quotes the pool as it finds it."""
+    async with market(anvil, tmp_path_factory.mktemp("swaps")) as m:
         rt = m.runtime
         rt.manifest = await ensure_devswap(
             rt.chain, rt.signer, rt.manifest, rt.settings.data_dir / MANIFESTS_DIR

@@ -63,12 +63,16 @@ def _abi_entry(abi: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any
 
 
 def test_committed_artifacts_are_fresh() -> None:
+    if os.environ.get("CLOUDMARKET_ARTIFACTS_CHECKED") == "1":
+        # `make test` ran this very command (make contracts-check) moments before pytest: one compile
+        pytest.skip("checked by `make contracts-check` in this `make test` run")
     result = _check()
     assert result.returncode == 0, result.stderr
     assert "are fresh" in result.stdout
 
 
-def test_check_names_the_artifact_with_a_changed_byte(tmp_path: Path) -> None:
+def test_check_names_stale_missing_and_extra_artifacts(tmp_path: Path) -> None:
+    """One compile (solc-js, ~13 s on 2 cores) for the three ways a directory can be out of date."""
     for file in ARTIFACTS_DIR.glob("*.json"):
         shutil.copy(file, tmp_path / file.name)
     target = tmp_path / "CreditToken.json"
@@ -77,25 +81,17 @@ def test_check_names_the_artifact_with_a_changed_byte(tmp_path: Path) -> None:
     last = code[-1]
     data["bytecode"] = code[:-1] + ("0" if last != "0" else "1")
     target.write_text(json.dumps(data, indent=2) + "\n")
+    (tmp_path / "Multicall.json").unlink()
+    (tmp_path / "Leftover.json").write_text("{}\n")
 
     result = _check(tmp_path)
 
     assert result.returncode != 0
     assert "stale artifact CreditToken.json" in result.stderr
     assert "in: bytecode\n" in result.stderr
-    assert "Multicall" not in result.stderr
-
-
-def test_check_names_missing_and_extra_artifacts(tmp_path: Path) -> None:
-    shutil.copy(ARTIFACTS_DIR / "CreditToken.json", tmp_path / "CreditToken.json")
-    (tmp_path / "Leftover.json").write_text("{}\n")
-
-    result = _check(tmp_path)
-
-    assert result.returncode != 0
     assert "missing artifact Multicall.json" in result.stderr
     assert "extra artifact Leftover.json" in result.stderr
-    assert "CreditToken" not in result.stderr
+    assert "ProviderRegistry" not in result.stderr  # untouched: not named
 
 
 def test_artifact_files_include_first_contracts() -> None:

@@ -23,6 +23,7 @@ One anvil per state file, and none outlives its parent:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import json
 import os
@@ -192,6 +193,55 @@ def _rpc_ready(url: str) -> bool:
         return False
 
 
+def _listener_pids(port: int) -> set[int] | None:
+    """The pids holding a socket that LISTENs on ``port`` (IPv4/IPv6), from ``/proc``; ``None`` when
+    ``/proc`` cannot tell (not Linux). Used to check that the anvil answering on a port is the one we
+    spawned: between :func:`free_port` and anvil's bind another program may take the port, and our anvil
+    then exits while the other one answers."""
+    inodes: set[str] = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(FileNotFoundError):
+                for line in Path(table).read_text().splitlines()[1:]:
+                    cols = line.split()
+                    # local_address is HEX_IP:HEX_PORT; state 0A is LISTEN
+                    if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(cols[9])
+    except OSError:
+        return None
+    if not inodes:
+        return set()
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    pids: set[int] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in wanted:
+                        pids.add(int(proc.name))
+                        break
+    return pids
+
+
+def _descends_from(pid: int, ancestor: int, depth: int = 4) -> bool:
+    """``pid`` is ``ancestor`` or its child, grandchild... (an ``CLOUDMARKET_ANVIL_BIN`` wrapper may fork)."""
+    for _ in range(depth):
+        if pid == ancestor:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state: ppid
+        except (OSError, ValueError, IndexError):
+            return False
+    return pid == ancestor
+
+
+class PortTakenError(DevChainError):
+    """Our anvil could not listen: another program holds the port."""
+
+
 @dataclass
 class Anvil:
     """A running anvil. Use :meth:`start` / :meth:`stop`, or as a (sync or async) context manager."""
@@ -238,23 +288,42 @@ class Anvil:
             cmd += ["--state", str(self.state_file), "--state-interval", str(self.state_interval)]
         return cmd + self.extra_args
 
+    # attempts when the port was picked here (port=0) and another program took it before anvil's bind
+    PORT_ATTEMPTS = 3
+
     def start(self, timeout: float = 20.0) -> Anvil:
-        """Stop a leftover anvil of ``pid_file``, spawn anvil (in this thread) and wait until it answers."""
+        """Stop a leftover anvil of ``pid_file``, spawn anvil (in this thread) and wait until it answers.
+        A port picked here that another program takes first is picked again."""
+        picked = self.port == 0
         self.prepare()
-        self.spawn()
-        self.wait_ready(timeout)
+        for attempt in range(self.PORT_ATTEMPTS if picked else 1):
+            self.spawn()
+            try:
+                self.wait_ready(timeout)
+                return self
+            except PortTakenError:
+                if attempt + 1 == self.PORT_ATTEMPTS or not picked:
+                    raise
+                self.port = free_port()
         return self
 
     async def start_async(self, timeout: float = 20.0) -> Anvil:  # noqa: ASYNC109  (anvil's start-up deadline)
         """:meth:`start` for an event loop: anvil is spawned in the loop's thread (``PR_SET_PDEATHSIG``
         fires when the spawning thread ends); the blocking waits run in worker threads."""
+        picked = self.port == 0
         await asyncio.to_thread(self.prepare)
-        self.spawn()
-        try:
-            await asyncio.to_thread(self.wait_ready, timeout)
-        except BaseException:  # cancelled while waiting: do not leave it running
-            await asyncio.to_thread(self.stop)
-            raise
+        for attempt in range(self.PORT_ATTEMPTS if picked else 1):
+            self.spawn()
+            try:
+                await asyncio.to_thread(self.wait_ready, timeout)
+                return self
+            except PortTakenError:
+                if attempt + 1 == self.PORT_ATTEMPTS or not picked:
+                    raise
+                self.port = free_port()
+            except BaseException:  # cancelled while waiting: do not leave it running
+                await asyncio.to_thread(self.stop)
+                raise
         return self
 
     def prepare(self) -> None:
@@ -294,9 +363,15 @@ class Anvil:
             if self.process.poll() is not None:
                 code = self.process.returncode
                 self.stop()
+                holders = _listener_pids(self.port)
+                if holders:  # our anvil could not bind: someone else listens there
+                    raise PortTakenError(f"port {self.port} is taken (pids {sorted(holders)}); anvil exited")
                 raise DevChainError(f"anvil exited with {code}: {' '.join(self.command())}")
             if _rpc_ready(self.url):
-                return
+                holders = _listener_pids(self.port)
+                if holders is None or any(_descends_from(pid, self.process.pid) for pid in holders):
+                    return
+                # another program's node answers on the port: ours is failing to bind (or about to)
             time.sleep(0.05)
         self.stop()
         raise DevChainError(f"anvil did not answer on {self.url} within {timeout}s")

@@ -187,6 +187,11 @@ def _fuzz(doc: dict[str, Any], base_url: str, identities: dict[str, dict[str, st
 # every operation x 4 identities x 2 modes (full examples only for the identities it admits): ~45 s on a
 # quiet machine, more on a loaded one
 @pytest.mark.timeout(300)
+# Hypothesis notes a deprecation when the global `random` state changes while a strategy draws. The app
+# serves from this process's event loop while the cases are drawn in a worker thread, and libraries there
+# use the global `random` (aiohttp's connector shuffles its waiter queues): a race between threads, not a
+# strategy of ours using `random` — pytest's "error" filter turned it into intermittent failures.
+@pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
 async def test_openapi_document_holds_under_schemathesis(live: tuple[str, DevIssuer]) -> None:
     base_url, dev = live
     async with aiohttp.ClientSession() as http, http.get(base_url + "/openapi.json") as resp:

@@ -21,7 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from chain.devchain import Anvil, _proc_alive, anvil_pid_from, free_port, port_free
+from chain.devchain import (
+    Anvil,
+    PortTakenError,
+    _listener_pids,
+    _proc_alive,
+    anvil_pid_from,
+    free_port,
+    port_free,
+)
 from engine.runtime import ANVIL_PID_FILE, ANVIL_PORT_FILE, ANVIL_STATE_FILE, start_dev_chain
 from engine.settings import Settings
 
@@ -71,6 +79,20 @@ def test_port_free_ignores_time_wait_but_not_a_listener(listener: int) -> None:
             _chain_id(node.url)
         assert not port_free(port)  # anvil listens
     assert port_free(port)  # only TIME_WAIT left behind
+
+
+def test_an_anvil_whose_port_another_node_holds_is_not_taken_for_ours(listener: int) -> None:
+    """Between picking a free port and anvil's bind another program may take the port: our anvil exits,
+    and the node answering there is not ours (in a full run, a test's mints went to another worker's
+    anvil and never mined). The start fails with PortTakenError instead of talking to the wrong node."""
+    import os
+
+    assert _listener_pids(listener) == {os.getpid()}
+    with Anvil() as other:  # a node that answers JSON-RPC on its port, as ours would
+        assert _listener_pids(other.port) == {other.process.pid if other.process else -1}
+        with pytest.raises(PortTakenError):
+            Anvil(port=other.port).start()
+        assert _chain_id(other.url) == other.chain_id  # the other node is untouched
 
 
 async def test_quick_restart_gets_the_same_port(settings: Settings) -> None:

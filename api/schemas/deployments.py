@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from api.render import iso_utc
@@ -220,7 +221,7 @@ def balance_json(b: LeaseBalance) -> dict[str, int | None]:
     }
 
 
-def lease_json(lease: m.Lease, balance: LeaseBalance | None = None) -> dict[str, Any]:
+def lease_json(lease: m.Lease | m.LeaseRow, balance: LeaseBalance | None = None) -> dict[str, Any]:
     retired = lease.role == m.RETIRED
     out: dict[str, Any] = {
         # a retired lease: the index it served under (the row keeps -id to free the index); None when
@@ -246,7 +247,9 @@ def lease_json(lease: m.Lease, balance: LeaseBalance | None = None) -> dict[str,
     return out
 
 
-def deployment_json(dep: m.Deployment, leases: list[m.Lease]) -> dict[str, Any]:
+def deployment_json(
+    dep: m.Deployment | m.DeploymentRow, leases: Sequence[m.Lease | m.LeaseRow]
+) -> dict[str, Any]:
     return {
         "id": dep.id,
         "status": dep.status,

@@ -84,8 +84,8 @@ class DeploymentRequest:
 # ---- results ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DeploymentView:
-    deployment: m.Deployment
-    leases: list[m.Lease]
+    deployment: m.DeploymentRow
+    leases: list[m.LeaseRow]
 
 
 @dataclass(frozen=True)
@@ -357,16 +357,14 @@ async def list_deployments(
     Raises: ``BadCursor`` (400 ``bad_cursor``)."""
     before = decode_cursor(cursor)
     limit = clamp_limit(limit)
-    async with db.read_only_session(ctx.sessionmaker) as session:
-        page = Page.of(
-            await services.list_own(session, user_id, limit=limit + 1, before_id=before), limit, _id_of
-        )
-        leases = await services.leases_of(session, [d.id for d in page.items])
-    return Page([DeploymentView(d, leases[d.id]) for d in page.items], page.next_cursor)
+    async with db.read_only(ctx.sessionmaker) as conn:  # one SELECT: no transaction, no ORM session
+        rows = await services.own_page(conn, user_id, limit=limit + 1, before_id=before)
+    page = Page.of(rows, limit, _id_of)
+    return Page([DeploymentView(dep, leases) for dep, leases in page.items], page.next_cursor)
 
 
-def _id_of(dep: m.Deployment) -> int:
-    return dep.id
+def _id_of(row: tuple[m.DeploymentRow, list[m.LeaseRow]]) -> int:
+    return row[0].id
 
 
 async def get_deployment(ctx: Context, user_id: int, deployment_id: int) -> DeploymentDetail:

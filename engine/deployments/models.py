@@ -21,7 +21,7 @@ On-chain lease ids are uint256: stored as decimal strings (``String(78)``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -118,6 +118,43 @@ class Lease(Base):
     stopped_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     stopped_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class DeploymentRow(NamedTuple):
+    """A ``deployments`` row read with SQLAlchemy Core (the hot list read,
+    :func:`engine.deployments.services.own_page`): the columns the API renders, no ORM identity."""
+
+    id: int
+    status: str
+    spec: dict[str, Any]
+    spec_hash: str
+    replicas: int
+    rate_per_second: int
+    payer: str
+    funding: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class LeaseRow(NamedTuple):
+    """A ``leases`` row read with SQLAlchemy Core (see :class:`DeploymentRow`)."""
+
+    id: int
+    replica_index: int
+    retired_index: int | None
+    role: str
+    node_id: int
+    chain_node_id: int
+    chain_lease_id: str | None
+    rate_per_second: int
+    deposit: int
+    status: str
+    opened_block: int | None
+    closed_block: int | None
+    refund: int | None
+    quote_expiry: int | None
+    stopped_at: int | None
+    stopped_block: int | None
 
 
 class DeploymentTransition(Base):

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from engine.deployments import models as m
 from engine.deployments import status
@@ -299,19 +299,34 @@ async def get_own(session: AsyncSession, user_id: int, deployment_id: int) -> m.
     return dep
 
 
-# the hot read (GET /api/cloud-user/deployments): statements built once, bound per call
-_OWN_FIRST = (
-    select(m.Deployment)
-    .where(m.Deployment.user_id == bindparam("user_id"))
-    .order_by(m.Deployment.id.desc())
-    .limit(bindparam("limit"))
-)
-_OWN_BEFORE = (
-    select(m.Deployment)
-    .where(m.Deployment.user_id == bindparam("user_id"), m.Deployment.id < bindparam("before_id"))
-    .order_by(m.Deployment.id.desc())
-    .limit(bindparam("limit"))
-)
+# the hot read (GET /api/cloud-user/deployments): one Core SELECT, built once, bound per call
+_DEPLOYMENTS = m.Deployment.__table__
+_LEASES = m.Lease.__table__
+_DEPLOYMENT_COLUMNS = len(m.DeploymentRow._fields)
+
+
+def _own_page_statement(*, before: bool) -> Select[Any]:
+    """A page of a user's deployments (a subquery: ``LIMIT`` counts deployments, not leases) joined to their
+    leases, in :data:`_LEASES_OF` order within each deployment."""
+    where = [_DEPLOYMENTS.c.user_id == bindparam("user_id")]
+    if before:
+        where.append(_DEPLOYMENTS.c.id < bindparam("before_id"))
+    page = (
+        select(*(_DEPLOYMENTS.c[name] for name in m.DeploymentRow._fields))
+        .where(*where)
+        .order_by(_DEPLOYMENTS.c.id.desc())
+        .limit(bindparam("limit"))
+        .subquery("page")
+    )
+    return (
+        select(*page.c, *(_LEASES.c[name] for name in m.LeaseRow._fields))
+        .select_from(page.outerjoin(_LEASES, _LEASES.c.deployment_id == page.c.id))
+        .order_by(page.c.id.desc(), _LEASES.c.role.desc(), _LEASES.c.replica_index)
+    )
+
+
+_OWN_FIRST = _own_page_statement(before=False)
+_OWN_BEFORE = _own_page_statement(before=True)
 _LEASES_OF = (
     select(m.Lease)
     .where(m.Lease.deployment_id.in_(bindparam("ids", expanding=True)))
@@ -319,14 +334,25 @@ _LEASES_OF = (
 )
 
 
-async def list_own(
-    session: AsyncSession, user_id: int, *, limit: int | None = None, before_id: int | None = None
-) -> list[m.Deployment]:
-    """The user's deployments, newest first: at most ``limit``, with an id below ``before_id``."""
-    params: dict[str, Any] = {"user_id": user_id, "limit": limit if limit is not None else 2**31 - 1}
+async def own_page(
+    db: AsyncConnection, user_id: int, *, limit: int, before_id: int | None = None
+) -> list[tuple[m.DeploymentRow, list[m.LeaseRow]]]:
+    """The user's deployments, newest first, each with its leases (ordered as :func:`leases_of` orders
+    them): at most ``limit`` deployments, with an id below ``before_id``. One SELECT, no ORM objects."""
     if before_id is None:
-        return list((await session.scalars(_OWN_FIRST, params)).all())
-    return list((await session.scalars(_OWN_BEFORE, {**params, "before_id": before_id})).all())
+        result = await db.execute(_OWN_FIRST, {"user_id": user_id, "limit": limit})
+    else:
+        result = await db.execute(_OWN_BEFORE, {"user_id": user_id, "limit": limit, "before_id": before_id})
+    out: list[tuple[m.DeploymentRow, list[m.LeaseRow]]] = []
+    leases: list[m.LeaseRow] = []
+    last = None
+    for row in result:
+        if row[0] != last:
+            last, leases = row[0], []
+            out.append((m.DeploymentRow._make(row[:_DEPLOYMENT_COLUMNS]), leases))
+        if row[_DEPLOYMENT_COLUMNS] is not None:  # the lease id: None when the deployment has no lease
+            leases.append(m.LeaseRow._make(row[_DEPLOYMENT_COLUMNS:]))
+    return out
 
 
 async def leases_of(session: AsyncSession, deployment_ids: Sequence[int]) -> dict[int, list[m.Lease]]:

@@ -35,6 +35,7 @@ from chain.deploy import Manifest
 from engine.indexer.errors import UnknownContract
 
 ZERO_ADDRESS = "0x" + "00" * 20
+_ADDRESS_TOPIC = "0x" + "00" * 12  # an address word's zero padding
 _ZERO_WORD = bytes(32)
 _ONE_WORD = bytes(31) + b"\x01"
 
@@ -59,7 +60,10 @@ def checksum_address(lower_hex: str) -> str:
     found = _CHECKSUMS.get(lower_hex)
     if found is None:
         digest = _keccak_hex(lower_hex.encode("ascii"))
-        found = "0x" + "".join([c.upper() if d > "7" else c for c, d in zip(lower_hex, digest, strict=False)])
+        # per digit: upper-case where the hash's nibble is >= 8 (no per-character method call)
+        found = "0x" + "".join(
+            [u if d > "7" else c for c, u, d in zip(lower_hex, lower_hex.upper(), digest, strict=False)]
+        )
         if len(_CHECKSUMS) >= _CHECKSUM_CACHE_SIZE:
             _CHECKSUMS.clear()
         _CHECKSUMS[lower_hex] = found
@@ -112,8 +116,11 @@ class EventAbi:
         return "0x" + keccak(text=self.signature).hex()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DecodedLog:
+    """One decoded log, built per log at catch-up: read-only by convention, not ``frozen`` (a frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__``, 3x the cost)."""
+
     block_number: int
     block_hash: str
     tx_hash: str
@@ -173,8 +180,10 @@ def _hex_bytes(value: str) -> bytes:
 def gc_paused() -> Iterator[None]:
     """Cyclic GC off for a synchronous burst of allocations (decoding a range: tens of thousands of dicts
     and strings, none of them cyclic garbage); the collector's passes over the growing heap cost about a
-    third of decoding otherwise. Nothing else runs on the event loop meanwhile; other threads only see
-    collection delayed by the burst."""
+    third of decoding otherwise. Used around synchronous bursts, and around the receiving of one range's
+    responses (:meth:`engine.indexer.indexer.EventIndexer._receive`, awaits included); other coroutines and
+    threads only see collection delayed. Interleaved uses never leave it off: the use that found it on
+    turns it back on at its exit (maybe while another use is still inside: that one just collects)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -299,10 +308,19 @@ class EventDecoder:
     def decode(self, log: Mapping[str, Any], topics: list[str], address: str) -> DecodedLog | None:
         if len(topics) != self.topic_count:
             return None  # same signature, different indexing: not the event we registered
-        found = [
-            self._topic_value(kind, reader, topic) if static else topic
-            for (_name, kind, static, reader), topic in zip(self.indexed, topics[1:], strict=True)
-        ]
+        found: list[Any] = []
+        for (_name, kind, static, reader), topic in zip(self.indexed, topics[1:], strict=True):
+            if not static:
+                found.append(topic)
+            elif kind == "address" and len(topic) == 66 and topic.startswith(_ADDRESS_TOPIC):
+                # the usual indexed argument, read off the hex (fromhex validates a new address's digits)
+                lower = topic[26:]
+                checksummed = _CHECKSUMS.get(lower)
+                found.append(
+                    checksummed if checksummed is not None else checksum_address(bytes.fromhex(lower).hex())
+                )
+            else:
+                found.append(self._topic_value(kind, reader, topic))
         if self.plain_names:
             found += self._plain_values(str(log.get("data", "0x")))
         if self.in_abi_order:  # the usual case: indexed arguments first
@@ -315,18 +333,19 @@ class EventDecoder:
             account = args[name].lower()
             if account != ZERO_ADDRESS:
                 accounts[account] = f"{accounts[account]},{name}" if account in accounts else name
+        block_number, tx_index, log_index = log["blockNumber"], log["transactionIndex"], log["logIndex"]
         return DecodedLog(
-            block_number=_hex_int(log["blockNumber"]),
-            block_hash=str(log["blockHash"]).lower(),
-            tx_hash=str(log["transactionHash"]).lower(),
-            tx_index=_hex_int(log["transactionIndex"]),
-            log_index=_hex_int(log["logIndex"]),
-            contract=self.event.contract,
-            address=address,
-            event=self.event.name,
-            args=args,
-            ref=args[self.ref_arg] if self.ref_arg is not None else None,
-            accounts=accounts,
+            block_number if isinstance(block_number, int) else int(str(block_number), 16),
+            str(log["blockHash"]).lower(),
+            str(log["transactionHash"]).lower(),
+            tx_index if isinstance(tx_index, int) else int(str(tx_index), 16),
+            log_index if isinstance(log_index, int) else int(str(log_index), 16),
+            self.event.contract,
+            address,
+            self.event.name,
+            args,
+            args[self.ref_arg] if self.ref_arg is not None else None,
+            accounts,
         )
 
 
@@ -383,7 +402,7 @@ class EventCatalog:
 
     def decode(self, log: Mapping[str, Any]) -> DecodedLog | None:
         """Decode one wire-format log; ``None`` for a log that is not a registered event."""
-        topics = [str(t).lower() for t in log.get("topics", ())]
+        topics = [t.lower() if isinstance(t, str) else str(t).lower() for t in log.get("topics", ())]
         if not topics:
             return None
         address = str(log["address"]).lower()

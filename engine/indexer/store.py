@@ -16,18 +16,21 @@ storing accounts without their event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql import sqltypes
 
 from engine.indexer import undo
 from engine.indexer.decoding import DecodedLog, gc_paused
 from engine.indexer.errors import IndexerConflict
 from engine.indexer.fetch import BlockHeader
-from engine.indexer.interfaces import IndexedEvent
+from engine.indexer.interfaces import IndexedEvent, indexed_event
 from engine.indexer.models import ChainBlock, ChainEvent, ChainEventAccount, IndexerCursor, utcnow
 
 _BLOCKS = cast(Table, ChainBlock.__table__)
@@ -51,33 +54,65 @@ _EVENT_COLUMNS = (
 _COMPILED: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[str]]] = {}
 
 
+def _json_dumps_default() -> Callable[[Any], str] | None:
+    """``json.dumps`` with its default settings, minus its per-call Python layers (keyword checks,
+    ``JSONEncoder.encode``/``iterencode`` building a C encoder per call): one C encoder, built once. Same
+    text as ``json.dumps``; no circular-reference check (decoded event arguments are strings, bools and
+    lists of them). ``None`` without the C accelerator."""
+    if c_make_encoder is None:  # pragma: no cover - CPython always has it
+        return None
+    plain = json.JSONEncoder()
+    encode = c_make_encoder(
+        None, plain.default, encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+
+    def dumps(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return dumps
+
+
+_JSON_DUMPS = _json_dumps_default()
+_UNSET = object()
+
+
+def _processor(dialect: Any, column_type: Any) -> Callable[[Any], Any] | None:
+    """The column's bind processor for ``dialect``; for a JSON column of a dialect that serializes with
+    ``json.dumps`` (no ``json_serializer`` configured), the same processor around :data:`_JSON_DUMPS`."""
+    proc = column_type._cached_bind_processor(dialect)
+    if proc is None or _JSON_DUMPS is None or dialect._json_serializer is not None:
+        return cast(Callable[[Any], Any] | None, proc)
+    impl = column_type.dialect_impl(dialect)
+    if not isinstance(impl, sqltypes.JSON):
+        return cast(Callable[[Any], Any], proc)
+    make: Any = impl._make_bind_processor  # SQLAlchemy's own JSON processor, given our serializer
+    return cast(Callable[[Any], Any], make(impl._str_impl.bind_processor(dialect), _JSON_DUMPS))
+
+
 def _bound(
     dialect: Any, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
 ) -> list[tuple[Any, ...]]:
     """The rows with every value through its column's bind processor (JSON, datetimes), as SQLAlchemy
     would bind it, and nothing else; a value shared by consecutive rows (the range's timestamp) is bound
-    once."""
+    once. Column by column (the rows transposed), not row by row."""
     processors = [
         (i, proc)
         for i, name in enumerate(columns)
-        if (proc := table.c[name].type._cached_bind_processor(dialect)) is not None
+        if (proc := _processor(dialect, table.c[name].type)) is not None
     ]
-    if not processors:
+    if not processors or not rows:
         return [tuple(row) for row in rows]
-    memo: dict[int, tuple[Any, Any]] = {}  # column -> (last value, its bound form)
-    out: list[tuple[Any, ...]] = []
-    for row in rows:
-        values = list(row)
-        for i, proc in processors:
-            value = values[i]
-            last = memo.get(i)
-            if last is not None and last[0] is value:
-                values[i] = last[1]
-            else:
-                values[i] = proc(value)
-                memo[i] = (value, values[i])
-        out.append(tuple(values))
-    return out
+    values: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for i, proc in processors:
+        bound: list[Any] = []
+        last: Any = _UNSET
+        done: Any = None
+        for value in values[i]:
+            if value is not last:
+                last, done = value, proc(value)
+            bound.append(done)
+        values[i] = bound
+    return list(zip(*values, strict=True))
 
 
 async def _insert_many(
@@ -253,20 +288,20 @@ async def save_range(
         )
     )
     await undo.prune(session, chain_id, tip.number - reorg_window)
-    with gc_paused():
+    with gc_paused():  # the decoded logs are this range's own: their args dicts are handed on, not copied
         return [
-            IndexedEvent(
-                chain_id=chain_id,
-                block_number=log.block_number,
-                block_hash=log.block_hash,
-                tx_hash=log.tx_hash,
-                log_index=log.log_index,
-                contract=log.contract,
-                address=log.address,
-                event=log.event,
-                args=dict(log.args),
-                ref=log.ref,
-                final=log.block_number <= final_block,
+            indexed_event(
+                chain_id,
+                log.block_number,
+                log.block_hash,
+                log.tx_hash,
+                log.log_index,
+                log.contract,
+                log.address,
+                log.event,
+                log.args,
+                log.ref,
+                log.block_number <= final_block,
             )
             for log in logs
         ]

@@ -24,7 +24,7 @@ from engine.indexer.errors import ReorgTooDeep
 from engine.indexer.indexer import EventIndexer
 from engine.indexer.interfaces import IndexedEvent
 from engine.indexer.models import ChainBlock, ChainEvent, IndexerCursor
-from engine.indexer.services import events_by_ref, events_for_account, get_cursor
+from engine.indexer.services import events_between, events_by_ref, events_for_account, get_cursor
 
 BACKENDS = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 BOB = "0x" + "b0" * 20
@@ -211,10 +211,27 @@ async def test_range_larger_than_batch_is_split(chain: Deployed, sessionmaker, d
     await db.upgrade(other_url)
     engine = db.make_engine(other_url)
     try:
-        whole = await indexer(db.make_sessionmaker(engine), chain).run_once()
+        whole_sm = db.make_sessionmaker(engine)
+        whole = await indexer(whole_sm, chain).run_once()
+        async with whole_sm() as s:
+            in_pieces = await events_between(s, chain.conn.chain_id, start - 1, whole.head)
     finally:
         await engine.dispose()
     assert len(whole.ranges) == 1 and whole.events == progress.events
+    # the whole range's logs came as several eth_getLogs in flight (log_requests=4): one request finds
+    # the same events, in the same order
+    assert progress.head - start + 1 >= 16  # enough blocks for more than one piece
+    one_url = database_url.replace(".db", "-one.db")
+    await db.upgrade(one_url)
+    engine = db.make_engine(one_url)
+    try:
+        one_sm = db.make_sessionmaker(engine)
+        single = await indexer(one_sm, chain, log_requests=1).run_once()
+        async with one_sm() as s:
+            in_one = await events_between(s, chain.conn.chain_id, start - 1, whole.head)
+    finally:
+        await engine.dispose()
+    assert single.head == whole.head and single.events == whole.events and in_one == in_pieces
     async with sessionmaker() as s:
         page = await events_for_account(s, chain.conn.chain_id, bob, limit=2)
         rest = await events_for_account(s, chain.conn.chain_id, bob, cursor=page.next_cursor, limit=500)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +12,7 @@ from engine.indexer import store
 from engine.indexer.decoding import DecodedLog
 from engine.indexer.errors import IndexerConflict, InvalidCursor
 from engine.indexer.fetch import BlockHeader
+from engine.indexer.interfaces import IndexedEvent, indexed_event
 from engine.indexer.models import ChainBlock, ChainEventAccount
 from engine.indexer.services import events_between, events_by_ref, events_for_account, get_cursor
 
@@ -126,3 +129,38 @@ async def test_a_duplicate_event_fails_the_whole_range_with_sqlalchemys_error(db
             await save(db_session, 1, 2, [transfer(1, 0, 1), transfer(1, 0, 1)], None, final=2)
     assert await get_cursor(db_session, CHAIN) is None
     assert (await events_for_account(db_session, CHAIN, ALICE)).events == []
+
+
+def test_indexed_event_builds_the_same_event_as_the_dataclass() -> None:
+    fields = dict(
+        chain_id=CHAIN,
+        block_number=5,
+        block_hash=h(5).hash,
+        tx_hash="0x" + "12" * 32,
+        log_index=3,
+        contract="CreditToken",
+        address="0x" + "11" * 20,
+        event="Transfer",
+        args={"from": ALICE, "to": BOB, "value": "7"},
+        ref=None,
+        final=True,
+    )
+    fast, plain = indexed_event(**fields), IndexedEvent(**fields)  # type: ignore[arg-type]
+    assert type(fast) is IndexedEvent and fast == plain and hash(fast) == hash(plain)
+    assert repr(fast) == repr(plain) and vars(fast) == vars(plain)
+    # the shortcut fills __dict__: it would be wrong for a class with slots or a __post_init__
+    assert not hasattr(IndexedEvent, "__slots__") and not hasattr(IndexedEvent, "__post_init__")
+    with pytest.raises(AttributeError):
+        fast.final = False  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"from": ALICE, "to": BOB, "value": "7"},
+        {"ok": True, "list": ["0x01", ["a", "ü"]], "none": None, "quote": 'a"b\\c'},
+        {},
+    ],
+)
+def test_the_bulk_json_serializer_writes_what_json_dumps_writes(args: dict[str, object]) -> None:
+    assert store._JSON_DUMPS is not None and store._JSON_DUMPS(args) == json.dumps(args)

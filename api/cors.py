@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler
 
 from api.errors import error_response
 
@@ -79,21 +78,17 @@ def _allowed_methods(request: web.Request) -> list[str] | None:
     return None
 
 
-@web.middleware
-async def cors_preflight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer CORS preflights; everything else goes on to the handler."""
-    policy = _policy(request)
+def preflight_response(request: web.Request, policy: CorsPolicy) -> web.StreamResponse | None:
+    """The answer to a CORS preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``)
+    to a path the router knows; ``None`` for anything else (it goes on to the handler, or the router's
+    404). Called by :func:`api.middlewares.api_middleware` for ``OPTIONS`` requests when ``policy`` is
+    enabled."""
     origin = request.headers.get(hdrs.ORIGIN)
-    if (
-        policy is None
-        or request.method != hdrs.METH_OPTIONS
-        or origin is None
-        or hdrs.ACCESS_CONTROL_REQUEST_METHOD not in request.headers
-    ):
-        return await handler(request)
+    if origin is None or hdrs.ACCESS_CONTROL_REQUEST_METHOD not in request.headers:
+        return None
     methods = _allowed_methods(request)
     if methods is None:
-        return await handler(request)  # unknown path: the router's 404
+        return None  # unknown path: the router's 404
     if not policy.allows(origin):
         return error_response(
             403, "cors_origin_not_allowed", "this origin may not call the API", {"origin": origin[:200]}
@@ -120,7 +115,9 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
 
 
 def setup_cors(app: web.Application, origins: str) -> None:
-    """Install the policy for ``origins`` (the preflight middleware is in :data:`api.middlewares.MIDDLEWARES`
-    and does nothing without a policy)."""
-    app[CORS_POLICY] = CorsPolicy.parse(origins)
-    app.on_response_prepare.append(add_cors_headers)
+    """Install the policy for ``origins``: preflights are answered by :func:`api.middlewares.api_middleware`
+    (through :func:`preflight_response`), the response headers by :func:`add_cors_headers`, installed only
+    when origins are configured (without them it would do nothing, at the cost of a signal per response)."""
+    policy = app[CORS_POLICY] = CorsPolicy.parse(origins)
+    if policy.enabled:
+        app.on_response_prepare.append(add_cors_headers)

@@ -1,9 +1,10 @@
 """Bounds on what a request body may cost us, applied before anything parses it.
 
 * **Size.** ``CLOUDMARKET_MAX_BODY_BYTES`` (default 1 MiB) is the app's ``client_max_size``.
-  :func:`body_size_middleware` refuses a declared ``Content-Length`` above it with 413 before any handler
-  runs; :func:`read_body` (and aiohttp's own ``request.read()``) stop a chunked body as soon as it grows past
-  it. Both answer ``413 payload_too_large`` in the error envelope.
+  :func:`check_declared_size` (called by :func:`api.middlewares.api_middleware` for every request) refuses
+  a declared ``Content-Length`` above it with 413 before any handler runs; :func:`read_body` (and
+  aiohttp's own ``request.read()``) stop a chunked body as soon as it grows past it. Both answer
+  ``413 payload_too_large`` in the error envelope.
 * **Nesting.** :func:`parse_json` counts bracket depth outside strings (:func:`nesting_depth_exceeds`, a
   C-speed strip of strings and non-brackets, then one pass over the brackets that stops at the limit) and
   refuses more than :data:`MAX_JSON_DEPTH` levels with ``400 too_deep`` *before* ``json.loads`` sees the
@@ -26,7 +27,6 @@ import sys
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from api.errors import ApiError, BadRequest
 
@@ -123,21 +123,18 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
 
 async def read_body(request: web.Request) -> bytes:
     """The whole body, at most ``request.client_max_size`` bytes (413 past it, checked while reading)."""
+    check_declared_size(request)
     limit = request.client_max_size
-    declared = request.content_length
-    if limit and declared is not None and declared > limit:
-        raise PayloadTooLarge(limit, declared)
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(limit) from exc
 
 
-@web.middleware
-async def body_size_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """413 for a declared ``Content-Length`` above the limit, before authentication or any handler."""
+def check_declared_size(request: web.Request) -> None:
+    """413 for a declared ``Content-Length`` above the app's ``client_max_size``."""
     limit = request.client_max_size
-    declared = request.content_length
-    if limit and declared is not None and declared > limit:
-        raise PayloadTooLarge(limit, declared)
-    return await handler(request)
+    if limit:
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            raise PayloadTooLarge(limit, declared)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +27,10 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 
 
 _secret_keys: dict[str, bool] = {}
+# values ``redact`` returns unchanged unless their key looks secret (no recursion needed)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+# one encoder for every line (``json.dumps`` with options builds a new one per call)
+_encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
 def _is_secret_key(key: str) -> bool:
@@ -71,18 +78,68 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                out[key] = redact(value, key)
+                if type(value) in _SCALARS:  # redact() without its recursion, for the common case
+                    out[key] = REDACTED if value is not None and _is_secret_key(key) else value
+                else:
+                    out[key] = redact(value, key)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str, separators=(",", ":"))
+        return _encode(out)
+
+
+class _RecordTemplates:
+    """What :func:`log_fast` copies into a new record: every attribute ``makeRecord`` would compute that
+    does not change between calls of one logger, level and message from one thread of one process (file,
+    thread and process names ...). Built by ``makeRecord`` itself on first use, forgotten in a forked
+    child; only the times are filled per call."""
+
+    MAX = 256
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[str, int, str, int], dict[str, Any]] = {}
+        os.register_at_fork(after_in_child=self.by_key.clear)
+
+    def get(self, logger: logging.Logger, level: int, msg: str) -> dict[str, Any]:
+        key = (logger.name, level, msg, threading.get_ident())
+        template = self.by_key.get(key)
+        if template is None:
+            template = dict(vars(logger.makeRecord(logger.name, level, "", 0, msg, (), None)))
+            # the process start in ms, as ``relativeCreated`` counts from it (whatever the Python version)
+            template["_start_ms"] = template["created"] * 1000 - template["relativeCreated"]
+            if len(self.by_key) < self.MAX:
+                self.by_key[key] = template
+        return template
+
+
+_templates = _RecordTemplates()
+_new_record = logging.LogRecord.__new__
 
 
 def log_fast(logger: logging.Logger, level: int, msg: str, extra: dict[str, Any]) -> None:
-    """``logger.log(level, msg, extra=extra)`` without the caller lookup (a stack walk per call) the
-    stdlib does for ``%(pathname)s``/``%(lineno)d``, which our JSON lines never print. For the per-request
-    access line."""
-    if logger.isEnabledFor(level):
+    """``logger.log(level, msg, extra=extra)`` without what the per-request access line does not need: the
+    caller lookup (a stack walk per call) for ``%(pathname)s``/``%(lineno)d``, which our JSON lines never
+    print, and the thread/process/file-name lookups of ``LogRecord.__init__`` (copied from a template per
+    logger, level and message; see :class:`_RecordTemplates`). Same record attributes as ``makeRecord``;
+    a custom record factory, if one is installed, is used as is."""
+    if not logger.isEnabledFor(level):
+        return
+    if logging.getLogRecordFactory() is not logging.LogRecord:
         logger.handle(logger.makeRecord(logger.name, level, "", 0, msg, (), None, extra=extra))
+        return
+    template = _templates.get(logger, level, msg)
+    if not template.keys().isdisjoint(extra) or "message" in extra or "asctime" in extra:
+        clash = sorted((template.keys() | {"message", "asctime"}) & extra.keys())
+        raise KeyError(f"attempt to overwrite LogRecord attributes {clash}")
+    record = _new_record(logging.LogRecord)
+    attrs = record.__dict__
+    attrs.update(template)
+    del attrs["_start_ms"]
+    now = time.time()
+    attrs["created"] = now
+    attrs["msecs"] = int((now - int(now)) * 1000) + 0.0
+    attrs["relativeCreated"] = now * 1000 - template["_start_ms"]
+    attrs.update(extra)
+    logger.handle(record)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:

@@ -331,7 +331,9 @@ async def start_runtime(
 
         url = settings.effective_database_url
         await migrate(url)
-        engine = db.make_engine(url)
+        engine = (
+            db.make_engine(url) if db.is_sqlite(url) else db.make_engine(url, pool_size=settings.db_pool_size)
+        )
         sessionmaker = db.make_sessionmaker(engine)
         hub = make_hub(url)
         await hub.start()

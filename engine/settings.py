@@ -62,6 +62,9 @@ class Settings:
     http_port: int = 8080
     data_dir: Path = Path(".cloudmarket")
     database_url: str | None = None
+    # PostgreSQL connections each process keeps (engine.db.POOL_SIZE); N processes need N x this, plus
+    # their scheduler/hub connections, within the server's max_connections
+    db_pool_size: int = 40
     chain_url: str | None = None
     # the RPC URL handed to wallets by GET /api/chain (default: the URL the service itself uses)
     public_rpc_url: str | None = None
@@ -251,6 +254,8 @@ class Settings:
             raise SettingsError("http_port", "must be a TCP port")
         if not (0 < self.dev_chain_port < 65536):
             raise SettingsError("dev_chain_port", "must be a TCP port")
+        if not 1 <= self.db_pool_size <= 1000:
+            raise SettingsError("db_pool_size", "must be 1 .. 1000 connections")
         if self.confirmations is not None and self.confirmations < 0:
             raise SettingsError("confirmations", "must be >= 0")
         if self.stripe_fee_bearer not in ("user", "platform"):

@@ -112,14 +112,6 @@ async def read_only(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIter
         yield conn
 
 
-@asynccontextmanager
-async def read_only_session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """An ORM session on a :func:`read_only` connection (same rules: reads only; on PostgreSQL no
-    BEGIN/ROLLBACK round trips and each statement sees its own snapshot)."""
-    async with read_only(sessionmaker) as conn, sessionmaker(bind=conn) as session:
-        yield session
-
-
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

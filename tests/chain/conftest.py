@@ -120,9 +120,9 @@ async def mint_many(suite: Suite, grants: Sequence[tuple[str, int]]) -> None:
                     f"at {conn.url}, token code {len(await conn.w3.eth.get_code(suite.token.address))} bytes"
                 )
             if conn.kind == "http" and still and still % 50 == 0:
-                # no progress for ~1 s: anvil's automine mines when a transaction arrives, and transactions
-                # of one batch can arrive out of nonce order; one promoted from its queue after the last
-                # arrival waits for the next block (seen in full runs: the rest of the batch never mined)
+                # no progress for ~1 s: mine a block in case pending transactions wait for one. In full runs
+                # a batch once never mined (cause not found: out-of-order arrival was checked and is not it);
+                # if this does not help, the check above fails with what the node reports
                 await rpc(conn, "evm_mine")
             await asyncio.sleep(0.02)
         if conn.kind != "http":

@@ -19,8 +19,8 @@ async def test_read_only_reads_and_sends_no_transaction_on_postgresql(migrated_e
     try:
         async with db.read_only(sm) as conn:
             assert (await conn.execute(text("SELECT 41 + 1"))).scalar_one() == 42
-        async with db.read_only_session(sm) as session:
-            assert (await session.execute(text("SELECT 7"))).scalar_one() == 7
+        async with db.read_only(sm) as conn:
+            assert (await conn.execute(text("SELECT 7"))).scalar_one() == 7
     finally:
         event.remove(migrated_engine.sync_engine, "before_cursor_execute", hook)
     if migrated_engine.dialect.name == "sqlite":
